@@ -1,0 +1,25 @@
+# Docent: two commands do everything on a fresh Debian machine.
+#   make run   opens the app with the bundled models
+#   make test  runs the whole test suite
+# Both set up .venv (and any missing system packages) first, idempotently.
+
+SHELL := /bin/bash
+VENV := .venv
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: run test setup lint clean
+
+setup:
+	@./scripts/bootstrap.sh
+
+run: setup
+	$(VENV)/bin/docent
+
+test: setup
+	$(VENV)/bin/lint-imports
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

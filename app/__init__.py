@@ -1,0 +1,3 @@
+"""Docent: a private, offline desktop knowledge assistant."""
+
+__version__ = "0.1.0"

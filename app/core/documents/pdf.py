@@ -1,0 +1,187 @@
+"""PDF documents via pypdf: one page of text per physical page.
+
+Page numbers are 1-based physical indexes (what citations show); the printed
+label ("iv", "A-3") is kept beside them when the PDF defines one. Work is done
+page by page so that progress can be reported and the user can stop it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from app.core.documents.model import Document, Page
+from app.errors import Cancelled, ParseError
+
+# pypdf logs a warning for every oddity of a damaged file; without a handler of
+# the app's own these would land on stderr (Python's last-resort handler).
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
+
+ENCRYPTED = "encrypted: the PDF needs a password; remove the password and re-index"
+DAMAGED = "not a valid PDF (damaged or truncated)"
+NO_TEXT = "no extractable text (a scanned PDF without a text layer?)"
+
+# Control characters and lone surrogates: pypdf emits both from broken font
+# maps, and surrogates cannot even be stored as UTF-8 later on.
+_JUNK = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff]")
+_SPACES = re.compile(r"[ \t\x0c\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+# Ligature glyphs split words for keyword search ("ﬁle" is not "file").
+_LIGATURES = str.maketrans(
+    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
+)
+
+
+def normalise_text(text: str) -> str:
+    """Light clean-up of extracted text: keep line breaks, tidy spaces."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _JUNK.sub("", text).translate(_LIGATURES)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def _open(path: Path) -> Any:
+    """Open the PDF and unlock it if it only has an owner password."""
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    try:
+        reader = PdfReader(path)
+    except OSError:
+        raise
+    except Exception as exc:  # pypdf raises many types for broken files
+        raise ParseError(path, DAMAGED) from exc
+
+    if reader.is_encrypted:
+        try:
+            # PDFs with only an owner password (print/copy restrictions) open
+            # with the empty user password; readers show them without asking.
+            unlocked = reader.decrypt("")
+        except DependencyError as exc:
+            raise ParseError(
+                path, "encrypted with AES, which needs the 'cryptography' package to read"
+            ) from exc
+        except Exception as exc:
+            raise ParseError(path, ENCRYPTED) from exc
+        if not unlocked:
+            raise ParseError(path, ENCRYPTED)
+    return reader
+
+
+def _labels(reader: Any, count: int) -> list[str | None]:
+    """Printed page labels, or None where a label just repeats the number."""
+    try:
+        labels = list(reader.page_labels)
+    except Exception:  # a malformed /PageLabels tree: numbers are enough
+        return [None] * count
+    if len(labels) != count:
+        return [None] * count
+    return [None if (not label or label == str(i + 1)) else str(label) for i, label in enumerate(labels)]
+
+
+def _outline_titles(reader: Any) -> dict[int, list[str]]:
+    """Map a 0-based page index to the bookmark titles that point at it."""
+    found: dict[int, list[str]] = {}
+
+    def walk(items: list[Any], depth: int) -> None:
+        if depth > 32:  # cyclic outlines exist in the wild
+            return
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+                continue
+            try:
+                index = reader.get_destination_page_number(item)
+                title = " ".join(str(item.title or "").split())
+            except Exception:
+                continue
+            if index is not None and index >= 0 and title:
+                found.setdefault(index, []).append(title)
+
+    try:
+        walk(list(reader.outline), 0)
+    except Exception:  # outlines are a nicety; never fail a PDF over them
+        return {}
+    return found
+
+
+def _headings(text: str, titles: list[str]) -> tuple[tuple[int, str], ...]:
+    """Place bookmark titles at the offset where they appear in the text, else 0."""
+    if not text:
+        return ()
+    placed = []
+    lowered = text.lower()
+    for title in titles:
+        offset = lowered.find(title.lower())
+        placed.append((max(offset, 0), title))
+    return tuple(sorted(placed, key=lambda pair: pair[0]))
+
+
+def _title(reader: Any) -> str | None:
+    try:
+        metadata = reader.metadata
+        title = metadata.title if metadata is not None else None
+    except Exception:  # undecodable metadata: the file name will do
+        return None
+    if not title:
+        return None
+    title = " ".join(_JUNK.sub("", str(title)).split())
+    return title or None
+
+
+def load_pdf(
+    path: Path,
+    *,
+    on_page: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Document:
+    """Load a PDF as one :class:`Page` per physical page (1-based numbers).
+
+    ``on_page(done, total)`` is called after each page; ``should_stop()`` is
+    polled before each page and, when it returns True, :class:`Cancelled` is
+    raised. Pages without text are kept (empty) so numbering stays physical.
+
+    Raises:
+        ParseError: encrypted with a password, damaged, or no text at all.
+        Cancelled: ``should_stop()`` returned True.
+    """
+    reader = _open(path)
+    try:
+        pdf_pages = reader.pages
+        total = len(pdf_pages)
+    except Exception as exc:
+        raise ParseError(path, DAMAGED) from exc
+    if total == 0:
+        raise ParseError(path, "the PDF has no pages")
+
+    labels = _labels(reader, total)
+    outline = _outline_titles(reader)
+    pages: list[Page] = []
+    failures = 0
+    for index in range(total):
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        try:
+            text = normalise_text(pdf_pages[index].extract_text() or "")
+        except Exception:
+            # One broken page (bad font, bad stream) must not lose the others.
+            text = ""
+            failures += 1
+        pages.append(
+            Page(
+                number=index + 1,
+                text=text,
+                label=labels[index],
+                headings=_headings(text, outline.get(index, [])),
+            )
+        )
+        if on_page is not None:
+            on_page(index + 1, total)
+
+    if not any(page.text for page in pages):
+        raise ParseError(path, DAMAGED if failures == total else NO_TEXT)
+    return Document(path=path, kind="pdf", title=_title(reader), pages=pages)

@@ -1,0 +1,311 @@
+"""Ingestion: bring library roots in line with the files on disk.
+
+Follows the crash-safe protocol of DESIGN.md for each file:
+
+1. mark it ``pending`` (committed);
+2. parse, chunk, embed (reusing stored vectors of identical passages);
+3. delete the file's old vectors (by file, so crash orphans go too), upsert
+   the new ones;
+4. swap the catalog's chunks and mark it ``indexed`` in one transaction.
+
+A crash anywhere leaves the file ``pending`` (redone next time) or
+``indexed`` with matching vectors; deterministic chunk ids make the redo
+idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.core import documents, textnorm
+from app.core.audit import AuditLog
+from app.core.catalog import Catalog, ChunkRow, FileRow
+from app.core.chunking import chunk_pages
+from app.core.embedder import Embedder
+from app.core.vectors import VectorStore
+from app.errors import Cancelled, ParseError, SkipFile
+
+# Folders that never hold the user's documents.
+_SKIP_DIRS = {"__pycache__", "node_modules", ".git", ".hg", ".svn"}
+# Editor and download leftovers that are not documents (yet).
+_SKIP_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp", ".swx", "~")
+
+
+@dataclass
+class Progress:
+    """Where an ingest run is; sent to the progress callback after each step."""
+
+    files_done: int
+    files_total: int
+    chunks_done: int
+    current: str | None
+    started: float
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left, estimated from the files done so far."""
+        if self.files_done == 0 or self.files_total == 0:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / self.files_done * (self.files_total - self.files_done)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did (the ``ingest --json`` shape)."""
+
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "indexed": self.indexed,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "chunks": self.chunks,
+        }
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def chunk_id(path: str, content_hash: str, ordinal: int) -> str:
+    """Deterministic id of a chunk of one version of one file.
+
+    The path is part of it so two copies of a file never share ids; the
+    content hash makes a re-run of the same version produce the same ids.
+    """
+    version = hashlib.sha256(f"{path}\0{content_hash}".encode()).hexdigest()[:20]
+    return f"{version}-{ordinal:05d}"
+
+
+def walk(root: Path) -> Iterator[Path]:
+    """Files under ``root`` (or ``root`` itself), skipping hidden and tool folders.
+
+    Symlinks are not followed, so a link loop cannot trap the walk.
+    """
+    if root.is_file():
+        yield root
+        return
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            if name.startswith((".", "~$")) or name.endswith(_SKIP_SUFFIXES):
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                continue
+            yield path
+
+
+class Indexer:
+    """Parses, chunks, embeds and stores files; one instance per data folder writer."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: VectorStore,
+        embedder: Embedder,
+        audit: AuditLog,
+        *,
+        chunk_tokens: int = 200,
+        chunk_overlap: int = 32,
+    ) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.embedder = embedder
+        self.audit = audit
+        self.chunk_tokens = min(chunk_tokens, embedder.max_tokens)
+        self.chunk_overlap = chunk_overlap
+
+    # --- whole roots ------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: list[Path],
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IngestReport:
+        """Add ``paths`` as library roots and bring each in line with the disk."""
+        report = IngestReport()
+        plan: list[tuple[int, Path]] = []
+        for raw in paths:
+            root = Path(raw).expanduser().resolve()
+            root_row = self.catalog.add_root(str(root))
+            if not root.exists():
+                self._mark_unavailable(root_row.id, report)
+                continue
+            seen: set[str] = set()
+            for path in walk(root):
+                seen.add(str(path))
+                plan.append((root_row.id, path))
+            for row in self.catalog.files(root_id=root_row.id):
+                if row.path not in seen:
+                    self.remove_file(row, report)
+        state = Progress(0, len(plan), 0, None, time.monotonic())
+        try:
+            for root_id, path in plan:
+                if should_stop is not None and should_stop():
+                    raise Cancelled()
+                state.current = str(path)
+                if progress:
+                    progress(state)
+                before = report.chunks
+                self.ingest_file(path, root_id, report, should_stop=should_stop)
+                state.files_done += 1
+                state.chunks_done += report.chunks - before
+                if progress:
+                    progress(state)
+        except Cancelled:
+            report.cancelled = True
+        return report
+
+    def _mark_unavailable(self, root_id: int, report: IngestReport) -> None:
+        for row in self.catalog.files(root_id=root_id):
+            self.catalog.mark_file(row.path, "unavailable", root_id=root_id,
+                                   reason="its library folder is missing or not mounted")
+
+    # --- one file ---------------------------------------------------------
+
+    def ingest_file(
+        self,
+        path: Path,
+        root_id: int | None,
+        report: IngestReport,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """Bring one file in line; its outcome is added to ``report``."""
+        key = str(path)
+        row = self.catalog.file(key)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            if row is not None:
+                self.remove_file(row, report)
+            else:
+                report.failed.append((key, f"cannot be read: {exc.strerror or exc}"))
+            return
+        if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
+            if row.status in ("indexed", "skipped", "failed"):
+                self._count_unchanged(row, report)
+                return
+        kind = documents.kind_for(path)
+        if kind is None:
+            reason = f"unsupported file type {path.suffix or '(no extension)'}"
+            self._settle(key, root_id, "skipped", reason, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            report.skipped.append((key, reason))
+            return
+        try:
+            digest = file_hash(path)
+        except OSError as exc:
+            reason = f"cannot be read: {exc.strerror or exc}"
+            self._settle(key, root_id, "failed", reason)
+            report.failed.append((key, reason))
+            return
+        if row is not None and row.hash == digest and row.status == "indexed":
+            # Touched but not changed: remember the new mtime, read nothing.
+            self.catalog.mark_file(key, "indexed", root_id=root_id, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            report.unchanged += 1
+            return
+        file_id = self.catalog.mark_file(key, "pending", root_id=root_id, kind=kind)
+        try:
+            doc = documents.load(path, should_stop=should_stop)
+            chunks = chunk_pages(
+                doc.pages, self.embedder.token_spans,
+                max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,
+            )
+            if not chunks:
+                raise ParseError(path, "no extractable text")
+            rows = [
+                ChunkRow(
+                    id=chunk_id(key, digest, c.ordinal), ordinal=c.ordinal, page=c.page,
+                    label=c.label, start=c.start, end=c.end, heading=c.heading,
+                    text=c.text, text_hash=textnorm.text_hash(c.text),
+                )
+                for c in chunks
+            ]
+            vectors = self._vectors_for(rows, should_stop)
+        except SkipFile as exc:
+            self._settle(key, root_id, "skipped", exc.reason, size=st.st_size, mtime_ns=st.st_mtime_ns, hash=digest)
+            report.skipped.append((key, exc.reason))
+            return
+        except ParseError as exc:
+            self._settle(key, root_id, "failed", exc.reason, size=st.st_size, mtime_ns=st.st_mtime_ns, hash=digest)
+            report.failed.append((key, exc.reason))
+            self.audit.append("ingest", {"path": key, "status": "failed", "reason": exc.reason, "hash": digest})
+            return
+        self.vectors.delete_file(file_id)
+        self.vectors.upsert(
+            [r.id for r in rows],
+            vectors,
+            [{"file_id": file_id, "page": r.page if r.page is not None else -1, "text_hash": r.text_hash} for r in rows],
+        )
+        count = self.catalog.replace_chunks(
+            file_id, rows, size=st.st_size, mtime_ns=st.st_mtime_ns, hash=digest,
+            kind=kind, title=doc.title, pages=sum(1 for p in doc.pages if p.number is not None) or None,
+        )
+        report.indexed += 1
+        report.chunks += count
+        self.audit.append("ingest", {
+            "path": key, "status": "indexed", "hash": digest, "chunks": count,
+            "pages": len(doc.pages), "kind": kind,
+        })
+
+    def _count_unchanged(self, row: FileRow, report: IngestReport) -> None:
+        report.unchanged += 1
+        if row.status == "failed":
+            report.failed.append((row.path, row.reason or "failed"))
+        elif row.status == "skipped":
+            report.skipped.append((row.path, row.reason or "skipped"))
+
+    def _settle(self, key: str, root_id: int | None, status: str, reason: str, **fields: object) -> None:
+        """Record a file that will not be indexed, dropping any old chunks it had."""
+        file_id = self.catalog.mark_file(key, "pending", root_id=root_id)
+        self.vectors.delete_file(file_id)
+        self.catalog.drop_chunks(file_id, status, reason, **fields)
+
+    def _vectors_for(self, rows: list[ChunkRow], should_stop: Callable[[], bool] | None):  # noqa: ANN202
+        """Vectors for ``rows``: stored ones reused by text hash, the rest embedded."""
+        import numpy as np
+
+        known = self.catalog.chunk_ids_by_text_hash(r.text_hash for r in rows)
+        stored = self.vectors.get(list(known.values())) if known else {}
+        out = np.zeros((len(rows), self.embedder.dim), dtype=np.float32)
+        missing: list[int] = []
+        for i, r in enumerate(rows):
+            vec = stored.get(known.get(r.text_hash, ""))
+            if vec is not None:
+                out[i] = vec
+            else:
+                missing.append(i)
+        if missing:
+            out[missing] = self.embedder.encode([rows[i].text for i in missing], should_stop=should_stop)
+        return out
+
+    def remove_file(self, row: FileRow, report: IngestReport | None = None) -> None:
+        """Forget a file that left the library: its chunks, vectors and row."""
+        self.vectors.delete_file(row.id)
+        self.catalog.delete_file(row.id)
+        if report is not None:
+            report.removed += 1
+        self.audit.append("remove", {"path": row.path, "hash": row.hash, "chunks": row.chunks})

@@ -1,0 +1,167 @@
+"""The library: one data folder's stores and models, opened together.
+
+Both front ends (the command line and the window's workers) go through
+this; the heavy parts (Chroma, the embedder, the chat model) open lazily so
+read-only commands such as ``status`` start instantly.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from app.config import DataPaths, Settings
+from app.core.answer import Answerer
+from app.core.audit import AuditLog
+from app.core.catalog import Catalog
+from app.core.embedder import Embedder, SentenceEmbedder
+from app.core.indexer import Indexer
+from app.core.llm import LocalModel, Sampling
+from app.core.lock import WriterLock
+from app.core.retrieval import Retriever
+from app.core.vectors import VectorStore
+
+
+@dataclass(frozen=True)
+class Status:
+    """Counts for ``docent status``."""
+
+    files: dict[str, int]
+    chunks: int
+    failed: list[tuple[str, str]]
+    documents: list[dict[str, object]]
+
+    def to_json(self, with_files: bool = False) -> dict[str, object]:
+        out: dict[str, object] = {
+            "files": self.files,
+            "chunks": self.chunks,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+        }
+        if with_files:
+            out["documents"] = self.documents
+        return out
+
+
+class Library:
+    """A data folder, opened as the writer or as a reader.
+
+    Args:
+        data_dir: the data folder.
+        settings: the settings to use (default: those saved in the folder).
+        writer: take the one-writer lock (raises ``DataDirLocked`` if held).
+        purpose: how the lock holder is named to other processes.
+        model_path: a GGUF to use instead of the settings' model.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        settings: Settings | None = None,
+        writer: bool = True,
+        purpose: str = "docent",
+        model_path: Path | None = None,
+    ) -> None:
+        self.paths = DataPaths(Path(data_dir))
+        self.settings = settings or Settings.load(self.paths.settings)
+        self.writer = writer
+        self._lock: WriterLock | None = None
+        if writer:
+            self.paths.root.mkdir(parents=True, exist_ok=True)
+            self._lock = WriterLock(self.paths.root, purpose)
+            self._lock.acquire()
+        self._model_path = Path(model_path) if model_path else None
+        self._model: LocalModel | None = None
+        self._model_guard = threading.Lock()
+        try:
+            self.catalog = Catalog(self.paths.catalog, readonly=not writer)
+            self.audit = AuditLog(self.paths.audit, writable=writer)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the stores and the writer lock."""
+        if getattr(self, "catalog", None) is not None:
+            self.catalog.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- lazily opened parts -----------------------------------------------
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return SentenceEmbedder(self.settings.embedding_model())
+
+    @cached_property
+    def vectors(self) -> VectorStore:
+        return VectorStore(self.paths.chroma)
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        return Indexer(
+            self.catalog, self.vectors, self.embedder, self.audit,
+            chunk_tokens=self.settings.chunk_tokens, chunk_overlap=self.settings.chunk_overlap,
+        )
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.catalog, self.vectors, self.embedder)
+
+    @cached_property
+    def keyword_retriever(self) -> Retriever:
+        """Keyword search only: needs neither Chroma nor the embedder."""
+        return Retriever(self.catalog)
+
+    @property
+    def model_path(self) -> Path:
+        return self._model_path or self.settings.chat_model()
+
+    def model(self) -> LocalModel:
+        """The chat model, loaded on first use."""
+        with self._model_guard:
+            if self._model is None:
+                s = self.settings
+                self._model = LocalModel(
+                    self.model_path, n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers
+                )
+            return self._model
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        return Answerer(
+            self.retriever, self.model, self.model_path.name, self.audit, self.embedder,
+            min_relevance=self.settings.min_relevance, system_prompt=self.settings.system_prompt,
+        )
+
+    def sampling(self, max_tokens: int | None = None) -> Sampling:
+        """Sampling settings from the user's settings."""
+        s = self.settings
+        return Sampling(
+            temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+            repeat_penalty=s.repeat_penalty, max_tokens=max_tokens or s.max_tokens,
+        )
+
+    # --- status -------------------------------------------------------------
+
+    def status(self) -> Status:
+        """What the catalog knows, for ``docent status``."""
+        files = self.catalog.files()
+        return Status(
+            files=self.catalog.counts(),
+            chunks=self.catalog.indexed_chunk_count(),
+            failed=[(f.path, f.reason or "failed") for f in files if f.status == "failed"],
+            documents=[
+                {"path": f.path, "status": f.status, "chunks": f.chunks, "reason": f.reason}
+                for f in files
+            ],
+        )

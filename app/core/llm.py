@@ -1,0 +1,159 @@
+"""The local chat model: the only module that imports llama_cpp.
+
+Prompts are rendered with the chat template stored in the GGUF file, then
+completed token by token; a caller's ``should_stop`` is checked between
+tokens, so Stop takes effect within one token. llama.cpp keeps the KV cache
+of the previous prompt and reuses the longest shared prefix by itself, so a
+follow-up question only pays for what changed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app.errors import ModelError
+
+# Used when a GGUF carries no chat template (ChatML is the most common).
+_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _trained_context(llm: Any) -> int:
+    """The context length the model was trained with (0 when unknown)."""
+    for key, value in llm.metadata.items():
+        if key.endswith(".context_length"):
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings for one answer."""
+
+    temperature: float = 0.2
+    top_k: int = 40
+    top_p: float = 0.9
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int = 42
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Message = dict[str, str]
+
+
+class LocalModel:
+    """A GGUF model loaded with llama.cpp.
+
+    Not thread-safe (llama.cpp contexts are not): one worker owns it; a lock
+    makes accidental sharing wait instead of corrupting the context.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+    ) -> None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ModelError(
+                f"The model file {path} does not exist. Choose a GGUF model file in the settings."
+            )
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelError(f"llama-cpp-python is not installed ({exc}). Run `make run` to install it.") from exc
+        threads = n_threads or os.cpu_count() or 1
+        try:
+            llm = Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                n_gpu_layers=n_gpu_layers, verbose=False, seed=42,
+            )
+            trained = _trained_context(llm)
+            if 0 < trained < n_ctx:
+                # Past the trained context the model degrades; never go there.
+                del llm
+                llm = Llama(
+                    model_path=str(path), n_ctx=trained, n_threads=threads, n_threads_batch=threads,
+                    n_gpu_layers=n_gpu_layers, verbose=False, seed=42,
+                )
+        except Exception as exc:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError
+            raise ModelError(
+                f"Could not load the model {path.name}: {exc}. "
+                "Check that it is a complete GGUF file, or choose another model in the settings."
+            ) from exc
+        self._llm = llm
+        self.path = path
+        self.name = path.name
+        self.n_ctx = int(llm.n_ctx())
+        template = llm.metadata.get("tokenizer.chat_template") or _CHATML
+        eos = self._token_text(llm.token_eos())
+        bos = self._token_text(llm.token_bos())
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self._stops = [s for s in {eos, "<|im_end|>", "<|endoftext|>", "<|eot_id|>"} if s]
+        self._lock = threading.Lock()
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        try:
+            return self._llm._model.token_get_text(token)  # noqa: SLF001 - no public accessor
+        except Exception:  # noqa: BLE001
+            return self._llm.detokenize([token], special=True).decode("utf-8", "ignore")
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """The prompt text for ``messages``, from the model's own chat template."""
+        return self._formatter(messages=list(messages)).prompt
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's vocabulary."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self,
+        prompt: str,
+        sampling: Sampling,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[str]:
+        """Yield the completion of ``prompt`` piece by piece (about one token each)."""
+        with self._lock:
+            budget = self.n_ctx - self.count_tokens(prompt) - 1
+            max_tokens = max(1, min(sampling.max_tokens, budget))
+            try:
+                pieces = self._llm.create_completion(
+                    prompt,
+                    max_tokens=max_tokens,
+                    temperature=sampling.temperature,
+                    top_k=sampling.top_k,
+                    top_p=sampling.top_p,
+                    repeat_penalty=sampling.repeat_penalty,
+                    seed=sampling.seed,
+                    stop=self._stops,
+                    stream=True,
+                )
+                for piece in pieces:
+                    if should_stop is not None and should_stop():
+                        break
+                    text = piece["choices"][0]["text"]
+                    if text:
+                        yield text
+            except ValueError as exc:
+                raise ModelError(f"The model could not answer: {exc}") from exc

@@ -1,0 +1,184 @@
+"""Hybrid search: vector similarity and BM25 keywords, fused by reciprocal rank.
+
+Every hit carries both scores where it has them (and the query–chunk cosine
+similarity in every mode, which the answer step uses to decide whether
+anything relevant was found at all).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.core.catalog import Catalog, StoredChunk
+from app.core.embedder import Embedder
+from app.core.vectors import VectorStore
+from app.errors import UsageError
+
+MODES = ("hybrid", "vector", "keyword")
+RRF_K = 60  # the constant from Cormack et al.; dampens the weight of the very top ranks
+_SHINGLE = 5
+_NEAR_DUPLICATE = 0.8
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk."""
+
+    chunk: StoredChunk
+    score: float
+    rank: int = 0
+    vector_score: float | None = None
+    keyword_score: float | None = None
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    similarity: float | None = None  # cosine(query, chunk), for relevance decisions
+    vector: np.ndarray | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rank": self.rank,
+            "path": self.chunk.path,
+            "page": self.chunk.page,
+            "chunk_id": self.chunk.id,
+            "score": round(float(self.score), 6),
+            "text": self.chunk.text,
+        }
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+    timings_ms: dict[str, float | None]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "hits": [h.to_json() for h in self.hits],
+            "timings_ms": self.timings_ms,
+        }
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    if len(words) < _SHINGLE:
+        return {tuple(words)}
+    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+
+
+def collapse_near_duplicates(hits: list[Hit]) -> list[Hit]:
+    """Drop hits whose text nearly repeats a better hit (boilerplate, copies)."""
+    kept: list[Hit] = []
+    kept_shingles: list[set[tuple[str, ...]]] = []
+    for hit in hits:
+        sh = _shingles(hit.chunk.text)
+        duplicate = any(
+            len(sh & other) / max(1, min(len(sh), len(other))) >= _NEAR_DUPLICATE
+            for other in kept_shingles
+        )
+        if not duplicate:
+            kept.append(hit)
+            kept_shingles.append(sh)
+    return kept
+
+
+class Retriever:
+    """Searches the library; the vector side is optional (keyword-only readers)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: VectorStore | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.embedder = embedder
+
+    def search(
+        self, query: str, *, k: int = 5, mode: str = "hybrid", scope: str | None = None
+    ) -> SearchResult:
+        """The ``k`` best chunks for ``query``.
+
+        Args:
+            mode: ``hybrid`` (default), ``vector`` or ``keyword``.
+            scope: a file or folder; only its files are searched.
+        """
+        if mode not in MODES:
+            raise UsageError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
+        if k < 1:
+            raise UsageError("-k must be at least 1.")
+        started = time.perf_counter()
+        timings: dict[str, float | None] = {"embed": None, "vector": None, "keyword": None, "fuse": None}
+        # Ask each side for more than k: fusion and de-duplication need room.
+        depth = max(4 * k, 20)
+        query_vec: np.ndarray | None = None
+        vec_hits: list[tuple[str, float]] = []
+        kw_hits: list[tuple[str, float]] = []
+        if mode in ("hybrid", "vector"):
+            if self.vectors is None or self.embedder is None:
+                raise UsageError("Vector search needs the vector store; use --mode keyword.")
+            t = time.perf_counter()
+            query_vec = self.embedder.encode([query])[0]
+            timings["embed"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            file_ids = self._scope_file_ids(scope)
+            vec_hits = self.vectors.query(query_vec, depth, file_ids=file_ids)
+            timings["vector"] = (time.perf_counter() - t) * 1000
+        if mode in ("hybrid", "keyword"):
+            t = time.perf_counter()
+            kw_hits = self.catalog.keyword_search(query, depth, scope=scope)
+            timings["keyword"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        hits = self._fuse(mode, vec_hits, kw_hits)
+        hits = collapse_near_duplicates(hits)[:k]
+        if query_vec is not None:
+            self._attach_similarity(hits, query_vec)
+        for i, hit in enumerate(hits, 1):
+            hit.rank = i
+        timings["fuse"] = (time.perf_counter() - t) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return SearchResult(query, mode, hits, timings)
+
+    def _scope_file_ids(self, scope: str | None) -> list[int] | None:
+        if not scope:
+            return None
+        prefix = scope.rstrip("/") + "/"
+        return [f.id for f in self.catalog.files(status="indexed") if f.path == scope or f.path.startswith(prefix)]
+
+    def _fuse(
+        self, mode: str, vec_hits: list[tuple[str, float]], kw_hits: list[tuple[str, float]]
+    ) -> list[Hit]:
+        ids = list(dict.fromkeys([cid for cid, _ in vec_hits] + [cid for cid, _ in kw_hits]))
+        chunks = self.catalog.chunks(ids)  # drops vectors whose file is not indexed
+        by_id: dict[str, Hit] = {}
+        for rank, (cid, score) in enumerate((h for h in vec_hits if h[0] in chunks), 1):
+            by_id[cid] = Hit(chunks[cid], 0.0, vector_score=score, vector_rank=rank, similarity=score)
+        for rank, (cid, score) in enumerate((h for h in kw_hits if h[0] in chunks), 1):
+            hit = by_id.setdefault(cid, Hit(chunks[cid], 0.0))
+            hit.keyword_score, hit.keyword_rank = score, rank
+        for hit in by_id.values():
+            if mode == "vector":
+                hit.score = hit.vector_score or 0.0
+            elif mode == "keyword":
+                hit.score = hit.keyword_score or 0.0
+            else:
+                hit.score = sum(1.0 / (RRF_K + r) for r in (hit.vector_rank, hit.keyword_rank) if r)
+        return sorted(by_id.values(), key=lambda h: h.score, reverse=True)
+
+    def _attach_similarity(self, hits: list[Hit], query_vec: np.ndarray) -> None:
+        """Cosine similarity and the vector itself for every hit (keyword-only ones too)."""
+        if self.vectors is None:
+            return
+        stored = self.vectors.get([h.chunk.id for h in hits])
+        for hit in hits:
+            vec = stored.get(hit.chunk.id)
+            if vec is not None:
+                hit.vector = vec
+                hit.similarity = float(np.dot(vec, query_vec))

@@ -1,0 +1,129 @@
+"""The vector store: the only module that imports chromadb.
+
+Vectors live in an embedded ``chromadb.PersistentClient`` under the same
+chunk ids as the catalog. Each vector's metadata names its file, so a crash
+between the two stores can be repaired by file (see the ingest protocol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.config import enforce_offline
+from app.errors import StoreError
+
+COLLECTION = "chunks"
+
+
+def _batches(n: int, size: int) -> Iterator[slice]:
+    for lo in range(0, n, size):
+        yield slice(lo, min(n, lo + size))
+
+
+class VectorStore:
+    """Chunk vectors in Chroma (cosine distance, telemetry off)."""
+
+    def __init__(self, path: Path) -> None:
+        enforce_offline()
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            Path(path).mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(
+                path=str(path),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
+            self._col = self._client.get_or_create_collection(
+                COLLECTION,
+                metadata={"hnsw:space": "cosine"},
+                embedding_function=None,
+            )
+            self._max_batch = max(1, int(self._client.get_max_batch_size()))
+        except BaseException as exc:  # pyo3 panics are BaseExceptions
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise StoreError(
+                f"The vector store {path} cannot be opened ({exc}). "
+                "It may be damaged; move the folder aside and run `docent ingest` again to rebuild it."
+            ) from exc
+        self.path = Path(path)
+
+    def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise StoreError(f"The vector store could not {what}: {exc}") from exc
+
+    def upsert(
+        self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert or replace vectors, in batches Chroma accepts."""
+        for part in _batches(len(ids), self._max_batch):
+            self._guard(
+                "save vectors",
+                self._col.upsert,
+                ids=list(ids[part]),
+                embeddings=vectors[part],
+                metadatas=[dict(m) for m in metadatas[part]],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete vectors by id (unknown ids are ignored)."""
+        for part in _batches(len(ids), self._max_batch):
+            self._guard("delete vectors", self._col.delete, ids=list(ids[part]))
+
+    def delete_file(self, file_id: int) -> None:
+        """Delete every vector of one file, including orphans from a crash."""
+        self._guard("delete vectors", self._col.delete, where={"file_id": int(file_id)})
+
+    def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by id (missing ids are left out)."""
+        out: dict[str, np.ndarray] = {}
+        for part in _batches(len(ids), self._max_batch):
+            got = self._guard("read vectors", self._col.get, ids=list(ids[part]), include=["embeddings"])
+            for cid, vec in zip(got["ids"], got["embeddings"]):
+                out[cid] = np.asarray(vec, dtype=np.float32)
+        return out
+
+    def query(
+        self, vector: np.ndarray, k: int, *, file_ids: Sequence[int] | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest chunks as ``(id, cosine similarity)``, best first."""
+        if k <= 0:
+            return []
+        where = None
+        if file_ids is not None:
+            if not file_ids:
+                return []
+            where = {"file_id": {"$in": [int(f) for f in file_ids]}}
+        n = self.count()
+        if n == 0:
+            return []
+        got = self._guard(
+            "search",
+            self._col.query,
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=min(k, n),
+            where=where,
+            include=["distances"],
+        )
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]
+
+    def count(self) -> int:
+        return int(self._guard("count vectors", self._col.count))
+
+    def ids(self) -> set[str]:
+        """Every stored id (for consistency checks)."""
+        out: set[str] = set()
+        total = self.count()
+        for part in _batches(total, self._max_batch):
+            got = self._guard("list vectors", self._col.get, offset=part.start, limit=part.stop - part.start, include=[])
+            out.update(got["ids"])
+        return out
