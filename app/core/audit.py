@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -240,6 +241,19 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _replace(src: Path, dst: Path) -> None:
+    # On Windows a reader holding the anchor open makes the rename fail for a
+    # moment (PermissionError); POSIX renames never wait on readers.
+    for attempt in range(5):
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            if os.name != "nt" or attempt == 4:
+                raise
+            time.sleep(0.01)
 
 
 @dataclass(frozen=True)
@@ -493,7 +507,7 @@ class AuditLog:
                 fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.anchor_path)
+            _replace(tmp, self.anchor_path)
         except OSError as err:
             raise StoreError(
                 f"Cannot update the audit anchor {self.anchor_path}: {err.strerror or err}."

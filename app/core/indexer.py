@@ -148,19 +148,38 @@ class Indexer:
         """Add ``paths`` as library roots and bring each in line with the disk."""
         report = IngestReport()
         plan: list[tuple[int, Path]] = []
+        vanished: list[FileRow] = []
         for raw in paths:
             root = Path(raw).expanduser().resolve()
             root_row = self.catalog.add_root(str(root))
             if not root.exists():
-                self._mark_unavailable(root_row.id, report)
+                rows = self.catalog.files(root_id=root_row.id)
+                if root.parent.is_dir() and [r.path for r in rows] == [str(root)]:
+                    vanished += rows  # a single-file root whose file was deleted
+                else:
+                    self._mark_unavailable(root_row.id, report)
                 continue
             seen: set[str] = set()
             for path in walk(root):
                 seen.add(str(path))
                 plan.append((root_row.id, path))
-            for row in self.catalog.files(root_id=root_row.id):
-                if row.path not in seen:
-                    self.remove_file(row, report)
+            vanished += [r for r in self.catalog.files(root_id=root_row.id) if r.path not in seen]
+        try:
+            self._run_plan(plan, report, progress, should_stop)
+        finally:
+            # Removed last, so a file that was moved or renamed within the
+            # library finds its passages' vectors still there to reuse.
+            for row in vanished:
+                self.remove_file(row, report)
+        return report
+
+    def _run_plan(
+        self,
+        plan: list[tuple[int, Path]],
+        report: IngestReport,
+        progress: Callable[[Progress], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
         state = Progress(0, len(plan), 0, None, time.monotonic())
         try:
             for root_id, path in plan:
@@ -177,7 +196,6 @@ class Indexer:
                     progress(state)
         except Cancelled:
             report.cancelled = True
-        return report
 
     def _mark_unavailable(self, root_id: int, report: IngestReport) -> None:
         for row in self.catalog.files(root_id=root_id):

@@ -1,0 +1,87 @@
+"""Shared fixtures: real models, temporary data folders, real documents."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from app.config import bundled_chat_model, bundled_embedding_model  # noqa: E402
+from tests import corpus  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The bundled all-MiniLM-L6-v2, loaded once per test session."""
+    from app.core.embedder import SentenceEmbedder
+
+    return SentenceEmbedder(bundled_embedding_model())
+
+
+@pytest.fixture(scope="session")
+def chat_model():
+    """The bundled SmolLM2-135M-Instruct GGUF, loaded once."""
+    from app.core.llm import LocalModel
+
+    return LocalModel(bundled_chat_model(), n_ctx=2048)
+
+
+@pytest.fixture()
+def docs(tmp_path: Path) -> dict[str, Path]:
+    """A folder of real documents: PDF (4 pages), DOCX, Markdown, text, HTML."""
+    return corpus.make_library(tmp_path / "docs")
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture()
+def library(data_dir: Path, embedder, chat_model):
+    """A writable library sharing the session's loaded models."""
+    from app.core.library import Library
+
+    lib = Library(data_dir, purpose="tests")
+    lib.__dict__["embedder"] = embedder  # reuse the loaded model (cached_property slot)
+    lib._model = chat_model
+    yield lib
+    lib.close()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+@pytest.fixture()
+def docent(data_dir: Path) -> Callable[..., CliResult]:
+    """Run the real ``docent`` executable against the test's data folder."""
+
+    def run(*args: str, stdin: str | None = None, timeout: float = 300) -> CliResult:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "docent"), "--data-dir", str(data_dir), *args],
+            input=stdin, capture_output=True, text=True, timeout=timeout,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
