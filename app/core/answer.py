@@ -165,6 +165,10 @@ class Answerer:
         pieces: list[str] = []
         stopped = False
         for piece in model.stream(prompt, sampling, should_stop=should_stop):
+            if not pieces:
+                piece = piece.lstrip()  # models often open with a newline
+                if not piece:
+                    continue
             if timings["first_token"] is None:
                 timings["first_token"] = (time.perf_counter() - started) * 1000
             pieces.append(piece)

@@ -1,0 +1,110 @@
+"""Answers stream from the local model, cite file and page, and decline honestly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.core import citations as cite
+from app.core.answer import DECLINE_TEXT
+from app.core.llm import Sampling
+
+
+@pytest.fixture()
+def indexed(library, docs):
+    library.indexer.ingest([docs["pdf"].parent])
+    return library
+
+
+def test_an_answer_streams_and_cites_the_pdf_page(indexed, docs) -> None:
+    pieces: list[str] = []
+    answer = indexed.answerer.ask(
+        "How many storm warnings did the lighthouse keepers record?",
+        sampling=Sampling(max_tokens=60, temperature=0.0), on_token=pieces.append,
+    )
+    assert len(pieces) > 1, "the answer arrives token by token"
+    assert "".join(pieces).strip() == answer.answer.strip() or answer.answer in "".join(pieces)
+    assert not answer.declined
+    assert answer.sources and answer.sources[0].n == 1
+    cited = {(Path(c.source.hit.chunk.path), c.source.hit.chunk.page) for c in answer.citations}
+    assert (docs["pdf"], 3) in cited
+    assert answer.timings_ms["first_token"] is not None
+    assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"]
+    data = answer.to_json()
+    assert set(data) == {"question", "answer", "declined", "sources", "citations", "model", "timings_ms"}
+    assert data["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_a_question_the_documents_do_not_answer_is_declined(indexed) -> None:
+    answer = indexed.answerer.ask("What is the boiling point of mercury in kelvin?",
+                                  sampling=Sampling(max_tokens=40))
+    assert answer.declined
+    assert answer.answer == DECLINE_TEXT
+    assert answer.citations == []
+
+
+def test_stop_halts_generation_and_the_library_keeps_answering(indexed) -> None:
+    pieces: list[str] = []
+    stop_after = 3
+    answer = indexed.answerer.ask(
+        "Describe the cooperative's finances and outlook in detail.",
+        sampling=Sampling(max_tokens=200), on_token=pieces.append,
+        should_stop=lambda: len(pieces) >= stop_after,
+    )
+    assert answer.stopped
+    assert len(pieces) <= stop_after + 1, "Stop takes effect within one token"
+    again = indexed.answerer.ask("What does the outlook plan to open?", sampling=Sampling(max_tokens=30))
+    assert again.answer
+
+
+def test_every_answer_is_audited_with_what_the_model_saw(indexed) -> None:
+    answer = indexed.answerer.ask("What did the revenue grow to?", sampling=Sampling(max_tokens=30))
+    records = indexed.audit.records()
+    ask, done = records[-2], records[-1]
+    assert ask["event"] == "ask" and done["event"] == "answer"
+    data = done["data"]
+    assert data["question"] == "What did the revenue grow to?"
+    assert data["model"] == answer.model and data["sampling"]["max_tokens"] == 30
+    assert len(data["prompt_hash"]) == 64 and len(data["answer_hash"]) == 64
+    given = [r["chunk_id"] for r in data["retrieved"] if r["given"]]
+    assert given == [s.hit.chunk.id for s in answer.sources]
+    assert all({"score", "vector_score", "keyword_score", "text_hash"} <= set(r) for r in data["retrieved"])
+    assert indexed.audit.verify().ok
+
+
+def test_the_prompt_never_overflows_the_context(library, docs, tmp_path) -> None:
+    from app.core.llm import LocalModel
+    from app.config import bundled_chat_model
+
+    small = LocalModel(bundled_chat_model(), n_ctx=512)
+    library._model = small
+    folder = tmp_path / "long"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"part{i}.txt").write_text(
+            " ".join(f"The harbour ledger entry {i}-{j} records cargo of timber and salt." for j in range(60)),
+            encoding="utf-8")
+    library.indexer.ingest([folder])
+    history = [("What is in the ledger?", "Cargo of timber and salt. " * 40)] * 4
+    answer = library.answerer.ask("What cargo does the harbour ledger record?", k=6,
+                                  history=history, sampling=Sampling(max_tokens=200))
+    assert answer.answer  # no context overflow error
+    assert 1 <= len(answer.sources) < 6, "lower-ranked sources gave way"
+
+
+def test_markers_map_to_sources_and_dangling_ones_are_removed() -> None:
+    marked = cite.markers("Revenue grew [2]. Storms [1, 2] and [7].", 3)
+    assert marked.valid == [2, 1] and marked.dangling == [7]
+    assert cite.strip_dangling("Fact [1]. Other [9]. Both [2, 8].", 2) == "Fact [1]. Other . Both [2]."
+
+
+def test_citations_are_inferred_when_the_model_writes_no_markers(embedder) -> None:
+    sources = [
+        "The cooperative's revenue grew to 4.2 million euros in 2025, driven by the new ferry service.",
+        "Honey bees forage up to five kilometres from the hive.",
+    ]
+    vecs = embedder.encode(sources)
+    sents = cite.sentences("Revenue rose to 4.2 million euros because of the ferry service.")
+    found = cite.infer(sents, embedder.encode(sents), sources, list(vecs))
+    assert found == [1]
