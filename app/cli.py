@@ -8,6 +8,7 @@ to see one).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, default=5, help="passages given to the model (default 5)")
     ask.add_argument("--model", type=Path, default=None, metavar="GGUF", help="a GGUF model file")
     ask.add_argument("--max-tokens", type=int, default=512)
+    ask.add_argument("--temperature", type=float, default=None)
+    ask.add_argument("--top-k", type=int, default=None)
+    ask.add_argument("--top-p", type=float, default=None)
+    ask.add_argument("--repeat-penalty", type=float, default=None)
     ask.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
     ask.add_argument("--scope", default=None, help="only use this file or folder")
     ask.add_argument("--json", action="store_true")
@@ -134,7 +139,8 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
             report = lib.indexer.ingest(
                 [p.expanduser() for p in args.paths],
                 progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
-                                              eta_s=s.eta_s, current=s.current),
+                                              eta_s=s.eta_s, current=s.current,
+                                              pages=(s.pages_done, s.pages_total)),
                 should_stop=stop,
             )
     finally:
@@ -216,6 +222,9 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
         with Library(_data_dir(args), purpose="docent ask", model_path=args.model) as lib:
             scope = str(Path(args.scope).expanduser().resolve()) if args.scope else None
             sampling = lib.sampling(args.max_tokens)
+            overrides = {name: getattr(args, name) for name in ("temperature", "top_k", "top_p", "repeat_penalty")
+                         if getattr(args, name) is not None}
+            sampling = dataclasses.replace(sampling, **overrides)
 
             def run(question: str, on_token: Callable[[str], None] | None = None) -> dict[str, Any]:
                 return lib.answerer.ask(

@@ -28,10 +28,19 @@ class ProgressBar:
         self._last = 0.0
         self._drawn = False
 
-    def update(self, done: int, total: int, *, chunks: int, eta_s: float | None, current: str | None) -> None:
+    def update(
+        self,
+        done: int,
+        total: int,
+        *,
+        chunks: int,
+        eta_s: float | None,
+        current: str | None,
+        pages: tuple[int, int] = (0, 0),
+    ) -> None:
         """Show ``done`` of ``total`` files, chunks so far and the time left."""
         now = time.monotonic()
-        if not self._tty and now - self._last < self.every_s and done < total:
+        if now - self._last < (self.every_s if not self._tty else 0.1) and done < total:
             return
         self._last = now
         filled = int(self.width * done / total) if total else self.width
@@ -40,6 +49,8 @@ class ProgressBar:
         if current:
             name = current.rsplit("/", 1)[-1]
             name = name if len(name) <= 32 else name[:29] + "..."
+        if pages[1] > 1:
+            name += f" (page {pages[0]}/{pages[1]})"
         line = f"[{bar}] {done}/{total} files · {chunks} chunks · ETA {format_eta(eta_s)} {name}"
         if self._tty:
             self.stream.write("\r\x1b[2K" + line)

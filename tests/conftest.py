@@ -57,6 +57,7 @@ def library(data_dir: Path, embedder, chat_model):
     from app.core.library import Library
 
     lib = Library(data_dir, purpose="tests")
+    lib._check_embedder(embedder)
     lib.__dict__["embedder"] = embedder  # reuse the loaded model (cached_property slot)
     lib._model = chat_model
     yield lib

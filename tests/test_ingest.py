@@ -150,3 +150,19 @@ def test_ingest_can_be_cancelled_and_resumed(library, tmp_path) -> None:
     resumed = library.indexer.ingest([folder])
     assert resumed.indexed == 6 - report.indexed
     assert library.status().files["indexed"] == 6
+
+
+def test_vectors_of_another_embedding_model_are_never_mixed_in(library, docs, embedder) -> None:
+    from app.errors import StoreError
+
+    library.indexer.ingest([docs["md"]])
+    library.catalog.set_meta("embedder", "some-other-model:768")
+    with pytest.raises(StoreError, match="some-other-model"):
+        library._check_embedder(embedder)
+
+
+def test_a_long_pdf_reports_page_progress(library, tmp_path) -> None:
+    pdf = corpus.make_pdf(tmp_path / "long.pdf", [f"Page {i} discusses item {i}." for i in range(1, 13)])
+    pages: list[tuple[int, int]] = []
+    library.indexer.ingest([pdf], progress=lambda p: pages.append((p.pages_done, p.pages_total)))
+    assert (12, 12) in pages and (1, 12) in pages

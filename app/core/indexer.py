@@ -45,6 +45,8 @@ class Progress:
     chunks_done: int
     current: str | None
     started: float
+    pages_done: int = 0
+    pages_total: int = 0
 
     @property
     def eta_s(self) -> float | None:
@@ -189,7 +191,14 @@ class Indexer:
                 if progress:
                     progress(state)
                 before = report.chunks
-                self.ingest_file(path, root_id, report, should_stop=should_stop)
+                state.pages_done = state.pages_total = 0
+
+                def on_page(done: int, total: int) -> None:
+                    state.pages_done, state.pages_total = done, total
+                    if progress:
+                        progress(state)
+
+                self.ingest_file(path, root_id, report, should_stop=should_stop, on_page=on_page)
                 state.files_done += 1
                 state.chunks_done += report.chunks - before
                 if progress:
@@ -211,6 +220,7 @@ class Indexer:
         report: IngestReport,
         *,
         should_stop: Callable[[], bool] | None = None,
+        on_page: Callable[[int, int], None] | None = None,
     ) -> None:
         """Bring one file in line; its outcome is added to ``report``."""
         key = str(path)
@@ -229,7 +239,7 @@ class Indexer:
                 return
         kind = documents.kind_for(path)
         if kind is None:
-            reason = f"unsupported file type {path.suffix or '(no extension)'}"
+            reason = documents.skip_reason(path)
             self._settle(key, root_id, "skipped", reason, size=st.st_size, mtime_ns=st.st_mtime_ns)
             report.skipped.append((key, reason))
             return
@@ -247,7 +257,7 @@ class Indexer:
             return
         file_id = self.catalog.mark_file(key, "pending", root_id=root_id, kind=kind)
         try:
-            doc = documents.load(path, should_stop=should_stop)
+            doc = documents.load(path, on_page=on_page, should_stop=should_stop)
             chunks = chunk_pages(
                 doc.pages, self.embedder.token_spans,
                 max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,

@@ -22,6 +22,7 @@ from app.core.llm import LocalModel, Sampling
 from app.core.lock import WriterLock
 from app.core.retrieval import Retriever
 from app.core.vectors import VectorStore
+from app.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,23 @@ class Library:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return SentenceEmbedder(self.settings.embedding_model())
+        embedder = SentenceEmbedder(self.settings.embedding_model())
+        self._check_embedder(embedder)
+        return embedder
+
+    def _check_embedder(self, embedder: Embedder) -> None:
+        """Vectors of two different models must never be mixed in one store."""
+        identity = f"{embedder.name}:{embedder.dim}"
+        stored = self.catalog.get_meta("embedder")
+        if stored is None:
+            if self.writer:
+                self.catalog.set_meta("embedder", identity)
+        elif stored != identity and self.catalog.indexed_chunk_count() > 0:
+            raise StoreError(
+                f"This library was indexed with the embedding model {stored.split(':')[0]}, but the "
+                f"settings now choose {embedder.name}. Choose the original model again, or move "
+                f"{self.paths.catalog.name} and chroma/ out of {self.paths.root} and re-index."
+            )
 
     @cached_property
     def vectors(self) -> VectorStore:

@@ -17,7 +17,7 @@ from pathlib import Path
 from app.core.documents.model import Document, Page
 from app.errors import Cancelled, ParseError, SkipFile
 
-__all__ = ["Document", "Page", "kind_for", "load", "supported_suffixes"]
+__all__ = ["Document", "Page", "kind_for", "load", "skip_reason", "supported_suffixes"]
 
 OnPage = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -89,6 +89,13 @@ def kind_for(path: Path) -> str | None:
     return _NAMED_KINDS.get(path.name.lower())
 
 
+def skip_reason(path: Path) -> str:
+    """Why Docent does not read ``path``, with what to do where there is a way."""
+    suffix = Path(path).suffix.lower()
+    hint = _UNSUPPORTED_HINTS.get(suffix)
+    return hint or (f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)")
+
+
 def _dispatch(path: Path, kind: str, on_page: OnPage | None, should_stop: ShouldStop | None) -> Document:
     """Run the loader for ``kind``. Imports are lazy: pypdf/docx cost start-up time."""
     if kind == "pdf":
@@ -139,10 +146,7 @@ def load(
     path = Path(path)
     kind = kind_for(path)
     if kind is None:
-        suffix = path.suffix.lower()
-        hint = _UNSUPPORTED_HINTS.get(suffix)
-        reason = hint or (f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)")
-        raise SkipFile(path, reason)
+        raise SkipFile(path, skip_reason(path))
     if should_stop is not None and should_stop():
         raise Cancelled()
 
