@@ -39,6 +39,13 @@ SYSTEM_PROMPT = (
 )
 
 
+def _position(hit: Hit) -> dict[str, object]:
+    """Where the passage sits, beyond the contract's fields: printed page label,
+    section heading and character span on its page (for highlighting)."""
+    c = hit.chunk
+    return {"label": c.label, "heading": c.heading, "span": [c.start, c.end]}
+
+
 @dataclass
 class Source:
     """A passage given to the model, numbered as in the prompt."""
@@ -49,7 +56,7 @@ class Source:
     def to_json(self) -> dict[str, object]:
         c = self.hit.chunk
         return {"n": self.n, "path": c.path, "page": c.page, "chunk_id": c.id,
-                "score": round(float(self.hit.score), 6), "text": c.text}
+                "score": round(float(self.hit.score), 6), "text": c.text, **_position(self.hit)}
 
 
 @dataclass
@@ -63,7 +70,7 @@ class Citation:
     def to_json(self) -> dict[str, object]:
         c = self.source.hit.chunk
         return {"n": self.n, "path": c.path, "page": c.page, "chunk_id": c.id,
-                "text": c.text, "inferred": self.inferred}
+                "text": c.text, "inferred": self.inferred, **_position(self.source.hit)}
 
 
 @dataclass
