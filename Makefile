@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup lint clean
+.PHONY: run test setup screenshot clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -20,6 +20,9 @@ run: setup
 test: setup
 	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest
+
+screenshot: setup
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(VENV)/bin/python scripts/screenshot.py docs/screenshot.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,16 +13,18 @@ def main(argv: list[str] | None = None) -> int:
     code = run(argv)
     if code != -1:
         return code
+    args = build_parser().parse_args(argv)
     try:
-        from app.ui.main_window import launch  # type: ignore[import-not-found]
-    except ImportError:
+        from app.ui.main_window import launch
+    except ImportError as exc:
         sys.stderr.write(
-            "Docent's desktop window is not part of this build yet; "
-            "use the command line meanwhile:\n\n"
+            f"Docent's window could not start: {exc}.\n"
+            "On Debian, `make run` installs the system libraries Qt needs; "
+            "the command line works meanwhile (docent --help).\n"
         )
-        build_parser().print_help(sys.stderr)
-        return 0
-    return launch()
+        return 1
+    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else None
+    return launch(data_dir=data_dir)
 
 
 if __name__ == "__main__":

@@ -205,16 +205,10 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _citation_line(c: dict[str, Any]) -> str:
-    if c["page"] is not None:
-        where = f", page {c['page']}"
-        if c.get("label") and c["label"] != str(c["page"]):
-            where += f" (printed {c['label']})"
-    elif c.get("heading"):
-        where = f', section "{c["heading"]}"'
-    else:
-        where = ""
+    from app.core.answer import citation_place
+
     mark = " (inferred)" if c.get("inferred") else ""
-    return f"[{c['n']}] {Path(c['path']).name}{where}{mark} — {c['path']}"
+    return f"[{c['n']}] {citation_place(c)}{mark} — {c['path']}"
 
 
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:

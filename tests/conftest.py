@@ -57,9 +57,8 @@ def library(data_dir: Path, embedder, chat_model):
     from app.core.library import Library
 
     lib = Library(data_dir, purpose="tests")
-    lib._check_embedder(embedder)
-    lib.__dict__["embedder"] = embedder  # reuse the loaded model (cached_property slot)
-    lib._model = chat_model
+    lib.use_embedder(embedder)
+    lib.use_model(chat_model)
     yield lib
     lib.close()
 

@@ -78,7 +78,7 @@ def test_the_prompt_never_overflows_the_context(library, docs, tmp_path) -> None
     from app.config import bundled_chat_model
 
     small = LocalModel(bundled_chat_model(), n_ctx=512)
-    library._model = small
+    library.use_model(small)
     folder = tmp_path / "long"
     folder.mkdir()
     for i in range(6):

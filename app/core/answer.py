@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.core import citations as cite
 from app.core.audit import AuditLog
@@ -97,6 +98,21 @@ class Answer:
             "model": self.model,
             "timings_ms": self.timings_ms,
         }
+
+
+def citation_place(citation: dict[str, Any]) -> str:
+    """Where a cited passage is: ``file, page P (printed L)`` or ``file, section "H"``."""
+    name = Path(str(citation.get("path") or "")).name or "(unknown file)"
+    page = citation.get("page")
+    label = citation.get("label")
+    heading = citation.get("heading")
+    if page is not None:
+        name += f", page {page}"
+        if label and str(label) != str(page):
+            name += f" (printed {label})"
+    elif heading:
+        name += f', section "{heading}"'
+    return name
 
 
 def source_header(n: int, hit: Hit) -> str:

@@ -8,9 +8,10 @@ read-only commands such as ``status`` start instantly.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from app.config import DataPaths, Settings
 from app.core.answer import Answerer
@@ -23,6 +24,11 @@ from app.core.lock import WriterLock
 from app.core.retrieval import Retriever
 from app.core.vectors import VectorStore
 from app.errors import StoreError
+
+T = TypeVar("T")
+
+# Settings whose change needs the chat model loaded again.
+_MODEL_FIELDS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers")
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ class Library:
         self._model_path = Path(model_path) if model_path else None
         self._model: LocalModel | None = None
         self._model_guard = threading.Lock()
+        # The window's workers open the lazy parts from different threads;
+        # each part must be built once.
+        self._parts: dict[str, Any] = {}
+        self._parts_guard = threading.RLock()
         try:
             self.catalog = Catalog(self.paths.catalog, readonly=not writer)
             self.audit = AuditLog(self.paths.audit, writable=writer)
@@ -99,11 +109,26 @@ class Library:
 
     # --- lazily opened parts -----------------------------------------------
 
-    @cached_property
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        with self._parts_guard:
+            if name not in self._parts:
+                self._parts[name] = build()
+            return self._parts[name]  # type: ignore[no-any-return]
+
+    @property
     def embedder(self) -> Embedder:
-        embedder = SentenceEmbedder(self.settings.embedding_model())
+        def build() -> Embedder:
+            embedder = SentenceEmbedder(self.settings.embedding_model())
+            self._check_embedder(embedder)
+            return embedder
+
+        return self._once("embedder", build)
+
+    def use_embedder(self, embedder: Embedder) -> None:
+        """Use an already loaded embedder (tests share one across libraries)."""
         self._check_embedder(embedder)
-        return embedder
+        with self._parts_guard:
+            self._parts["embedder"] = embedder
 
     def _check_embedder(self, embedder: Embedder) -> None:
         """Vectors of two different models must never be mixed in one store."""
@@ -119,32 +144,32 @@ class Library:
                 f"{self.paths.catalog.name} and chroma/ out of {self.paths.root} and re-index."
             )
 
-    @cached_property
+    @property
     def vectors(self) -> VectorStore:
-        return VectorStore(self.paths.chroma)
+        return self._once("vectors", lambda: VectorStore(self.paths.chroma))
 
-    @cached_property
+    @property
     def indexer(self) -> Indexer:
-        return Indexer(
+        return self._once("indexer", lambda: Indexer(
             self.catalog, self.vectors, self.embedder, self.audit,
             chunk_tokens=self.settings.chunk_tokens, chunk_overlap=self.settings.chunk_overlap,
-        )
+        ))
 
-    @cached_property
+    @property
     def retriever(self) -> Retriever:
-        return Retriever(self.catalog, self.vectors, self.embedder)
+        return self._once("retriever", lambda: Retriever(self.catalog, self.vectors, self.embedder))
 
-    @cached_property
+    @property
     def keyword_retriever(self) -> Retriever:
         """Keyword search only: needs neither Chroma nor the embedder."""
-        return Retriever(self.catalog)
+        return self._once("keyword_retriever", lambda: Retriever(self.catalog))
 
     @property
     def model_path(self) -> Path:
         return self._model_path or self.settings.chat_model()
 
     def model(self) -> LocalModel:
-        """The chat model, loaded on first use."""
+        """The chat model, loaded on first use (call it from the thread that owns it)."""
         with self._model_guard:
             if self._model is None:
                 s = self.settings
@@ -153,12 +178,39 @@ class Library:
                 )
             return self._model
 
-    @cached_property
+    def use_model(self, model: LocalModel) -> None:
+        """Use an already loaded chat model (tests share one)."""
+        with self._model_guard:
+            self._model = model
+
+    @property
     def answerer(self) -> Answerer:
-        return Answerer(
+        return self._once("answerer", lambda: Answerer(
             self.retriever, self.model, self.model_path.name, self.audit, self.embedder,
             min_relevance=self.settings.min_relevance, system_prompt=self.settings.system_prompt,
-        )
+        ))
+
+    def apply_settings(self, settings: Settings) -> bool:
+        """Use new settings from now on; True when the chat model must be reloaded.
+
+        Sampling and prompt settings apply to the next answer; model settings
+        drop the loaded model so the next use loads the new one.
+        """
+        old = self.settings
+        self.settings = replace(settings)
+        if self.writer:
+            self.settings.save(self.paths.settings)
+        reload = any(getattr(old, f) != getattr(settings, f) for f in _MODEL_FIELDS)
+        with self._parts_guard:
+            self._parts.pop("answerer", None)
+        if reload:
+            self._model_path = None
+            with self._model_guard:
+                self._model = None
+        self.audit.append("settings", {
+            "changed": {f: getattr(settings, f) for f in vars(settings) if getattr(old, f) != getattr(settings, f)},
+        })
+        return reload
 
     def sampling(self, max_tokens: int | None = None) -> Sampling:
         """Sampling settings from the user's settings."""

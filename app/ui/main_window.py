@@ -1,0 +1,608 @@
+"""Docent's main window: library, chat, sources and audit, over two workers.
+
+The GUI thread only paints and routes: the model worker owns llama.cpp, the
+ingest worker owns parsing/embedding/storing, each on its own QThread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, QTimer, QUrl, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config import APP_NAME, default_data_dir
+from app.core.catalog import Catalog
+from app.core.chats import ChatStore
+from app.core.library import Library
+from app.core.opening import NotOpenable, check_openable
+from app.errors import DataDirLocked, DocentError
+from app.progress import format_eta
+from app.ui.audit_panel import AuditPanel
+from app.ui.banner import Banner
+from app.ui.chat_panel import ChatPanel, ChatsList, TurnView, chat_splitter
+from app.ui.library_pane import LibraryPane
+from app.ui.sources_panel import SourcesPanel
+from app.ui.theme import apply_system_theme
+from app.workers.ingest_worker import IngestWorker
+from app.workers.model_worker import AskRequest, ModelWorker
+
+
+class _Requests(QObject):
+    """Signals that carry requests to the workers' threads (queued connections)."""
+
+    ingest = Signal(list)
+    reindex = Signal(list)
+    remove_root = Signal(str)
+    warm_up = Signal()
+    load_model = Signal()
+    ask = Signal(object)
+
+
+class MainWindow(QMainWindow):
+    """The desktop window."""
+
+    def __init__(self, library: Library) -> None:
+        super().__init__()
+        self.library = library
+        self.setWindowTitle(APP_NAME)
+        self.resize(1440, 880)
+        self.setAcceptDrops(True)
+        # Reads for painting use their own connection: WAL lets them run
+        # beside the ingest worker's writes without waiting.
+        self.reader = Catalog(library.paths.catalog, readonly=True)
+        self.chats = ChatStore(library.paths.chats)
+        self.conversation_id: int | None = None
+        self._request_ids = itertools.count(1)
+        self._pending: tuple[int, str, int | None] | None = None  # request id, question, turn to replace
+        self.model_state = "loading"
+        self.ingesting = False
+        self.last_report: dict | None = None
+
+        self._build_widgets()
+        self._build_menu()
+        self._start_workers()
+        self._load_conversations()
+
+    # --- layout -------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.banner = Banner()
+        self.library_pane = LibraryPane(self.reader)
+        self.chats_list = ChatsList()
+        self.chat = ChatPanel()
+        self.sources = SourcesPanel()
+        self.audit_panel = AuditPanel(self.library.paths.audit)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.sources, "Sources")
+        self.tabs.addTab(self.audit_panel, "Audit")
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.library_pane)
+        split.addWidget(chat_splitter(self.chats_list, self.chat))
+        split.addWidget(self.tabs)
+        split.setStretchFactor(1, 1)
+        split.setSizes([320, 720, 400])
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(split, 1)
+        self.setCentralWidget(central)
+
+        # Status bar: model state on the left, ingest progress on the right.
+        self.model_label = QLabel("Model: starting…")
+        self.message_label = QLabel()
+        self._message_timer = QTimer(self, singleShot=True)
+        self._message_timer.timeout.connect(self.message_label.clear)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setFormat("%v/%m files")
+        self.progress_label = QLabel()
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._cancel_ingest)
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        for w in (self.progress_label, self.progress, self.pause_button, self.cancel_button):
+            row.addWidget(w)
+        self.statusBar().addWidget(self.model_label)
+        self.statusBar().addWidget(self.message_label, 1)
+        self.statusBar().addPermanentWidget(box)
+        self._show_progress(False)
+
+        # Wiring.
+        self.library_pane.add_folder_requested.connect(self.add_folder)
+        self.library_pane.add_files_requested.connect(self.add_files)
+        self.library_pane.remove_requested.connect(self.remove_root)
+        self.library_pane.reindex_requested.connect(lambda p: self._start_ingest([p], reindex=True))
+        self.library_pane.open_folder_requested.connect(self._open_folder)
+        self.library_pane.ask_about_requested.connect(self._ask_about)
+        self.chats_list.new_requested.connect(self.new_chat)
+        self.chats_list.rename_requested.connect(self.rename_chat)
+        self.chats_list.delete_requested.connect(self.delete_chat)
+        self.chats_list.chosen.connect(self.open_chat)
+        self.chat.send_requested.connect(self.ask)
+        self.chat.stop_requested.connect(self.stop)
+        self.chat.select_turn_requested.connect(self.show_sources)
+        self.chat.why_requested.connect(self.show_why)
+        self.chat.copy_requested.connect(self.copy_answer)
+        self.chat.regenerate_requested.connect(self.regenerate)
+        self.chat.citation_clicked.connect(self.open_citation)
+        self.sources.open_requested.connect(self.open_passage)
+        self.sources.open_external_requested.connect(self.open_external)
+        self.sources.show_in_folder_requested.connect(self.show_in_folder)
+
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop)
+        QShortcut(QKeySequence.StandardKey.New, self, activated=self.new_chat)
+
+        # The library view follows ingestion without repainting per event.
+        self._refresh_timer = QTimer(self, singleShot=True, interval=400)
+        self._refresh_timer.timeout.connect(self._refresh_library)
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, slot, key in (
+            ("Add folder…", self.add_folder, "Ctrl+O"),
+            ("Add files…", self.add_files, "Ctrl+Shift+O"),
+            ("New chat", self.new_chat, None),
+            ("Export conversation…", self.export_chat, "Ctrl+E"),
+            ("Settings…", self.open_settings, "Ctrl+,"),
+            ("Quit", self.close, "Ctrl+Q"),
+        ):
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            if key:
+                action.setShortcut(QKeySequence(key))
+            file_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("About Docent", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, "About Docent",
+            "Docent — ask your documents, offline.\n\nEvery answer names its sources; "
+            "nothing leaves this computer.\n\nData folder: " + str(self.library.paths.root)))
+        help_menu.addAction(about)
+
+    # --- workers ------------------------------------------------------------
+
+    def _start_workers(self) -> None:
+        self.requests = _Requests()
+        self.model_thread = QThread(self)
+        self.model_thread.setObjectName("docent-model")
+        self.model_worker = ModelWorker(self.library)
+        self.model_worker.moveToThread(self.model_thread)
+        self.ingest_thread = QThread(self)
+        self.ingest_thread.setObjectName("docent-ingest")
+        self.ingest_worker = IngestWorker(self.library)
+        self.ingest_worker.moveToThread(self.ingest_thread)
+
+        self.requests.load_model.connect(self.model_worker.load)
+        self.requests.ask.connect(self.model_worker.ask)
+        self.requests.warm_up.connect(self.ingest_worker.warm_up)
+        self.requests.ingest.connect(self.ingest_worker.ingest)
+        self.requests.reindex.connect(self.ingest_worker.reindex)
+        self.requests.remove_root.connect(self.ingest_worker.remove_root)
+
+        self.model_worker.state_changed.connect(self._model_state)
+        self.model_worker.token.connect(self._token)
+        self.model_worker.answered.connect(self._answered)
+        self.model_worker.failed.connect(self._answer_failed)
+        self.ingest_worker.progress.connect(self._ingest_progress)
+        self.ingest_worker.finished.connect(self._ingest_finished)
+        self.ingest_worker.failed.connect(self._ingest_failed)
+        self.ingest_worker.library_changed.connect(self._refresh_library)
+
+        self.model_thread.start()
+        self.ingest_thread.start()
+        # Models load in the background: the window is usable at once.
+        self.requests.warm_up.emit()
+        self.requests.load_model.emit()
+
+    def shutdown(self) -> None:
+        """Stop work, end the worker threads and release the data folder."""
+        self.model_worker.stop()
+        self.ingest_worker.cancel()
+        for thread in (self.model_thread, self.ingest_thread):
+            thread.quit()
+            thread.wait(30_000)
+        self.chats.close()
+        self.reader.close()
+        self.library.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)
+
+    def flash(self, text: str, ms: int = 8000) -> None:
+        """A short-lived note in the status bar."""
+        self.message_label.setText("  ·  " + text)
+        self._message_timer.start(ms)
+
+    # --- library ------------------------------------------------------------
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library")
+        if folder:
+            self._start_ingest([folder])
+
+    def add_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add documents to the library")
+        if files:
+            self._start_ingest(files)
+
+    def remove_root(self, path: str) -> None:
+        answer = QMessageBox.question(
+            self, "Remove from library",
+            f"Remove {path} from the library?\n\nThe files stay on disk; only Docent's index of them is removed.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.requests.remove_root.emit(path)
+
+    def _start_ingest(self, paths: list[str], *, reindex: bool = False) -> None:
+        paths = [str(Path(p).resolve()) for p in paths]
+        self.ingesting = True
+        self._show_progress(True)
+        self.progress.setRange(0, 0)  # busy until the first count arrives
+        self.progress_label.setText("Scanning…")
+        (self.requests.reindex if reindex else self.requests.ingest).emit(paths)
+
+    def _ingest_progress(self, p: dict) -> None:
+        total = max(1, p["files_total"])
+        self.progress.setRange(0, total)
+        self.progress.setValue(p["files_done"])
+        name = Path(p["current"]).name if p["current"] else ""
+        if p.get("pages_total", 0) > 1:
+            name += f" (page {p['pages_done']}/{p['pages_total']})"
+        self.progress_label.setText(
+            f"{p['files_done']}/{p['files_total']} files · {p['chunks_done']} chunks · "
+            f"ETA {format_eta(p['eta_s'])} · {name}")
+        self.library_pane.indexing_path = p["current"]
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _ingest_finished(self, report: dict) -> None:
+        self.ingesting = False
+        self.last_report = report
+        self.library_pane.indexing_path = None
+        self._show_progress(False)
+        self.ingest_worker.resume()
+        self.pause_button.setText("Pause")
+        self._refresh_library()
+        summary = (f"Indexed {report['indexed']} file(s), {report['unchanged']} unchanged, "
+                   f"{report['removed']} removed")
+        if report.get("cancelled"):
+            summary = "Indexing cancelled — " + summary + ". Add the folder again to finish."
+        self.flash(summary, 10_000)
+        if report["failed"]:
+            details = "\n".join(f"{f['path']}: {f['reason']}" for f in report["failed"])
+            self.banner.show_message(f"{len(report['failed'])} file(s) could not be indexed.",
+                                     details=details, level="warning")
+
+    def _ingest_failed(self, message: str) -> None:
+        self.ingesting = False
+        self._show_progress(False)
+        self.banner.show_message("Indexing stopped with an error.", details=message, level="error")
+
+    def _show_progress(self, visible: bool) -> None:
+        for w in (self.progress, self.progress_label, self.pause_button, self.cancel_button):
+            w.setVisible(visible)
+
+    def _toggle_pause(self) -> None:
+        if self.ingest_worker.paused:
+            self.ingest_worker.resume()
+            self.pause_button.setText("Pause")
+        else:
+            self.ingest_worker.pause()
+            self.pause_button.setText("Resume")
+            self.progress_label.setText(self.progress_label.text() + " — paused")
+
+    def _cancel_ingest(self) -> None:
+        self.ingest_worker.cancel()
+        self.progress_label.setText("Cancelling…")
+
+    def _refresh_library(self) -> None:
+        self.library_pane.refresh()
+        scopes: list[tuple[str, str]] = []
+        for root in self.reader.roots():
+            scopes.append((f"📁 {Path(root.path).name}", root.path))
+        for f in self.reader.files(status="indexed"):
+            scopes.append((f"    {Path(f.path).name}", f.path))
+        self.chat.set_scopes(scopes)
+
+    def _ask_about(self, path: str) -> None:
+        self.chat.set_scope(path)
+        self.chat.question.setFocus()
+
+    # --- drag and drop --------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802, ANN001
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = [p for p in paths if os.path.exists(p)]
+        if paths:
+            event.acceptProposedAction()
+            self._start_ingest(paths)
+
+    # --- conversations --------------------------------------------------------
+
+    def _load_conversations(self) -> None:
+        convs = self.chats.conversations()
+        if not convs:
+            self.conversation_id = self.chats.create().id
+            convs = self.chats.conversations()
+        if self.conversation_id is None:
+            self.conversation_id = convs[0].id
+        self.chats_list.set_conversations([(c.id, c.title) for c in convs], self.conversation_id)
+        self._show_conversation()
+        self._refresh_library()
+
+    def _show_conversation(self) -> None:
+        conv = self.chats.get(self.conversation_id) if self.conversation_id else None
+        self.chat.set_title(conv.title if conv else "New chat")
+        turns = self.chats.turns(self.conversation_id) if self.conversation_id else []
+        self.chat.set_turns([TurnView(t.id, t.question, t.answer, t.record) for t in turns])
+        if turns:
+            self.show_sources(turns[-1].id)
+        else:
+            self.sources.show_answer("", [], [])
+
+    def new_chat(self) -> None:
+        if self._pending:
+            return
+        self.conversation_id = self.chats.create().id
+        self._reload_chats_list()
+        self._show_conversation()
+        self.chat.question.setFocus()
+
+    def open_chat(self, conversation_id: int) -> None:
+        if self._pending or conversation_id == self.conversation_id:
+            return
+        self.conversation_id = conversation_id
+        self._show_conversation()
+
+    def rename_chat(self, conversation_id: int) -> None:
+        conv = self.chats.get(conversation_id)
+        if conv is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename chat", "Name:", text=conv.title)
+        if ok and title.strip():
+            self.chats.rename(conversation_id, title.strip())
+            self._reload_chats_list()
+            if conversation_id == self.conversation_id:
+                self.chat.set_title(title.strip())
+
+    def delete_chat(self, conversation_id: int) -> None:
+        if self._pending:
+            return
+        answer = QMessageBox.question(self, "Delete chat", "Delete this conversation? This cannot be undone.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.chats.delete(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.conversation_id = None
+        self._load_conversations()
+
+    def _reload_chats_list(self) -> None:
+        self.chats_list.set_conversations(
+            [(c.id, c.title) for c in self.chats.conversations()], self.conversation_id)
+
+    def export_chat(self) -> None:
+        if self.conversation_id is None:
+            return
+        conv = self.chats.get(self.conversation_id)
+        name = (conv.title if conv else "conversation").replace("/", "-")[:60] + ".md"
+        path, _ = QFileDialog.getSaveFileName(self, "Export conversation", str(Path.home() / name),
+                                              "Markdown (*.md)")
+        if path:
+            Path(path).write_text(self.chats.export_markdown(self.conversation_id), encoding="utf-8")
+            self.flash(f"Exported to {path}", 8000)
+
+    # --- asking ---------------------------------------------------------------
+
+    def ask(self, question: str, scope: str | None = None, *, replace_turn: int | None = None) -> None:
+        """Send ``question`` to the model worker; the answer streams into the chat."""
+        if self._pending is not None or self.conversation_id is None:
+            return
+        request_id = next(self._request_ids)
+        self._pending = (request_id, question, replace_turn)
+        history = tuple(self.chats.history(self.conversation_id, before_turn=replace_turn))
+        if replace_turn is not None:
+            self.chat.turns = [t for t in self.chat.turns if t.turn_id != replace_turn]
+        self.chat.start_answer(question)
+        self.chat.set_busy(True)
+        self.requests.ask.emit(AskRequest(
+            request_id, question, k=self.library.settings.sources_per_answer, scope=scope, history=history))
+
+    def stop(self) -> None:
+        """Stop the answer being written (Esc); the chat stays usable."""
+        if self._pending is not None:
+            self.model_worker.stop()
+
+    def _token(self, request_id: int, piece: str) -> None:
+        if self._pending and self._pending[0] == request_id:
+            self.chat.append_token(piece)
+
+    def _answered(self, request_id: int, record: dict) -> None:
+        if not self._pending or self._pending[0] != request_id:
+            return
+        _, question, replace_turn = self._pending
+        self._pending = None
+        if replace_turn is not None:
+            self.chats.update_turn(replace_turn, record["answer"], record)
+            turn_id = replace_turn
+        else:
+            turn_id = self.chats.add_turn(self.conversation_id, question, record["answer"], record).id
+        self.chat.set_busy(False)
+        self._reload_chats_list()
+        self._show_conversation()
+        self.show_sources(turn_id)
+
+    def _answer_failed(self, request_id: int, message: str) -> None:
+        if not self._pending or self._pending[0] != request_id:
+            return
+        self._pending = None
+        self.chat.set_busy(False)
+        self._show_conversation()
+        self.banner.show_message("The question could not be answered.", details=message, level="error")
+
+    def _model_state(self, state: str, detail: str) -> None:
+        self.model_state = state
+        text = {
+            "loading": f"Model: {detail}",
+            "ready": f"Model: {detail} — ready",
+            "answering": "Model: answering…",
+            "error": "Model: not available",
+        }.get(state, detail)
+        self.model_label.setText(text)
+        if state == "error":
+            self.banner.show_message("The model could not be loaded.", details=detail, level="error")
+
+    def _turn(self, turn_id: int):  # noqa: ANN202
+        return next((t for t in self.chats.turns(self.conversation_id) if t.id == turn_id), None)
+
+    def show_sources(self, turn_id: int) -> None:
+        turn = self._turn(turn_id)
+        if turn is None:
+            return
+        self.chat.selected_turn = turn_id
+        self.chat.render()
+        self.sources.show_answer(turn.question, turn.record.get("citations", []), turn.record.get("sources", []))
+        self.tabs.setCurrentWidget(self.sources)
+
+    def show_why(self, turn_id: int) -> None:
+        from app.ui.why_dialog import WhyDialog
+
+        turn = self._turn(turn_id)
+        if turn is not None:
+            dialog = WhyDialog(turn.record, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.show()
+            self.why_dialog = dialog
+
+    def copy_answer(self, turn_id: int) -> None:
+        turn = self._turn(turn_id)
+        if turn is None:
+            return
+        lines = [turn.answer, ""]
+        for c in turn.record.get("citations", []):
+            where = f", page {c['page']}" if c.get("page") is not None else ""
+            lines.append(f"[{c['n']}] {Path(c['path']).name}{where}")
+        QApplication.clipboard().setText("\n".join(lines).strip())
+        self.flash("Answer copied", 3000)
+
+    def regenerate(self, turn_id: int) -> None:
+        turn = self._turn(turn_id)
+        if turn is not None:
+            self.ask(turn.question, self.chat.scope.currentData(), replace_turn=turn_id)
+
+    def open_citation(self, turn_id: int, n: int) -> None:
+        turn = self._turn(turn_id)
+        if turn is None:
+            return
+        self.show_sources(turn_id)
+        source = next((s for s in turn.record.get("sources", []) if s["n"] == n), None)
+        if source is not None:
+            self.open_passage(source)
+
+    # --- opening documents ----------------------------------------------------
+
+    def _check(self, path: str) -> Path | None:
+        roots = [r.path for r in self.reader.roots()]
+        try:
+            return check_openable(path, roots, lambda p: self.reader.file(p) is not None)
+        except NotOpenable as exc:
+            self.banner.show_message("Docent will not open this file.", details=str(exc), level="warning")
+            return None
+
+    def open_passage(self, source: dict) -> None:
+        """Show a cited passage in the in-app viewer, at its page, highlighted."""
+        from app.ui.viewer import ViewerDialog
+
+        real = self._check(source["path"])
+        if real is None:
+            return
+        if getattr(self, "viewer", None) is None:
+            self.viewer = ViewerDialog(self)
+        span = tuple(source["span"]) if source.get("span") else None
+        self.viewer.show()  # shown first: the PDF view jumps within its real size
+        self.viewer.show_passage(str(real), source.get("page"), span, source.get("text", ""), source.get("label"))
+        self.viewer.raise_()
+
+    def open_external(self, path: str) -> None:
+        real = self._check(path)
+        if real is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(real)))
+
+    def show_in_folder(self, path: str) -> None:
+        real = self._check(path)
+        if real is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(real.parent)))
+
+    def _open_folder(self, folder: str) -> None:
+        roots = [Path(r.path) for r in self.reader.roots()]
+        target = Path(folder).resolve()
+        if any(target == r or r in target.parents for r in roots) and target.is_dir():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+
+    # --- settings -------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        from app.core.model_files import find_models
+        from app.ui.settings_dialog import SettingsDialog
+
+        found = [(f"{m.name} ({m.source})", str(m.path)) for m in find_models(data_models=self.library.paths.models)]
+        dialog = SettingsDialog(self.library.settings, found, self)
+        if dialog.exec():
+            self.apply_settings(dialog.settings())
+
+    def apply_settings(self, settings) -> None:  # noqa: ANN001 - app.config.Settings
+        """Save and apply; the model reloads in the background when needed."""
+        if self.library.apply_settings(settings):
+            self.requests.load_model.emit()
+
+
+def launch(argv: list[str] | None = None, *, data_dir: Path | None = None) -> int:
+    """Open the window on ``data_dir`` (default: the user's data folder); returns the exit code."""
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    apply_system_theme(app)
+    try:
+        library = Library(data_dir or default_data_dir(), purpose="the Docent window")
+    except DataDirLocked as exc:
+        QMessageBox.warning(None, APP_NAME, str(exc))
+        return exc.exit_code
+    except DocentError as exc:
+        QMessageBox.critical(None, APP_NAME, str(exc))
+        return exc.exit_code
+    window = MainWindow(library)
+    window.show()
+    return app.exec()

@@ -1,0 +1,316 @@
+"""The settings dialog: which model answers, and how.
+
+It edits a copy of :class:`~app.config.Settings`; the caller saves it. Models
+are discovered by the caller (scanning disks is slow and belongs off the GUI
+thread), so the dialog only lists what it is given, plus a file picker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config import Settings
+
+BUNDLED_LABEL = "Bundled SmolLM2-135M (default)"
+# Item data for the bundled model: Settings.model_path is None for it.
+_BUNDLED = ""
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.normcase(str(Path(a).expanduser().resolve())) == os.path.normcase(
+            str(Path(b).expanduser().resolve())
+        )
+    except OSError:
+        return a == b
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; :meth:`settings` returns the result.
+
+    Args:
+        settings: the current settings (never modified).
+        found_models: GGUF files found elsewhere, as (label, path).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        found_models: list[tuple[str, str]] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._original = settings
+        self._found = list(found_models or [])
+
+        self.model_combo = QComboBox(self)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(30)
+        self.browse_button = QPushButton("Browse…", self)
+        self.model_error = QLabel(self)
+        self.model_error.setObjectName("ModelError")
+        self.model_error.setWordWrap(True)
+        self.model_error.setStyleSheet(
+            "QLabel#ModelError { color: rgb(218, 54, 51); font-weight: bold; }"
+        )
+        self.model_error.hide()
+
+        self.context_spin = QSpinBox(self)
+        self.context_spin.setRange(512, 131072)
+        self.context_spin.setSingleStep(512)
+        self.context_spin.setSuffix(" tokens")
+        self.gpu_layers_spin = QSpinBox(self)
+        self.gpu_layers_spin.setRange(0, 999)
+        self.threads_spin = QSpinBox(self)
+        self.threads_spin.setRange(0, max(1, (os.cpu_count() or 1) * 2))
+        self.threads_spin.setSpecialValueText("Auto")
+
+        self.temperature_spin = self._double(0.0, 2.0, 0.05)
+        self.top_k_spin = QSpinBox(self)
+        self.top_k_spin.setRange(1, 200)
+        self.top_p_spin = self._double(0.05, 1.0, 0.05)
+        self.repeat_penalty_spin = self._double(1.0, 2.0, 0.05)
+        self.max_tokens_spin = QSpinBox(self)
+        self.max_tokens_spin.setRange(16, 8192)
+        self.max_tokens_spin.setSingleStep(16)
+        self.sources_spin = QSpinBox(self)
+        self.sources_spin.setRange(1, 20)
+        self.min_relevance_spin = self._double(0.0, 1.0, 0.05)
+        self.system_prompt_edit = QPlainTextEdit(self)
+        self.system_prompt_edit.setPlaceholderText(
+            "Empty: Docent's built-in instructions (answer only from the numbered sources, "
+            "cite them like [1], and say so when they do not contain the answer)."
+        )
+        self.system_prompt_edit.setTabChangesFocus(True)
+
+        self.button_box = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults,
+            self,
+        )
+        self.ok_button = self.button_box.button(QDialogButtonBox.StandardButton.Ok)
+        self.restore_button = self.button_box.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+
+        self._set_tooltips()
+        self._lay_out()
+
+        self.browse_button.clicked.connect(self.choose_model_file)
+        self.model_combo.currentIndexChanged.connect(self._validate)
+        self.button_box.accepted.connect(self.accept)
+        self.button_box.rejected.connect(self.reject)
+        self.restore_button.clicked.connect(self.restore_defaults)
+
+        self._load(settings)
+
+    # -- public API -------------------------------------------------------
+
+    def settings(self) -> Settings:
+        """The edited settings, as a new object."""
+        prompt = self.system_prompt_edit.toPlainText()
+        return dataclasses.replace(
+            self._original,
+            model_path=self.model_path(),
+            n_ctx=self.context_spin.value(),
+            n_gpu_layers=self.gpu_layers_spin.value(),
+            n_threads=self.threads_spin.value() or None,
+            temperature=round(self.temperature_spin.value(), 2),
+            top_k=self.top_k_spin.value(),
+            top_p=round(self.top_p_spin.value(), 2),
+            repeat_penalty=round(self.repeat_penalty_spin.value(), 2),
+            max_tokens=self.max_tokens_spin.value(),
+            sources_per_answer=self.sources_spin.value(),
+            # Whitespace alone would replace the built-in prompt with nothing.
+            system_prompt=prompt if prompt.strip() else "",
+            min_relevance=round(self.min_relevance_spin.value(), 2),
+        )
+
+    def model_path(self) -> str | None:
+        """The chosen GGUF file, or None for the bundled model."""
+        data = self.model_combo.currentData()
+        return str(data) if data else None
+
+    def is_valid(self) -> bool:
+        """Whether the settings can be accepted as they stand."""
+        return self._model_problem() is None
+
+    @Slot()
+    def choose_model_file(self) -> None:
+        """Ask for a GGUF file and select it."""
+        start = self.model_path() or str(Path.home())
+        name, _filter = QFileDialog.getOpenFileName(
+            self, "Choose a model file", str(Path(start).parent if self.model_path() else start),
+            "GGUF models (*.gguf);;All files (*)",
+        )
+        if name:
+            self.select_model(name)
+
+    def select_model(self, path: str, label: str | None = None) -> None:
+        """Select ``path`` in the model list, adding it if it is not there."""
+        for i in range(self.model_combo.count()):
+            data = self.model_combo.itemData(i)
+            if data and _same_file(str(data), path):
+                self.model_combo.setCurrentIndex(i)
+                return
+        self.model_combo.addItem(label or Path(path).name, path)
+        self.model_combo.setItemData(self.model_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+
+    @Slot()
+    def restore_defaults(self) -> None:
+        """Put every field back to Docent's defaults (model included)."""
+        self._load(Settings())
+
+    # -- building ---------------------------------------------------------
+
+    def _double(self, low: float, high: float, step: float) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox(self)
+        spin.setDecimals(2)
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        return spin
+
+    def _set_tooltips(self) -> None:
+        tips = {
+            self.model_combo: "The language model that writes the answers (a .gguf file). Bigger "
+            "models answer better but need more memory and time. The bundled one is small and fast.",
+            self.browse_button: "Pick a .gguf model file from your disk.",
+            self.context_spin: "How much text the model can consider at once: the question, the "
+            "passages and the answer together. More needs more memory.",
+            self.gpu_layers_spin: "How many of the model's layers run on the graphics card. 0 runs "
+            "everything on the processor; a large number puts as much as fits on the GPU.",
+            self.threads_spin: "How many processor threads the model uses. Auto picks a good number "
+            "for this computer.",
+            self.temperature_spin: "How adventurous the wording is. Low values (0–0.3) give steady, "
+            "factual answers; high values vary more and may wander.",
+            self.top_k_spin: "The model chooses each word among this many most likely candidates. "
+            "Lower is more focused.",
+            self.top_p_spin: "The model chooses among the most likely words that together make up "
+            "this share of the probability. Lower is more focused.",
+            self.repeat_penalty_spin: "Discourages the model from repeating itself. 1.0 means no "
+            "penalty; around 1.1 is usually right.",
+            self.max_tokens_spin: "The longest answer, in tokens (a token is about three quarters "
+            "of a word).",
+            self.sources_spin: "How many passages from your documents are given to the model for "
+            "each question.",
+            self.min_relevance_spin: "How closely a passage must match the question to be used. If "
+            "none reaches this, Docent says it cannot find the answer instead of guessing.",
+            self.system_prompt_edit: "Instructions the model receives before every question. Leave "
+            "empty to use Docent's own, which keep answers to your documents and make them cite.",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
+            widget.setWhatsThis(tip)
+
+    def _lay_out(self) -> None:
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(self.browse_button)
+
+        model_box = QGroupBox("Model", self)
+        model_form = QFormLayout(model_box)
+        model_form.addRow(self._label("Model &file:", self.model_combo), model_row)
+        model_form.addRow("", self.model_error)
+        model_form.addRow(self._label("&Context length:", self.context_spin), self.context_spin)
+        model_form.addRow(self._label("&GPU layers:", self.gpu_layers_spin), self.gpu_layers_spin)
+        model_form.addRow(self._label("&Threads:", self.threads_spin), self.threads_spin)
+
+        answer_box = QGroupBox("Answers", self)
+        answer_form = QFormLayout(answer_box)
+        answer_form.addRow(self._label("T&emperature:", self.temperature_spin), self.temperature_spin)
+        answer_form.addRow(self._label("Top-&k:", self.top_k_spin), self.top_k_spin)
+        answer_form.addRow(self._label("Top-&p:", self.top_p_spin), self.top_p_spin)
+        answer_form.addRow(self._label("&Repeat penalty:", self.repeat_penalty_spin), self.repeat_penalty_spin)
+        answer_form.addRow(self._label("&Max answer length:", self.max_tokens_spin), self.max_tokens_spin)
+        answer_form.addRow(self._label("&Sources per answer:", self.sources_spin), self.sources_spin)
+        answer_form.addRow(self._label("Minimum re&levance:", self.min_relevance_spin), self.min_relevance_spin)
+
+        prompt_box = QGroupBox("Instructions to the model", self)
+        prompt_layout = QVBoxLayout(prompt_box)
+        prompt_layout.addWidget(self.system_prompt_edit)
+        self.system_prompt_edit.setMinimumHeight(80)
+
+        columns = QHBoxLayout()
+        columns.addWidget(model_box, 1)
+        columns.addWidget(answer_box, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(columns)
+        layout.addWidget(prompt_box, 1)
+        layout.addWidget(self.button_box)
+
+    def _label(self, text: str, buddy: QWidget) -> QLabel:
+        label = QLabel(text, self)
+        label.setBuddy(buddy)
+        label.setToolTip(buddy.toolTip())
+        return label
+
+    # -- values -----------------------------------------------------------
+
+    def _load(self, s: Settings) -> None:
+        self._fill_models(s.model_path)
+        self.context_spin.setValue(s.n_ctx)
+        self.gpu_layers_spin.setValue(s.n_gpu_layers)
+        threads = s.n_threads or 0
+        if threads > self.threads_spin.maximum():
+            self.threads_spin.setMaximum(threads)
+        self.threads_spin.setValue(threads)
+        self.temperature_spin.setValue(s.temperature)
+        self.top_k_spin.setValue(s.top_k)
+        self.top_p_spin.setValue(s.top_p)
+        self.repeat_penalty_spin.setValue(s.repeat_penalty)
+        self.max_tokens_spin.setValue(s.max_tokens)
+        self.sources_spin.setValue(s.sources_per_answer)
+        self.system_prompt_edit.setPlainText(s.system_prompt)
+        self.min_relevance_spin.setValue(s.min_relevance)
+        self._validate()
+
+    def _fill_models(self, current: str | None) -> None:
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItem(BUNDLED_LABEL, _BUNDLED)
+        for label, path in self._found:
+            self.select_model(path, label)
+        self.model_combo.setCurrentIndex(0)
+        if current:
+            self.select_model(current)
+        self.model_combo.blockSignals(False)
+
+    def _model_problem(self) -> str | None:
+        path = self.model_path()
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        if not p.exists():
+            return f"The model file {p} does not exist. Choose another one."
+        if not p.is_file():
+            return f"{p} is a folder, not a model file."
+        return None
+
+    @Slot()
+    def _validate(self) -> None:
+        problem = self._model_problem()
+        self.model_error.setText(problem or "")
+        self.model_error.setVisible(problem is not None)
+        self.ok_button.setEnabled(problem is None)

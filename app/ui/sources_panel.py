@@ -1,0 +1,382 @@
+"""The sources panel: the passages an answer cites, as cards the user can open.
+
+Each card names the file and where in it the passage is (page, printed page,
+or section), marks citations Docent inferred rather than the model wrote, and
+shows the passage with the question's words in bold. Clicking a card (or
+Enter on it) asks for the passage to be opened in the viewer; the buttons ask
+for the file to be opened outside Docent. The main window decides whether
+either is allowed; this panel only emits signals.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QContextMenuEvent, QGuiApplication, QKeyEvent, QMouseEvent, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+EMPTY_TEXT = "Select an answer to see its sources."
+UNCITED_NOTE = "This answer cites none of the sources; these were given to the model"
+NO_SOURCES_TEXT = "No passages from your documents were given to the model for this answer."
+
+# Enough passage to judge relevance at a glance; the viewer shows the rest.
+_PASSAGE_CHARS = 600
+
+_STOPWORDS = frozenset(
+    """
+    about above after again against all also and any are because been before being below
+    between both but can cannot could did does doing down during each few for from further
+    had has have having her here hers herself him himself his how into its itself just
+    let may might more most much must myself nor not now off once only other our ours out
+    over own per please same shall she should show some such tell than that the their
+    theirs them themselves then there these they this those through too under until upon
+    very was were what when where which while who whom whose why will with would you your
+    yours yourself give list explain describe many
+    """.split()
+)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def query_terms(question: str) -> list[str]:
+    """The question's words worth highlighting: lower-case, 3+ letters, no stopwords."""
+    terms: list[str] = []
+    for word in _WORD.findall(question.lower()):
+        if len(word) >= 3 and word not in _STOPWORDS and word not in terms:
+            terms.append(word)
+    return terms
+
+
+def highlight_terms(text: str, terms: list[str]) -> str:
+    """``text`` as HTML with every word that starts with a term wrapped in ``<b>``.
+
+    Matches are found in the raw text and the pieces escaped afterwards, so a
+    term can never match inside an entity such as ``&amp;``.
+    """
+    if not terms:
+        return html.escape(text)
+    # Longest first, so "light" does not cut "lighthouse" short; a term matches
+    # the start of a word so "keeper" also marks "keepers".
+    alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    pattern = re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE)
+    out: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        out.append(html.escape(text[last : match.start()]))
+        out.append(f"<b>{html.escape(match.group(0))}</b>")
+        last = match.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def location_text(item: dict[str, Any]) -> str:
+    """Where a passage is: "page 3 (printed iv)", 'section "Baking"' or ""."""
+    page = item.get("page")
+    label = item.get("label")
+    heading = item.get("heading")
+    if page is not None:
+        where = f"page {page}"
+        if label and str(label) != str(page):
+            where += f" (printed {label})"
+        return where
+    if heading:
+        return f'section "{heading}"'
+    return ""
+
+
+def _snippet(text: str) -> str:
+    """The passage on one paragraph, cut at a word near the display limit."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= _PASSAGE_CHARS:
+        return flat
+    cut = flat.rfind(" ", 0, _PASSAGE_CHARS)
+    return flat[: cut if cut > _PASSAGE_CHARS // 2 else _PASSAGE_CHARS] + " …"
+
+
+class SourceCard(QFrame):
+    """One cited passage. Focusable; click, Enter or Space opens it."""
+
+    activated = Signal()
+    open_external = Signal()
+    show_in_folder = Signal()
+    focus_moved = Signal(int)  # -1 up, +1 down: the panel moves focus between cards
+
+    def __init__(self, item: dict[str, Any], terms: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.item = item
+        self.setObjectName("sourceCard")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_Hover, True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+        path = str(item.get("path") or "")
+        name = Path(path).name or path
+        where = location_text(item)
+        title = f"<b>[{html.escape(str(item.get('n', '?')))}]</b> {html.escape(name)}"
+        if where:
+            title += f" · {html.escape(where)}"
+        if item.get("inferred"):
+            muted = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+            title += f' <i style="color: {muted}">(inferred)</i>'
+        self.header = self._label(title)
+        self.header.setToolTip(path)
+        if item.get("inferred"):
+            self.header.setToolTip(
+                f"{path}\nInferred: the answer did not cite this by number; Docent matched "
+                "the answer's sentences to it."
+            )
+        self.passage = self._label(highlight_terms(_snippet(item.get("text") or ""), terms))
+        self.passage.setWordWrap(True)
+        self.passage_html = self.passage.text()
+
+        self.external_button = self._button("Open with system app", self.open_external.emit)
+        self.folder_button = self._button("Show in folder", self.show_in_folder.emit)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addStretch(1)
+        buttons.addWidget(self.external_button)
+        buttons.addWidget(self.folder_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 6)
+        layout.setSpacing(4)
+        layout.addWidget(self.header)
+        layout.addWidget(self.passage)
+        layout.addLayout(buttons)
+
+        self.setAccessibleName(f"Source {item.get('n', '')}: {name} {where}".strip())
+        self.setToolTip("Click to show this passage in the document")
+
+    def _label(self, text: str) -> QLabel:
+        label = QLabel(text)
+        label.setTextFormat(Qt.TextFormat.RichText)
+        # No text interaction, so a click anywhere on the card reaches the card.
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        return label
+
+    def _button(self, text: str, slot: Any) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setAutoRaise(True)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the context menu serves keyboard users
+        button.setCursor(Qt.CursorShape.ArrowCursor)
+        button.clicked.connect(slot)
+        return button
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt naming
+        # Accepting the press makes the release come here too.
+        if event.button() == Qt.MouseButton.LeftButton:
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt naming
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+            self.activated.emit()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt naming
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.activated.emit()
+        elif key == Qt.Key.Key_Up:
+            self.focus_moved.emit(-1)
+        elif key == Qt.Key.Key_Down:
+            self.focus_moved.emit(1)
+        elif key == Qt.Key.Key_Menu:
+            self._menu(self.rect().center())
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt naming
+        self._menu(event.pos())
+
+    def _menu(self, at: QPoint) -> None:
+        menu = QMenu(self)
+        for text, slot in (
+            ("Show passage", self.activated.emit),
+            ("Open with system app", self.open_external.emit),
+            ("Show in folder", self.show_in_folder.emit),
+        ):
+            action = QAction(text, menu)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+        menu.addSeparator()
+        copy = QAction("Copy passage", menu)
+        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(str(self.item.get("text") or "")))
+        menu.addAction(copy)
+        menu.exec(self.mapToGlobal(at))
+
+
+_CARD_STYLE = """
+QFrame#sourceCard {
+    border: 1px solid palette(mid);
+    border-radius: 6px;
+    background: palette(base);
+}
+QFrame#sourceCard:hover { border-color: palette(highlight); }
+QFrame#sourceCard:focus { border: 2px solid palette(highlight); }
+"""
+
+
+class SourcesPanel(QWidget):
+    """The cited passages of the selected answer, as clickable cards.
+
+    Signals:
+        open_requested(dict): show this citation/source in the viewer.
+        open_external_requested(str): open this file with the system's app.
+        show_in_folder_requested(str): reveal this file in the file manager.
+    """
+
+    open_requested = Signal(dict)
+    open_external_requested = Signal(str)
+    show_in_folder_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[dict[str, Any]] = []
+        self._cards: list[SourceCard] = []
+
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: palette(placeholder-text); font-style: italic;")
+        self.empty = QLabel(EMPTY_TEXT)
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: palette(placeholder-text);")
+
+        self._content = QWidget()
+        self._content.setStyleSheet(_CARD_STYLE)
+        self._cards_layout = QVBoxLayout(self._content)
+        self._cards_layout.setContentsMargins(2, 2, 2, 2)
+        self._cards_layout.setSpacing(8)
+        self._cards_layout.addStretch(1)
+
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self._content)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.note)
+        layout.addWidget(self.empty, 1)
+        layout.addWidget(self.scroll, 1)
+        self.clear()
+
+    # ----------------------------------------------------------------- public API
+
+    def show_answer(self, question: str, citations: list[dict], sources: list[dict]) -> None:
+        """Show the cards for one answer.
+
+        The citations when there are any; otherwise the sources that were given
+        to the model, under a note saying the answer cites none of them. With
+        no question and nothing to show it returns to the empty state.
+        """
+        if not question.strip() and not citations and not sources:
+            self.clear()  # no answer to speak of: the empty state, not "no sources"
+            return
+        self._clear_cards()
+        terms = query_terms(question)
+        shown = list(citations) if citations else list(sources)
+        self.title.setText(f"<b>Sources</b> for “{html.escape(' '.join(question.split()))}”")
+        self.title.setVisible(bool(question.strip()))
+        if citations:
+            self.note.setVisible(False)
+        elif sources:
+            self.note.setText(UNCITED_NOTE)
+            self.note.setVisible(True)
+        else:
+            self.note.setVisible(False)
+        if not shown:
+            self.empty.setText(NO_SOURCES_TEXT)
+            self.empty.setVisible(True)
+            self.scroll.setVisible(False)
+            return
+        self.empty.setVisible(False)
+        self.scroll.setVisible(True)
+        for item in shown:
+            self._add_card(dict(item), terms)
+        self.scroll.verticalScrollBar().setValue(0)
+
+    def clear(self) -> None:
+        """Back to the empty state: no answer selected."""
+        self._clear_cards()
+        self.title.setVisible(False)
+        self.note.setVisible(False)
+        self.empty.setText(EMPTY_TEXT)
+        self.empty.setVisible(True)
+        self.scroll.setVisible(False)
+
+    def cards(self) -> list[dict]:
+        """The citation/source dicts shown, in order."""
+        return list(self._items)
+
+    def card_widget(self, index: int) -> SourceCard:
+        """The card widget at ``index`` (for tests and keyboard focus)."""
+        return self._cards[index]
+
+    def click_card(self, index: int) -> None:
+        """Act as a click on card ``index``: emit :attr:`open_requested` with its dict."""
+        self.open_requested.emit(self._items[index])
+
+    def empty_text(self) -> str:
+        """The message shown instead of cards ("" when cards are shown)."""
+        return self.empty.text() if not self.empty.isHidden() else ""
+
+    def note_text(self) -> str:
+        """The note above the cards ("" when none)."""
+        return self.note.text() if not self.note.isHidden() else ""
+
+    # ----------------------------------------------------------------- internals
+
+    def _add_card(self, item: dict[str, Any], terms: list[str]) -> None:
+        index = len(self._items)
+        card = SourceCard(item, terms, self._content)
+        path = str(item.get("path") or "")
+        card.activated.connect(lambda i=index: self.click_card(i))
+        card.open_external.connect(lambda p=path: self.open_external_requested.emit(p))
+        card.show_in_folder.connect(lambda p=path: self.show_in_folder_requested.emit(p))
+        card.focus_moved.connect(lambda step, i=index: self._focus_card(i + step))
+        self._items.append(item)
+        self._cards.append(card)
+        # Before the trailing stretch, which keeps the cards at the top.
+        self._cards_layout.insertWidget(self._cards_layout.count() - 1, card)
+
+    def _focus_card(self, index: int) -> None:
+        if 0 <= index < len(self._cards):
+            card = self._cards[index]
+            card.setFocus(Qt.FocusReason.TabFocusReason)
+            self.scroll.ensureWidgetVisible(card)
+
+    def _clear_cards(self) -> None:
+        for card in self._cards:
+            self._cards_layout.removeWidget(card)
+            card.deleteLater()
+        self._cards.clear()
+        self._items.clear()

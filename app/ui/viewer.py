@@ -1,0 +1,677 @@
+"""The document viewer: opens a cited file at its passage and highlights it.
+
+PDFs are shown as pages (QtPdf), jumped to the cited page with the passage
+found by QtPdf's own text search. Other files are shown as text: the same text
+the indexer extracted (so a citation's character span points into it), with
+the passage highlighted and scrolled into view. Every failure becomes a
+message in the widget; nothing here raises to the caller.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QKeySequence, QShortcut, QShowEvent, QTextCharFormat, QTextCursor
+from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
+from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSizePolicy,
+    QStackedWidget,
+    QTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+# A fixed background *and* foreground, so the highlight reads the same on a
+# light or a dark palette (a yellow background under light text would not).
+HIGHLIGHT_BACKGROUND = QColor("#ffe36e")
+HIGHLIGHT_FOREGROUND = QColor("#1a1a1a")
+
+NOT_FOUND_NOTE = "passage not found in the current file (it may have changed since it was indexed)"
+
+_ZOOM_STEP = 1.25
+_MIN_ZOOM = 0.1
+_MAX_ZOOM = 8.0
+# How much of the passage anchors the search in a text file: long enough to be
+# unique, short enough to survive a small edit later in the passage.
+_ANCHOR_CHARS = 80
+_HTML = frozenset({".html", ".htm", ".xhtml"})
+_PUNCTUATION = "\"'()[]{}«»“”‘’.,;:!?…*_-"
+_PDF_ERRORS: dict[QPdfDocument.Error, str] = {
+    QPdfDocument.Error.FileNotFound: "the file was not found",
+    QPdfDocument.Error.InvalidFileFormat: "it is not a valid PDF (damaged or truncated)",
+    QPdfDocument.Error.IncorrectPassword: "it is protected by a password",
+    QPdfDocument.Error.UnsupportedSecurityScheme: "it uses an unsupported encryption scheme",
+    QPdfDocument.Error.DataNotYetAvailable: "its data is not available yet",
+    QPdfDocument.Error.Unknown: "an unknown error occurred",
+}
+
+
+# --------------------------------------------------------------------------- text search
+
+
+def loose_text(text: str) -> tuple[str, list[int]]:
+    """``text`` lower-cased with every run of non-alphanumerics turned into one space.
+
+    Returns the loose text and, for each of its characters, the index of the
+    character in ``text`` it came from. Matching in loose text survives
+    re-wrapped lines, Markdown markup and punctuation the extractor dropped.
+    """
+    out: list[str] = []
+    origin: list[int] = []
+    pending_space = False
+    for i, ch in enumerate(text):
+        if ch.isalnum():
+            if pending_space and out:
+                out.append(" ")
+                origin.append(i - 1)
+            pending_space = False
+            low = ch.lower()
+            # lower() can lengthen a character ("İ"); every piece maps back to it.
+            out.extend(low)
+            origin.extend([i] * len(low))
+        else:
+            pending_space = True
+    return "".join(out), origin
+
+
+def _head(loose: str, limit: int) -> str:
+    """The first ``limit`` characters of ``loose``, cut back to a word boundary."""
+    if len(loose) <= limit:
+        return loose
+    cut = loose.rfind(" ", 0, limit + 1)
+    return loose[: cut if cut > limit // 2 else limit]
+
+
+def _tail(loose: str, limit: int) -> str:
+    """The last ``limit`` characters of ``loose``, cut forward to a word boundary."""
+    if len(loose) <= limit:
+        return loose
+    start = len(loose) - limit
+    cut = loose.find(" ", start)
+    return loose[cut + 1 if 0 <= cut < start + limit // 2 else start :]
+
+
+def _find_near(haystack: str, needle: str, near: int | None) -> int:
+    """Index of ``needle`` in ``haystack``, the occurrence nearest ``near`` if given."""
+    first = haystack.find(needle)
+    if first < 0 or near is None:
+        return first
+    best, pos = first, first
+    while pos >= 0:
+        if abs(pos - near) < abs(best - near):
+            best = pos
+        pos = haystack.find(needle, pos + 1)
+    return best
+
+
+def locate_passage(text: str, passage: str, span: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """Where ``passage`` lies in ``text``, as a ``[start, end)`` range of ``text``.
+
+    The citation's ``span`` is trusted when the text there still reads as the
+    passage. Otherwise the passage is searched for, ignoring case, spacing and
+    punctuation: whole, else by its opening (extended to its ending when that
+    follows), else by its ending. ``None`` when it is not there any more.
+    """
+    wanted, _ = loose_text(passage)
+    wanted = wanted.strip()
+    if not wanted:
+        return None
+    if span is not None:
+        start, end = span
+        if 0 <= start < end <= len(text):
+            here, _ = loose_text(text[start:end])
+            probe = min(len(wanted), len(here), 40)
+            if probe and here.strip()[:probe] == wanted[:probe]:
+                return start, end
+
+    loose, origin = loose_text(text)
+    if not loose:
+        return None
+    near = None
+    if span is not None and origin:
+        near = bisect.bisect_left(origin, span[0])
+
+    stripped = passage.strip()
+    lead = stripped[: len(stripped) - len(stripped.lstrip(_PUNCTUATION))]
+    trail = stripped[len(stripped.rstrip(_PUNCTUATION)) :]
+
+    def to_text(lo: int, hi: int) -> tuple[int, int]:
+        # hi is exclusive in loose text; map its last character back, inclusive.
+        start, end = origin[lo], origin[hi - 1] + 1
+        # Loose text drops punctuation; take back the passage's own quotes and stop.
+        if lead and text[max(0, start - len(lead)) : start] == lead:
+            start -= len(lead)
+        if trail and text[end : end + len(trail)] == trail:
+            end += len(trail)
+        return start, end
+
+    pos = _find_near(loose, wanted, near)
+    if pos >= 0:
+        return to_text(pos, pos + len(wanted))
+    for size in (_ANCHOR_CHARS, _ANCHOR_CHARS // 2):
+        head = _head(wanted, size)
+        pos = _find_near(loose, head, near)
+        if pos < 0:
+            continue
+        end = pos + len(head)
+        tail = _tail(wanted, size)
+        tail_pos = loose.find(tail, pos)
+        # The ending must follow the opening closely, or it belongs to another passage.
+        if 0 <= tail_pos and tail_pos + len(tail) <= pos + 2 * len(wanted):
+            end = max(end, tail_pos + len(tail))
+        return to_text(pos, end)
+    for size in (_ANCHOR_CHARS, _ANCHOR_CHARS // 2):
+        tail = _tail(wanted, size)
+        pos = _find_near(loose, tail, near)
+        if pos >= 0:
+            return to_text(pos, pos + len(tail))
+    return None
+
+
+def pdf_search_candidates(passage: str) -> list[str]:
+    """Search strings for a passage in a PDF, most distinctive first.
+
+    QtPdf matches case-insensitively and treats a line break as a space, so
+    whitespace-normalised runs of words work; shorter runs and runs from the
+    middle are fall-backs for hyphenation and ligatures that the indexer's
+    extractor read differently from PDFium.
+    """
+    words = passage.split()
+    if not words:
+        return []
+    candidates: list[str] = []
+    for size in (10, 8, 6, 4):
+        for start in (0, len(words) // 2, max(0, len(words) - size)):
+            run = " ".join(words[start : start + size])
+            if len(run) >= 12 and run not in candidates:
+                candidates.append(run)
+    if not candidates:
+        candidates.append(" ".join(words))  # a very short passage: all of it
+    return candidates
+
+
+def _utf16_offset(text: str, index: int) -> int:
+    """Qt positions count UTF-16 code units; Python indexes count code points."""
+    return len(text[:index].encode("utf-16-le")) // 2
+
+
+# --------------------------------------------------------------------------- widgets
+
+
+class DocumentViewer(QWidget):
+    """Shows one cited passage in its file: a PDF page or the text, highlighted.
+
+    Use it as a tab or inside :class:`ViewerDialog`. Call :meth:`show_passage`
+    for each citation to show; the widget reuses itself.
+    """
+
+    _MESSAGE, _PDF, _TEXT = range(3)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._path: Path | None = None
+        self._page: int | None = None  # 1-based page shown, PDFs only
+        self._found = False
+        self._highlighted = ""
+        self._text = ""
+        self._text_range: tuple[int, int] | None = None
+        self._search_model: QPdfSearchModel | None = None
+
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+        self.zoom_out_button = self._tool_button("−", "Zoom out (Ctrl+-)", self.zoom_out)
+        self.fit_width_button = self._tool_button("Fit width", "Fit the page to the width (Ctrl+0)", self.fit_width)
+        self.fit_width_button.setCheckable(True)
+        self.zoom_in_button = self._tool_button("+", "Zoom in (Ctrl++)", self.zoom_in)
+        self._zoom_widgets = (self.zoom_out_button, self.fit_width_button, self.zoom_in_button)
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.header, 1)
+        for button in self._zoom_widgets:
+            top.addWidget(button)
+
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setVisible(False)
+        self.note.setStyleSheet("color: palette(placeholder-text); font-style: italic;")
+
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setMargin(24)
+
+        self.pdf_document = QPdfDocument(self)
+        self.pdf_view = QPdfView()
+        # The view stays on the cited page through resizes until the user
+        # scrolls it themselves (actionTriggered fires for user scrolling only).
+        self._pinned = False
+        self.pdf_view.verticalScrollBar().actionTriggered.connect(self._unpin)
+        self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        self.pdf_view.setDocument(self.pdf_document)
+
+        self.text_view = QPlainTextEdit()
+        self.text_view.setReadOnly(True)
+        # Keep the cursor visible so keyboard users can still move and select.
+        self.text_view.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.message)
+        self.stack.addWidget(self.pdf_view)
+        self.stack.addWidget(self.text_view)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addWidget(self.note)
+        layout.addWidget(self.stack, 1)
+
+        for keys, slot in (
+            (QKeySequence.StandardKey.ZoomIn, self.zoom_in),
+            (QKeySequence.StandardKey.ZoomOut, self.zoom_out),
+            (QKeySequence("Ctrl+0"), self.fit_width),
+        ):
+            shortcut = QShortcut(keys, self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+
+        self._show_message("Select a citation to see its passage here.")
+
+    # ----------------------------------------------------------------- public API
+
+    def show_passage(
+        self,
+        path: str,
+        page: int | None,
+        span: tuple[int, int] | None,
+        passage: str,
+        label: str | None = None,
+    ) -> None:
+        """Open ``path`` at the passage and highlight it.
+
+        Args:
+            path: the file, as the citation gives it.
+            page: 1-based physical page for PDFs; ``None`` for other formats.
+            span: the passage's character range in the extracted text of its
+                page (a hint; the passage is searched for when it no longer fits).
+            passage: the cited text.
+            label: the printed page label ("iv"), shown when it differs from the number.
+        """
+        self._reset()
+        file = Path(path)
+        self._path = file
+        self.setWindowTitle(file.name)
+        if not file.exists():
+            self._show_error(
+                file,
+                f"This file is no longer at {file}. It may have been moved, renamed or "
+                "deleted since it was indexed.",
+            )
+            return
+        if not file.is_file():
+            self._show_error(file, f"{file} is not a file.")
+            return
+        try:
+            if file.suffix.lower() == ".pdf":
+                self._show_pdf(file, page, passage, label)
+            else:
+                self._show_text(file, span, passage)
+        except OSError as exc:
+            self._show_error(file, f"Docent could not read {file.name}: {exc.strerror or exc}.")
+        except Exception as exc:  # a viewer must never take the window down
+            self._show_error(file, f"Docent could not show {file.name}: {exc}")
+
+    def clear(self) -> None:
+        """Show the empty state."""
+        self._reset()
+        self._path = None
+        self._show_message("Select a citation to see its passage here.")
+
+    def path(self) -> str | None:
+        """The file shown, or ``None``."""
+        return str(self._path) if self._path is not None else None
+
+    def current_page(self) -> int | None:
+        """The 1-based page the PDF view is on; ``None`` when no PDF is shown."""
+        if self.stack.currentIndex() != self._PDF:
+            return None
+        return self.pdf_view.pageNavigator().currentPage() + 1
+
+    def highlighted_text(self) -> str:
+        """The highlighted passage (text files) or the search string used (PDFs)."""
+        return self._highlighted
+
+    def highlight_found(self) -> bool:
+        """Whether the passage was found in the file as it is now."""
+        return self._found
+
+    def note_text(self) -> str:
+        """The note shown above the document ("" when none)."""
+        return self.note.text() if self.note.isVisibleTo(self) else ""
+
+    def message_text(self) -> str:
+        """The message shown instead of a document ("" when a document is shown)."""
+        return self.message.text() if self.stack.currentIndex() == self._MESSAGE else ""
+
+    def zoom_in(self) -> None:
+        """Enlarge the PDF by one step."""
+        self._zoom_by(_ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        """Shrink the PDF by one step."""
+        self._zoom_by(1 / _ZOOM_STEP)
+
+    def fit_width(self) -> None:
+        """Fit the PDF's pages to the view's width (the default)."""
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        self.fit_width_button.setChecked(True)
+
+    # ----------------------------------------------------------------- PDFs
+
+    def _show_pdf(self, file: Path, page: int | None, passage: str, label: str | None) -> None:
+        self.pdf_document.close()
+        error = self.pdf_document.load(str(file))
+        if error != QPdfDocument.Error.None_ or self.pdf_document.status() != QPdfDocument.Status.Ready:
+            reason = _PDF_ERRORS.get(error, "it could not be loaded")
+            self._show_error(file, f"Docent cannot display {file.name}: {reason}.")
+            return
+        count = self.pdf_document.pageCount()
+        if count <= 0:
+            self._show_error(file, f"{file.name} has no pages to show.")
+            return
+        wanted = page if page is not None else 1
+        if not 1 <= wanted <= count:
+            self._set_note(f"page {wanted} is beyond the end of this file (it has {count} pages now)")
+            wanted = 1
+        self._page = wanted
+        index = wanted - 1
+
+        printed = label or self.pdf_document.pageLabel(index)
+        parts = [f"<b>{_esc(file.name)}</b>", f"page {wanted} of {count}"]
+        if printed and printed != str(wanted):
+            parts.append(f"printed page {_esc(printed)}")
+        self.header.setText(" · ".join(parts))
+        self.header.setToolTip(str(file))
+
+        self.fit_width()
+        self.stack.setCurrentIndex(self._PDF)
+        self._set_zoom_visible(True)
+        self.pdf_view.pageNavigator().jump(index, QPointF(0, 0), 0)
+        self._pinned = True
+
+        model = QPdfSearchModel(self)
+        model.setDocument(self.pdf_document)
+        chosen = ""
+        for candidate in pdf_search_candidates(passage):
+            model.setSearchString(candidate)
+            # resultsOnPage searches that one page at once; the full, page by
+            # page search goes on in the background and numbers the results.
+            if model.resultsOnPage(index):
+                chosen = candidate
+                break
+        if not chosen:
+            model.setSearchString("")
+            if passage.strip() and not self.note_text():
+                self._set_note(NOT_FOUND_NOTE)
+        self._search_model = model
+        self._found = bool(chosen)
+        self._highlighted = chosen
+        self.pdf_view.setSearchModel(model)
+        if chosen:
+            model.statusChanged.connect(self._select_pdf_result)
+            model.countChanged.connect(self._select_pdf_result)
+            self._select_pdf_result()
+
+    def _select_pdf_result(self) -> None:
+        """Make the first result on the cited page the current one, once numbered."""
+        model = self._search_model
+        if model is None or self._page is None or self.pdf_view.searchModel() is not model:
+            return
+        if self.pdf_view.currentSearchResultIndex() >= 0:
+            return
+        index = self._page - 1
+        for row in range(model.rowCount(QModelIndex())):
+            if model.resultAtIndex(row).page() == index:
+                # The view scrolls to the result and paints it as the current one.
+                self.pdf_view.setCurrentSearchResultIndex(row)
+                return
+
+    def _zoom_by(self, factor: float) -> None:
+        if self.stack.currentIndex() != self._PDF:
+            return
+        current = self._effective_zoom()
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.Custom)
+        self.pdf_view.setZoomFactor(max(_MIN_ZOOM, min(_MAX_ZOOM, current * factor)))
+        self.fit_width_button.setChecked(False)
+
+    def _effective_zoom(self) -> float:
+        """The zoom factor on screen; in fit-width mode QPdfView reports 1.0."""
+        if self.pdf_view.zoomMode() != QPdfView.ZoomMode.FitToWidth or self._page is None:
+            return self.pdf_view.zoomFactor()
+        # Mirror QPdfView's own fit-width sum: viewport width over page width in pixels.
+        points = self.pdf_document.pagePointSize(self._page - 1)
+        if points.width() <= 0:
+            return 1.0
+        margins = self.pdf_view.documentMargins()
+        width = self.pdf_view.viewport().width() - margins.left() - margins.right()
+        pixels = points.width() * self.pdf_view.logicalDpiX() / 72.0
+        return max(_MIN_ZOOM, width / pixels) if width > 0 else 1.0
+
+    # ----------------------------------------------------------------- text files
+
+    def _show_text(self, file: Path, span: tuple[int, int] | None, passage: str) -> None:
+        text = _read_document_text(file)
+        self._text = text
+        self.text_view.setPlainText(text)
+        self.stack.setCurrentIndex(self._TEXT)
+        self._set_zoom_visible(False)
+
+        found = locate_passage(text, passage, span)
+        header = [f"<b>{_esc(file.name)}</b>"]
+        if found is None:
+            self._found = False
+            self._highlighted = ""
+            self.text_view.setExtraSelections([])
+            self.text_view.moveCursor(QTextCursor.MoveOperation.Start)
+            if passage.strip():
+                self._set_note(NOT_FOUND_NOTE)
+        else:
+            start, end = found
+            self._found = True
+            self._text_range = found
+            self._highlighted = text[start:end]
+            self._highlight_range(start, end)
+            header.append(f"line {text.count(chr(10), 0, start) + 1}")
+        self.header.setText(" · ".join(header))
+        self.header.setToolTip(str(file))
+        # Scrolling needs the final viewport size: do it now and again once laid out.
+        self._scroll_to_highlight()
+        QTimer.singleShot(0, self, self._scroll_to_highlight)
+
+    def _highlight_range(self, start: int, end: int) -> None:
+        lo, hi = _utf16_offset(self._text, start), _utf16_offset(self._text, end)
+        cursor = QTextCursor(self.text_view.document())
+        cursor.setPosition(lo)
+        cursor.setPosition(hi, QTextCursor.MoveMode.KeepAnchor)
+        fmt = QTextCharFormat()
+        fmt.setBackground(HIGHLIGHT_BACKGROUND)
+        fmt.setForeground(HIGHLIGHT_FOREGROUND)
+        selection = QTextEdit.ExtraSelection()
+        selection.cursor = cursor
+        selection.format = fmt
+        self.text_view.setExtraSelections([selection])
+
+    def _scroll_to_highlight(self) -> None:
+        """Bring the highlight into view: its end centred, then its start shown."""
+        if self._text_range is None or self.stack.currentIndex() != self._TEXT:
+            return
+        start, end = (_utf16_offset(self._text, i) for i in self._text_range)
+        cursor = self.text_view.textCursor()
+        cursor.setPosition(end)
+        self.text_view.setTextCursor(cursor)
+        self.text_view.centerCursor()
+        # A passage taller than the view must still show its first line.
+        cursor.setPosition(start)
+        self.text_view.setTextCursor(cursor)
+        self.text_view.ensureCursorVisible()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        QTimer.singleShot(0, self, self._scroll_to_highlight)
+        # A jump made before the view had its size lands on the wrong page
+        # once laid out: jump again now that it is shown.
+        QTimer.singleShot(0, self, self._rejump)
+
+    def _unpin(self, *_: object) -> None:
+        self._pinned = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt naming
+        super().resizeEvent(event)
+        if self._pinned:
+            QTimer.singleShot(0, self, self._rejump)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802, ANN001
+        self._pinned = False
+        super().wheelEvent(event)
+
+    def _rejump(self) -> None:
+        if self.stack.currentIndex() == self._PDF and self._page is not None:
+            self.pdf_view.pageNavigator().jump(self._page - 1, QPointF(0, 0), 0)
+            if self.pdf_view.currentSearchResultIndex() >= 0:
+                self.pdf_view.setCurrentSearchResultIndex(self.pdf_view.currentSearchResultIndex())
+
+    # ----------------------------------------------------------------- states
+
+    def _reset(self) -> None:
+        self._page = None
+        self._found = False
+        self._highlighted = ""
+        self._text = ""
+        self._text_range = None
+        self.note.clear()
+        self.note.setVisible(False)
+        self.header.clear()
+        self.header.setToolTip("")
+        if self._search_model is not None:
+            self.pdf_view.setSearchModel(None)
+            self._search_model.deleteLater()
+            self._search_model = None
+        self.pdf_view.setCurrentSearchResultIndex(-1)
+        self.text_view.setExtraSelections([])
+
+    def _show_error(self, file: Path, message: str) -> None:
+        self.header.setText(f"<b>{_esc(file.name)}</b>")
+        self.header.setToolTip(str(file))
+        self._show_message(message)
+
+    def _show_message(self, message: str) -> None:
+        self.message.setText(message)
+        self.stack.setCurrentIndex(self._MESSAGE)
+        self._set_zoom_visible(False)
+
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(True)
+
+    def _set_zoom_visible(self, visible: bool) -> None:
+        for widget in self._zoom_widgets:
+            widget.setVisible(visible)
+
+    def _tool_button(self, text: str, tip: str, slot: object) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)
+        return button
+
+
+class ViewerDialog(QDialog):
+    """A non-modal window around a :class:`DocumentViewer`, with a Close button."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setModal(False)
+        self.setWindowTitle("Docent — source")
+        self.resize(820, 900)
+        self.viewer = DocumentViewer(self)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 8)
+        layout.addWidget(self.viewer, 1)
+        layout.addWidget(buttons)
+
+    def show_passage(
+        self,
+        path: str,
+        page: int | None,
+        span: tuple[int, int] | None,
+        passage: str,
+        label: str | None = None,
+    ) -> None:
+        """Show the passage (see :meth:`DocumentViewer.show_passage`) and title the window."""
+        self.viewer.show_passage(path, page, span, passage, label)
+        shown = self.viewer.current_page()
+        where = f" — page {shown}" if shown is not None else ""
+        self.setWindowTitle(f"{Path(path).name}{where} — Docent")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _esc(text: str) -> str:
+    """HTML-escape for rich-text labels."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+_NEWLINES = re.compile(r"\r\n?")
+
+
+def _read_document_text(file: Path) -> str:
+    """The file's text as the indexer extracted it, so citation spans point into it.
+
+    Uses the same loader per format (visible text for HTML, paragraphs for
+    Word); if that fails (the file changed into something unreadable), falls
+    back to the raw bytes as UTF-8. Raises OSError when the file cannot be read.
+    """
+    # Import the loader modules themselves, not app.core.documents: its
+    # dispatcher reaches pypdf, which the window must never import.
+    from app.errors import DocentError
+
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".docx":
+            from app.core.documents.word import load_word
+
+            return "\n\n".join(p.text for p in load_word(file).pages)
+        if suffix in _HTML:
+            from app.core.documents.webpage import load_html
+
+            return "\n\n".join(p.text for p in load_html(file).pages)
+        from app.core.documents.text import read_text
+
+        return read_text(file)
+    except DocentError:
+        pass
+    if suffix == ".docx":
+        raise OSError("it is not a valid Word document (damaged, or not a .docx file)")
+    data = file.read_bytes()
+    return _NEWLINES.sub("\n", data.decode("utf-8", errors="replace")).replace("\x00", "")

@@ -1,0 +1,252 @@
+"""“Why this answer”: what was retrieved, what the model saw, what it cited.
+
+The dialog works from the answer's stored snapshot (the chat history keeps
+the passages each answer was given), so it still shows what the model saw
+after the documents changed or the index was rebuilt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+NONE = "—"
+YES = "✔"
+
+_COLUMNS = (
+    ("Rank", "Position after fusing the vector and keyword searches (1 = best)."),
+    ("File", "The document the passage comes from."),
+    ("Page", "Page in the document (1 = first page); — for formats without pages."),
+    ("Fused score", "The combined rank score used to order the passages (higher is better)."),
+    ("Vector score", "How close the passage's meaning is to the question, from the vector search."),
+    ("Keyword (BM25)", "How well the passage's words match the question's words."),
+    ("Similarity", "Cosine similarity of question and passage, used to decide whether anything is "
+                   "relevant enough to answer from."),
+    ("Given to the model", "Whether the passage was put in the prompt as a numbered source."),
+    ("Cited", "Whether the answer cites this passage."),
+)
+
+
+def _score(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        return NONE
+    try:
+        return f"{float(value):.4f}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return NONE
+
+
+def _ms(value: object) -> str:
+    if value is None or isinstance(value, bool):
+        return NONE
+    try:
+        return f"{float(value):,.0f} ms"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return NONE
+
+
+def _page(entry: dict[str, Any]) -> str:
+    page = entry.get("page")
+    if page is None:
+        return NONE
+    label = entry.get("label")
+    if label and str(label) != str(page):
+        return f"{page} ({label})"
+    return str(page)
+
+
+class WhyDialog(QDialog):
+    """Shows every passage retrieved for one answer and how each was used.
+
+    Args:
+        record: the answer as stored: ``question``, ``answer``, ``declined``,
+            ``sources``, ``citations``, ``model``, ``timings_ms`` and
+            ``retrieved`` (each with ``chunk_id``, ``path``, ``page``,
+            ``score``, ``vector_score``, ``keyword_score``, ``similarity``,
+            ``given`` and ``text``). Missing keys are tolerated.
+    """
+
+    def __init__(self, record: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Why this answer")
+        self.resize(900, 600)
+        self._record = record
+        self._entries = self._retrieved(record)
+        self._sources = {s.get("chunk_id"): s for s in record.get("sources") or [] if isinstance(s, dict)}
+        self._cited = self._citations(record)
+
+        self.question_label = QLabel(self)
+        self.question_label.setWordWrap(True)
+        self.question_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.question_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.question_label.setText(f"Question: {record.get('question', '')}")
+        font = self.question_label.font()
+        font.setBold(True)
+        self.question_label.setFont(font)
+
+        self.table = QTableWidget(0, len(_COLUMNS), self)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        for col, (name, tip) in enumerate(_COLUMNS):
+            item = QTableWidgetItem(name)
+            item.setToolTip(tip)
+            self.table.setHorizontalHeaderItem(col, item)
+        self._fill()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._show_selected)
+
+        self.passage = QPlainTextEdit(self)
+        self.passage.setReadOnly(True)
+        self.passage.setPlaceholderText("Select a passage to read all of it.")
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.passage)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+
+        self.footer_label = QLabel(self._footer(), self)
+        self.footer_label.setWordWrap(True)
+        self.footer_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.question_label)
+        if not self._entries:
+            empty = QLabel("No passage was retrieved for this question.", self)
+            layout.addWidget(empty)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.footer_label)
+        layout.addWidget(buttons)
+
+        if self._entries:
+            self.table.selectRow(0)
+
+    # -- public API -------------------------------------------------------
+
+    def table_rows(self) -> list[list[str]]:
+        """The table's cells as shown, row by row."""
+        return [
+            [self.table.item(r, c).text() for c in range(self.table.columnCount())]
+            for r in range(self.table.rowCount())
+        ]
+
+    def passage_text(self) -> str:
+        """The full text shown for the selected passage."""
+        return self.passage.toPlainText()
+
+    def footer_text(self) -> str:
+        """The model, timings and outcome line."""
+        return self.footer_label.text()
+
+    # -- building ---------------------------------------------------------
+
+    @staticmethod
+    def _retrieved(record: dict[str, Any]) -> list[dict[str, Any]]:
+        retrieved = record.get("retrieved")
+        if isinstance(retrieved, list) and retrieved:
+            return [r for r in retrieved if isinstance(r, dict)]
+        # Older snapshots kept only the passages given to the model.
+        return [{**s, "given": True} for s in record.get("sources") or [] if isinstance(s, dict)]
+
+    def _citations(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        by_n = {s.get("n"): s.get("chunk_id") for s in self._sources.values()}
+        cited: dict[str, dict[str, Any]] = {}
+        for c in record.get("citations") or []:
+            if not isinstance(c, dict):
+                continue
+            chunk_id = c.get("chunk_id") or by_n.get(c.get("n"))
+            if chunk_id:
+                cited.setdefault(chunk_id, c)
+        return cited
+
+    def _fill(self) -> None:
+        self.table.setRowCount(len(self._entries))
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        center = Qt.AlignmentFlag.AlignCenter
+        for r, entry in enumerate(self._entries):
+            chunk_id = entry.get("chunk_id")
+            path = str(entry.get("path") or "")
+            source = self._sources.get(chunk_id)
+            citation = self._cited.get(chunk_id) if chunk_id else None
+            rank = entry.get("rank") if isinstance(entry.get("rank"), int) else r + 1
+            cells = [
+                (str(rank), right, None),
+                (Path(path).name or NONE, None, path),
+                (_page(entry), right, None),
+                (_score(entry.get("score")), right, None),
+                (_score(entry.get("vector_score")), right, None),
+                (_score(entry.get("keyword_score")), right, None),
+                (_score(entry.get("similarity")), right, None),
+                (YES if entry.get("given") else NONE, center,
+                 f"Source [{source['n']}] in the prompt" if source and "n" in source else None),
+                (YES if citation else NONE, center, self._citation_tip(citation)),
+            ]
+            for c, (text, align, tip) in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if align is not None:
+                    item.setTextAlignment(int(align))
+                if tip:
+                    item.setToolTip(tip)
+                self.table.setItem(r, c, item)
+
+    @staticmethod
+    def _citation_tip(citation: dict[str, Any] | None) -> str | None:
+        if not citation:
+            return None
+        tip = f"Cited as [{citation.get('n')}]"
+        if citation.get("inferred"):
+            tip += " — the answer had no marker here; it was matched to this passage by meaning"
+        return tip
+
+    def _footer(self) -> str:
+        timings = self._record.get("timings_ms") or {}
+        parts = [
+            f"Model: {self._record.get('model') or NONE}",
+            f"retrieve {_ms(timings.get('retrieve'))}",
+            f"first token {_ms(timings.get('first_token'))}",
+            f"total {_ms(timings.get('total'))}",
+        ]
+        text = " · ".join(parts)
+        if self._record.get("declined"):
+            text += " · declined: no passage was relevant enough"
+        return text
+
+    @Slot()
+    def _show_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            self.passage.clear()
+            return
+        entry = self._entries[rows[0].row()]
+        text = entry.get("text")
+        if not text and entry.get("chunk_id") in self._sources:
+            text = self._sources[entry["chunk_id"]].get("text")
+        where = Path(str(entry.get("path") or "")).name
+        if entry.get("page") is not None:
+            where += f", page {_page(entry)}"
+        header = f"{where}  ·  chunk {entry.get('chunk_id', NONE)}"
+        body = text if text else "(The passage's text was not kept with this answer.)"
+        self.passage.setPlainText(f"{header}\n\n{body}")

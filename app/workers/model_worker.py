@@ -1,0 +1,101 @@
+"""The worker that owns the chat model (llama.cpp is not thread-safe).
+
+It lives on its own QThread; requests arrive as queued signals, results leave
+as signals. ``stop()`` is the one method called from the GUI thread directly:
+it only sets an event, which the generation loop checks between tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.core.library import Library
+from app.errors import DocentError
+
+
+@dataclass(frozen=True)
+class AskRequest:
+    """One question for the model worker; built on the GUI thread, immutable."""
+
+    request_id: int
+    question: str
+    k: int = 5
+    scope: str | None = None
+    history: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def answer_record(answer) -> dict:  # noqa: ANN001 - app.core.answer.Answer
+    """What the window keeps of an answer: the contract JSON plus what the
+    model saw (every retrieved passage with its scores) and whether it was stopped."""
+    record = answer.to_json()
+    given = {s.hit.chunk.id for s in answer.sources}
+    record["retrieved"] = [
+        {
+            "chunk_id": h.chunk.id, "path": h.chunk.path, "page": h.chunk.page, "label": h.chunk.label,
+            "score": h.score, "vector_score": h.vector_score, "keyword_score": h.keyword_score,
+            "similarity": h.similarity, "given": h.chunk.id in given, "text": h.chunk.text,
+        }
+        for h in answer.retrieved
+    ]
+    record["stopped"] = answer.stopped
+    return record
+
+
+class ModelWorker(QObject):
+    """Loads the model in the background and answers questions, streaming tokens."""
+
+    state_changed = Signal(str, str)  # state: loading | ready | answering | error; detail
+    token = Signal(int, str)  # request id, text piece
+    answered = Signal(int, dict)  # request id, answer record
+    failed = Signal(int, str)  # request id, human message
+
+    def __init__(self, library: Library) -> None:
+        super().__init__()
+        self.library = library
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Stop the answer being generated (thread-safe; takes effect within a token)."""
+        self._stop.set()
+
+    @Slot()
+    def load(self) -> None:
+        """Load the embedder and chat model now, so the first question is quick."""
+        name = self.library.model_path.name
+        self.state_changed.emit("loading", f"Loading {name}…")
+        try:
+            self.library.model()
+            self.library.answerer  # noqa: B018 - builds retriever + embedder
+        except DocentError as exc:
+            self.state_changed.emit("error", str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the window must hear about any failure
+            self.state_changed.emit("error", f"The model could not be loaded: {exc}")
+            return
+        self.state_changed.emit("ready", name)
+
+    @Slot(object)
+    def ask(self, request: AskRequest) -> None:
+        """Answer ``request``; emits token… then answered, or failed."""
+        self._stop.clear()
+        self.state_changed.emit("answering", request.question)
+        try:
+            answer = self.library.answerer.ask(
+                request.question,
+                k=request.k,
+                scope=request.scope,
+                history=request.history,
+                sampling=self.library.sampling(),
+                on_token=lambda piece: self.token.emit(request.request_id, piece),
+                should_stop=self._stop.is_set,
+            )
+        except DocentError as exc:
+            self.failed.emit(request.request_id, str(exc))
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(request.request_id, f"Answering failed unexpectedly: {exc}")
+        else:
+            self.answered.emit(request.request_id, answer_record(answer))
+        self.state_changed.emit("ready", self.library.model_path.name)

@@ -1,0 +1,140 @@
+"""The window, used as a person would: drop, ask, read the sources, check the audit."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from tests import corpus
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def drop(window, paths: list[Path]) -> None:
+    """Drop files/folders on the window as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, event)
+
+
+def ask(qtbot, window, question: str) -> dict:
+    window.chat.question.setPlainText(question)
+    qtbot.keyClick(window.chat.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window._pending is None and window.chat.turns
+                    and window.chat.turns[-1].turn_id is not None, timeout=120_000)
+    return window.chat.turns[-1].record
+
+
+def test_drop_a_folder_ask_and_check_the_cited_page(qtbot, open_window, tmp_path) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    pdf = corpus.make_pdf(folder / "lighthouse-report.pdf")
+    window = open_window(tmp_path / "data")
+    assert window.library_pane.empty.isVisible(), "first run says what to do"
+
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: ("lighthouse-report.pdf", "indexed") in window.library_pane.visible_files(),
+                    timeout=60_000)
+    assert "1 indexed" in window.library_pane.counts.text()
+
+    tokens: list[str] = []
+    window.model_worker.token.connect(lambda _rid, piece: tokens.append(piece))
+    record = ask(qtbot, window, "How many storm warnings did the lighthouse keepers record?")
+    assert len(tokens) > 1, "the answer streamed token by token"
+    assert not record["declined"]
+    cited = [c for c in record["citations"] if c["path"] == str(pdf)]
+    assert cited and cited[0]["page"] == 3
+    assert "lighthouse-report.pdf" in window.chat.transcript.toPlainText()
+
+    # The sources sidebar lists the citation; clicking it opens the PDF at page 3.
+    cards = window.sources.cards()
+    index = next(i for i, c in enumerate(cards) if c["path"] == str(pdf) and c["page"] == 3)
+    window.sources.click_card(index)
+    viewer = window.viewer.viewer if hasattr(window.viewer, "viewer") else window.viewer
+    qtbot.waitUntil(lambda: viewer.current_page() == 3, timeout=10_000)
+    assert viewer.highlight_found()
+
+    # The audit tab shows the question and the answer, and the chain verifies.
+    window.tabs.setCurrentWidget(window.audit_panel)
+    window.audit_panel.refresh_now()
+    assert "Verified" in window.audit_panel.status_text()
+    events = [r["event"] for r in window.library.audit.records()]
+    assert events[-2:] == ["ask", "answer"]
+
+
+def test_stop_halts_the_answer_and_the_chat_stays_usable(qtbot, open_window, tmp_path) -> None:
+    folder = tmp_path / "docs"
+    corpus.make_library(folder)
+    window = open_window(tmp_path / "data")
+    window.library.apply_settings(dataclasses.replace(window.library.settings, max_tokens=400))
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: not window.ingesting and window.library_pane.counts.text().startswith("5 indexed"),
+                    timeout=60_000)
+
+    tokens: list[str] = []
+    window.model_worker.token.connect(lambda _rid, piece: tokens.append(piece))
+    window.chat.question.setPlainText("Describe the cooperative, its finances, safety and outlook in detail.")
+    qtbot.keyClick(window.chat.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(tokens) >= 2, timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window._pending is None, timeout=30_000)
+    record = window.chat.turns[-1].record
+    assert record["stopped"] is True
+    assert window.chat.send_button.isEnabled() and not window.chat.stop_button.isEnabled()
+
+    again = ask(qtbot, window, "When is swarm season for bees?")
+    assert again["answer"]
+
+
+def test_conversations_and_settings_survive_a_restart(qtbot, open_window, tmp_path) -> None:
+    folder = tmp_path / "docs"
+    corpus.make_library(folder)
+    data = tmp_path / "data"
+    window = open_window(data)
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: not window.ingesting and "5 indexed" in window.library_pane.counts.text(),
+                    timeout=60_000)
+    ask(qtbot, window, "What temperature should sourdough bake at?")
+    window.chats.rename(window.conversation_id, "Baking questions")
+    window.new_chat()
+    window.apply_settings(dataclasses.replace(window.library.settings, temperature=0.65, sources_per_answer=3))
+    window.close()
+
+    reopened = open_window(data)
+    assert "Baking questions" in reopened.chats_list.titles()
+    assert reopened.library.settings.temperature == 0.65
+    assert reopened.library.settings.sources_per_answer == 3
+    baking = next(c for c in reopened.chats.conversations() if c.title == "Baking questions")
+    reopened.open_chat(baking.id)
+    assert "sourdough" in reopened.chat.transcript.toPlainText()
+    assert ("sourdough.md", "indexed") in reopened.library_pane.visible_files()
+
+
+def test_cancel_stops_indexing_between_files(qtbot, open_window, tmp_path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"note-{i:02d}.md").write_text(f"# Note {i}\n\nMeeting {i} discussed budget line {i}.\n")
+    window = open_window(tmp_path / "data")
+    seen: list[dict] = []
+    window.ingest_worker.progress.connect(seen.append)
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: any(p["files_done"] >= 2 for p in seen), timeout=60_000)
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.ingesting, timeout=60_000)
+    assert window.last_report["cancelled"] is True
+    assert window.last_report["indexed"] < 40
+    assert not window.progress.isVisible()

@@ -1,0 +1,111 @@
+"""“Why this answer” shows every retrieved passage and how it was used."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from typing import Any  # noqa: E402
+
+from app.ui.why_dialog import WhyDialog  # noqa: E402
+
+
+def _record(**over: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "question": "How long is the warranty?",
+        "answer": "Two years [1].",
+        "declined": False,
+        "sources": [
+            {"n": 1, "path": "/docs/manual.pdf", "page": 4, "chunk_id": "c1", "score": 0.0328,
+             "text": "The warranty lasts two years from purchase."},
+            {"n": 2, "path": "/docs/faq.md", "page": None, "chunk_id": "c2", "score": 0.0161,
+             "text": "Contact support for repairs."},
+        ],
+        "citations": [{"n": 1, "path": "/docs/manual.pdf", "page": 4, "chunk_id": "c1",
+                       "text": "The warranty lasts two years from purchase.", "inferred": False}],
+        "model": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "timings_ms": {"retrieve": 12.4, "first_token": 340.2, "total": 1204.9},
+        "retrieved": [
+            {"chunk_id": "c1", "path": "/docs/manual.pdf", "page": 4, "score": 0.0328,
+             "vector_score": 0.61234, "keyword_score": 7.5, "similarity": 0.61234, "given": True,
+             "text": "The warranty lasts two years from purchase."},
+            {"chunk_id": "c2", "path": "/docs/faq.md", "page": None, "score": 0.0161,
+             "vector_score": 0.4, "keyword_score": None, "similarity": 0.4, "given": True,
+             "text": "Contact support for repairs."},
+            {"chunk_id": "c3", "path": "/docs/old.txt", "page": None, "score": 0.0155,
+             "vector_score": None, "keyword_score": 2.25, "similarity": None, "given": False,
+             "text": "Warranty terms changed in 2019."},
+        ],
+    }
+    record.update(over)
+    return record
+
+
+def test_every_retrieved_passage_is_listed_with_its_scores_and_use(qtbot) -> None:
+    dialog = WhyDialog(_record())
+    qtbot.addWidget(dialog)
+
+    assert dialog.windowTitle() == "Why this answer"
+    assert "How long is the warranty?" in dialog.question_label.text()
+    assert dialog.table_rows() == [
+        ["1", "manual.pdf", "4", "0.0328", "0.6123", "7.5000", "0.6123", "✔", "✔"],
+        ["2", "faq.md", "—", "0.0161", "0.4000", "—", "0.4000", "✔", "—"],
+        ["3", "old.txt", "—", "0.0155", "—", "2.2500", "—", "—", "—"],
+    ]
+
+
+def test_selecting_a_passage_shows_all_of_its_text(qtbot) -> None:
+    dialog = WhyDialog(_record())
+    qtbot.addWidget(dialog)
+
+    assert "The warranty lasts two years" in dialog.passage_text()  # first row selected
+    dialog.table.selectRow(2)
+    assert "Warranty terms changed in 2019." in dialog.passage_text()
+    assert "old.txt" in dialog.passage_text()
+
+
+def test_the_footer_names_the_model_and_the_timings(qtbot) -> None:
+    dialog = WhyDialog(_record())
+    qtbot.addWidget(dialog)
+
+    footer = dialog.footer_text()
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in footer
+    assert "retrieve 12 ms" in footer
+    assert "first token 340 ms" in footer
+    assert "total 1,205 ms" in footer
+    assert "declined" not in footer
+
+
+def test_a_declined_answer_says_why(qtbot) -> None:
+    record = _record(declined=True, citations=[],
+                     timings_ms={"retrieve": 9.0, "first_token": None, "total": 10.0})
+    for r in record["retrieved"]:
+        r["given"] = False
+    dialog = WhyDialog(record)
+    qtbot.addWidget(dialog)
+
+    assert "declined: no passage was relevant enough" in dialog.footer_text()
+    assert "first token —" in dialog.footer_text()
+    assert all(row[7] == "—" and row[8] == "—" for row in dialog.table_rows())
+
+
+def test_citations_known_only_by_number_still_mark_their_passage(qtbot) -> None:
+    record = _record(citations=[{"n": 2, "inferred": True}])
+    dialog = WhyDialog(record)
+    qtbot.addWidget(dialog)
+
+    assert [row[8] for row in dialog.table_rows()] == ["—", "✔", "—"]
+    assert "matched to this passage by meaning" in dialog.table.item(1, 8).toolTip()
+
+
+def test_a_snapshot_without_retrieval_details_falls_back_to_the_sources(qtbot) -> None:
+    record = _record()
+    del record["retrieved"]
+    dialog = WhyDialog(record)
+    qtbot.addWidget(dialog)
+
+    rows = dialog.table_rows()
+    assert [r[1] for r in rows] == ["manual.pdf", "faq.md"]
+    assert [r[7] for r in rows] == ["✔", "✔"]
+    assert [r[4] for r in rows] == ["—", "—"]
