@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup screenshot clean
+.PHONY: run test setup screenshot bench-window clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -23,6 +23,9 @@ test: setup
 
 screenshot: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(VENV)/bin/python scripts/screenshot.py docs/screenshot.png
+
+bench-window: setup
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python bench/window.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

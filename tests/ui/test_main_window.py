@@ -138,3 +138,48 @@ def test_cancel_stops_indexing_between_files(qtbot, open_window, tmp_path) -> No
     assert window.last_report["cancelled"] is True
     assert window.last_report["indexed"] < 40
     assert not window.progress.isVisible()
+
+
+def test_everyday_chat_actions(qtbot, open_window, tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "docs"
+    docs = corpus.make_library(folder)
+    window = open_window(tmp_path / "data")
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: not window.ingesting and "5 indexed" in window.library_pane.counts.text(),
+                    timeout=60_000)
+
+    # Shift+Enter makes a new line instead of sending.
+    box = window.chat.question
+    box.setPlainText("first line")
+    box.moveCursor(box.textCursor().MoveOperation.End)
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert box.toPlainText() == "first line\n" and window._pending is None
+    box.clear()
+
+    # Asking within one file only uses that file.
+    window.library_pane.ask_about_requested.emit(str(docs["md"]))
+    record = ask(qtbot, window, "What temperature and how long?")
+    assert record["sources"] and {s["path"] for s in record["sources"]} == {str(docs["md"])}
+
+    # "Why this answer" lists what was retrieved and what the model was given.
+    turn_id = window.chat.turns[-1].turn_id
+    window.show_why(turn_id)
+    rows = window.why_dialog.table_rows()
+    assert rows and any("sourdough.md" in " ".join(r) for r in rows)
+
+    # Regenerate replaces the answer in place.
+    window.regenerate(turn_id)
+    qtbot.waitUntil(lambda: window._pending is None, timeout=120_000)
+    assert [t.turn_id for t in window.chat.turns] == [turn_id]
+
+    # Export writes the conversation with its citations as Markdown.
+    out = tmp_path / "chat.md"
+    monkeypatch.setattr("app.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+    window.export_chat()
+    text = out.read_text(encoding="utf-8")
+    assert "What temperature and how long?" in text and "sourdough.md" in text
+
+    # Copy puts the answer and its sources on the clipboard.
+    window.copy_answer(turn_id)
+    from PySide6.QtWidgets import QApplication as App
+    assert "sourdough.md" in App.clipboard().text() or window.chat.turns[-1].record["declined"]
