@@ -591,6 +591,14 @@ class MainWindow(QMainWindow):
 
 def launch(argv: list[str] | None = None, *, data_dir: Path | None = None) -> int:
     """Open the window on ``data_dir`` (default: the user's data folder); returns the exit code."""
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        sys.stderr.write(
+            "Docent needs a screen to open its window, and none was found (no DISPLAY).\n"
+            "Run it from a desktop session, or on a headless machine with `xvfb-run make run`; "
+            "the command line works anywhere (docent --help).\n"
+        )
+        return 1
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
