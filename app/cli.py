@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("watch", help="keep PATHs in sync until interrupted")
     w.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    w.add_argument("--poll", action="store_true",
+                   help="check for changes by polling (for network drives that send no events)")
 
     aud = sub.add_parser("audit", help="check or show the audit log")
     aud_sub = aud.add_subparsers(dest="audit_command", metavar="ACTION", parser_class=_Parser)
@@ -282,7 +284,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     from app.core.library import Library
-    from app.core.sync import Watcher
+    from app.core.sync import FolderSync
 
     missing = [p for p in args.paths if not p.expanduser().exists()]
     if missing:
@@ -290,8 +292,12 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     stop = _StopFlag().install()
     try:
         with Library(_data_dir(args), purpose="docent watch") as lib:
-            watcher = Watcher(lib.indexer, [p.expanduser().resolve() for p in args.paths], log=_say)
-            watcher.run(should_stop=stop)
+            roots = [p.expanduser().resolve() for p in args.paths]
+            sync = FolderSync(lib.indexer, only=roots, poll=args.poll or lib.settings.sync_poll,
+                              rescan_s=lib.settings.rescan_minutes * 60, log=_say)
+            _say(f"Watching {', '.join(map(str, roots))} (Ctrl+C to stop)")
+            sync.run(should_stop=stop)
+            _say("Stopped watching.")
     finally:
         stop.restore()
     return EXIT_OK

@@ -137,6 +137,10 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     min_relevance: float = 0.25
+    max_file_mb: int = 200
+    follow_symlinks: bool = False
+    rescan_minutes: float = 10.0
+    sync_poll: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,14 +27,9 @@ from app.core.audit import AuditLog
 from app.core.catalog import Catalog, ChunkRow, FileRow
 from app.core.chunking import chunk_pages
 from app.core.embedder import Embedder
+from app.core.ignore import IgnoreRules, Limits, walk
 from app.core.vectors import VectorStore
 from app.errors import Cancelled, ParseError, SkipFile
-
-# Folders that never hold the user's documents.
-_SKIP_DIRS = {"__pycache__", "node_modules", ".git", ".hg", ".svn"}
-# Editor and download leftovers that are not documents (yet).
-_SKIP_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp", ".swx", "~")
-
 
 @dataclass
 class Progress:
@@ -99,25 +94,6 @@ def chunk_id(path: str, content_hash: str, ordinal: int) -> str:
     return f"{version}-{ordinal:05d}"
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Files under ``root`` (or ``root`` itself), skipping hidden and tool folders.
-
-    Symlinks are not followed, so a link loop cannot trap the walk.
-    """
-    if root.is_file():
-        yield root
-        return
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
-        for name in sorted(filenames):
-            if name.startswith((".", "~$")) or name.endswith(_SKIP_SUFFIXES):
-                continue
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                continue
-            yield path
-
-
 class Indexer:
     """Parses, chunks, embeds and stores files; one instance per data folder writer."""
 
@@ -130,13 +106,63 @@ class Indexer:
         *,
         chunk_tokens: int = 200,
         chunk_overlap: int = 32,
+        limits: Limits = Limits(),
     ) -> None:
+        self.limits = limits
+        self._rules: dict[Path, IgnoreRules] = {}
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
         self.audit = audit
         self.chunk_tokens = min(chunk_tokens, embedder.max_tokens)
         self.chunk_overlap = chunk_overlap
+
+    def rules(self, root: Path) -> IgnoreRules:
+        """The ignore rules of one library root (cached)."""
+        root = Path(root)
+        if root not in self._rules:
+            self._rules[root] = IgnoreRules(root, self.limits)
+        return self._rules[root]
+
+    def root_of(self, path: Path) -> tuple[int, Path] | None:
+        """The library root holding ``path`` (the deepest one), as (id, path)."""
+        best: tuple[int, Path] | None = None
+        for root in self.catalog.roots():
+            rp = Path(root.path)
+            if (path == rp or rp in path.parents) and (best is None or len(str(rp)) > len(str(best[1]))):
+                best = (root.id, rp)
+        return best
+
+    def update_path(self, path: Path, report: IngestReport | None = None) -> IngestReport:
+        """Bring one path in line after a change on disk: index, skip or remove it."""
+        report = report or IngestReport()
+        found = self.root_of(path)
+        if found is None:
+            return report
+        root_id, root = found
+        rules = self.rules(root)
+        if not path.exists() and not path.is_symlink():
+            row = self.catalog.file(str(path))
+            if row is not None:
+                self.remove_file(row, report)
+            return report
+        if path.is_dir():
+            return report
+        # A file inside an ignored folder is not part of the library at all.
+        for parent in path.parents:
+            if parent == root or root not in parent.parents:
+                break
+            if rules.dir_reason(parent):
+                return report
+        try:
+            size = path.lstat().st_size
+        except OSError:
+            size = None
+        reason = rules.file_reason(path, size)
+        if path.is_symlink() and not self.limits.follow_symlinks:
+            reason = "symbolic link (not followed; see the settings)"
+        self.ingest_file(path, root_id, report, skip=reason)
+        return report
 
     # --- whole roots ------------------------------------------------------
 
@@ -149,7 +175,7 @@ class Indexer:
     ) -> IngestReport:
         """Add ``paths`` as library roots and bring each in line with the disk."""
         report = IngestReport()
-        plan: list[tuple[int, Path]] = []
+        plan: list[tuple[int, Path, str | None]] = []
         vanished: list[FileRow] = []
         for raw in paths:
             root = Path(raw).expanduser().resolve()
@@ -162,9 +188,9 @@ class Indexer:
                     self._mark_unavailable(root_row.id, report)
                 continue
             seen: set[str] = set()
-            for path in walk(root):
+            for path, reason in walk(root, self.rules(root)):
                 seen.add(str(path))
-                plan.append((root_row.id, path))
+                plan.append((root_row.id, path, reason))
             vanished += [r for r in self.catalog.files(root_id=root_row.id) if r.path not in seen]
         try:
             self._run_plan(plan, report, progress, should_stop)
@@ -177,14 +203,14 @@ class Indexer:
 
     def _run_plan(
         self,
-        plan: list[tuple[int, Path]],
+        plan: list[tuple[int, Path, str | None]],
         report: IngestReport,
         progress: Callable[[Progress], None] | None,
         should_stop: Callable[[], bool] | None,
     ) -> None:
         state = Progress(0, len(plan), 0, None, time.monotonic())
         try:
-            for root_id, path in plan:
+            for root_id, path, reason in plan:
                 if should_stop is not None and should_stop():
                     raise Cancelled()
                 state.current = str(path)
@@ -198,7 +224,7 @@ class Indexer:
                     if progress:
                         progress(state)
 
-                self.ingest_file(path, root_id, report, should_stop=should_stop, on_page=on_page)
+                self.ingest_file(path, root_id, report, should_stop=should_stop, on_page=on_page, skip=reason)
                 state.files_done += 1
                 state.chunks_done += report.chunks - before
                 if progress:
@@ -221,10 +247,21 @@ class Indexer:
         *,
         should_stop: Callable[[], bool] | None = None,
         on_page: Callable[[int, int], None] | None = None,
+        skip: str | None = None,
     ) -> None:
-        """Bring one file in line; its outcome is added to ``report``."""
+        """Bring one file in line; its outcome is added to ``report``.
+
+        Args:
+            skip: the ignore rule that applies to the file, if any: it is then
+                listed as skipped with that reason and not read.
+        """
         key = str(path)
         row = self.catalog.file(key)
+        if skip is not None:
+            if not (row is not None and row.status == "skipped" and row.reason == skip):
+                self._settle(key, root_id, "skipped", skip)
+            report.skipped.append((key, skip))
+            return
         try:
             st = path.stat()
         except OSError as exc:

@@ -18,6 +18,7 @@ from app.core.answer import Answerer
 from app.core.audit import AuditLog
 from app.core.catalog import Catalog
 from app.core.embedder import Embedder, SentenceEmbedder
+from app.core.ignore import Limits
 from app.core.indexer import Indexer
 from app.core.llm import LocalModel, Sampling
 from app.core.lock import WriterLock
@@ -150,9 +151,12 @@ class Library:
 
     @property
     def indexer(self) -> Indexer:
+        s = self.settings
         return self._once("indexer", lambda: Indexer(
             self.catalog, self.vectors, self.embedder, self.audit,
-            chunk_tokens=self.settings.chunk_tokens, chunk_overlap=self.settings.chunk_overlap,
+            chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
+            limits=Limits(max_file_bytes=s.max_file_mb * 1024 * 1024 if s.max_file_mb else None,
+                          follow_symlinks=s.follow_symlinks),
         ))
 
     @property

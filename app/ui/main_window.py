@@ -55,6 +55,7 @@ class _Requests(QObject):
     warm_up = Signal()
     load_model = Signal()
     ask = Signal(object)
+    halt_ingest = Signal()
 
 
 class MainWindow(QMainWindow):
@@ -75,7 +76,10 @@ class MainWindow(QMainWindow):
         self._pending: tuple[int, str, int | None] | None = None  # request id, question, turn to replace
         self.model_state = "loading"
         self.ingesting = False
+        self._jobs = 0
         self.last_report: dict | None = None
+        self.sync_info: dict = {}
+        self._warned: set[str] = set()
 
         self._build_widgets()
         self._build_menu()
@@ -128,7 +132,9 @@ class MainWindow(QMainWindow):
         row.setContentsMargins(0, 0, 0, 0)
         for w in (self.progress_label, self.progress, self.pause_button, self.cancel_button):
             row.addWidget(w)
+        self.sync_label = QLabel("Sync: starting…")
         self.statusBar().addWidget(self.model_label)
+        self.statusBar().addWidget(self.sync_label)
         self.statusBar().addWidget(self.message_label, 1)
         self.statusBar().addPermanentWidget(box)
         self._show_progress(False)
@@ -204,11 +210,15 @@ class MainWindow(QMainWindow):
         self.requests.ingest.connect(self.ingest_worker.ingest)
         self.requests.reindex.connect(self.ingest_worker.reindex)
         self.requests.remove_root.connect(self.ingest_worker.remove_root)
+        # Blocking: the timer must be stopped on its own thread before that thread ends.
+        self.requests.halt_ingest.connect(self.ingest_worker.halt, Qt.ConnectionType.BlockingQueuedConnection)
 
         self.model_worker.state_changed.connect(self._model_state)
         self.model_worker.token.connect(self._token)
         self.model_worker.answered.connect(self._answered)
         self.model_worker.failed.connect(self._answer_failed)
+        self.ingest_worker.started.connect(self._ingest_started)
+        self.ingest_worker.sync_state.connect(self._sync_state)
         self.ingest_worker.progress.connect(self._ingest_progress)
         self.ingest_worker.finished.connect(self._ingest_finished)
         self.ingest_worker.failed.connect(self._ingest_failed)
@@ -224,9 +234,12 @@ class MainWindow(QMainWindow):
         """Stop work, end the worker threads and release the data folder."""
         self.model_worker.stop()
         self.ingest_worker.cancel()
+        if self.ingest_thread.isRunning():
+            self.requests.halt_ingest.emit()
         for thread in (self.model_thread, self.ingest_thread):
             thread.quit()
             thread.wait(30_000)
+        self.ingest_worker.stop_sync()
         self.chats.close()
         self.reader.close()
         self.library.close()
@@ -261,6 +274,7 @@ class MainWindow(QMainWindow):
 
     def _start_ingest(self, paths: list[str], *, reindex: bool = False) -> None:
         paths = [str(Path(p).resolve()) for p in paths]
+        self._jobs += 1
         self.ingesting = True
         self._show_progress(True)
         self.progress.setRange(0, 0)  # busy until the first count arrives
@@ -281,11 +295,20 @@ class MainWindow(QMainWindow):
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
+    def _ingest_started(self, what: str, own: bool) -> None:
+        if own:  # work the worker began by itself (the start-up check)
+            self._jobs += 1
+        self.ingesting = True
+        self._show_progress(True)
+        self.progress.setRange(0, 0)
+        self.progress_label.setText(what + "…")
+
     def _ingest_finished(self, report: dict) -> None:
-        self.ingesting = False
+        self._jobs = max(0, self._jobs - 1)
+        self.ingesting = self._jobs > 0
         self.last_report = report
         self.library_pane.indexing_path = None
-        self._show_progress(False)
+        self._show_progress(self.ingesting)
         self.ingest_worker.resume()
         self.pause_button.setText("Pause")
         self._refresh_library()
@@ -300,9 +323,36 @@ class MainWindow(QMainWindow):
                                      details=details, level="warning")
 
     def _ingest_failed(self, message: str) -> None:
-        self.ingesting = False
-        self._show_progress(False)
+        self._jobs = max(0, self._jobs - 1)
+        self.ingesting = self._jobs > 0
+        self._show_progress(self.ingesting)
         self.banner.show_message("Indexing stopped with an error.", details=message, level="error")
+
+    def _sync_state(self, state: dict) -> None:
+        """Live sync in the status bar: queue, current file, last sync, warnings."""
+        import time as _time
+
+        self.sync_info = state
+        if state["current"]:
+            text = f"Sync: indexing {Path(state['current']).name}"
+            if state["queued"]:
+                text += f" · {state['queued']} queued"
+        elif state["queued"]:
+            text = f"Sync: {state['queued']} change(s) queued"
+        elif state["last_sync"]:
+            text = "Sync: up to date · last sync " + _time.strftime("%H:%M:%S", _time.localtime(state["last_sync"]))
+        else:
+            text = "Sync: watching"
+        if state["unavailable"]:
+            text += f" · {len(state['unavailable'])} folder(s) unavailable"
+        if state["polling"]:
+            text += " · polling"
+        self.sync_label.setText(text)
+        self.sync_label.setToolTip("\n".join(state["warnings"] + [f"Unavailable: {p}" for p in state["unavailable"]]))
+        for warning in state["warnings"]:
+            if warning not in self._warned:
+                self._warned.add(warning)
+                self.banner.show_message("Live sync is limited.", details=warning, level="warning")
 
     def _show_progress(self, visible: bool) -> None:
         for w in (self.progress, self.progress_label, self.pause_button, self.cancel_button):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -97,6 +98,15 @@ class SettingsDialog(QDialog):
         self.sources_spin = QSpinBox(self)
         self.sources_spin.setRange(1, 20)
         self.min_relevance_spin = self._double(0.0, 1.0, 0.05)
+        self.max_file_spin = QSpinBox(self)
+        self.max_file_spin.setRange(0, 100_000)
+        self.max_file_spin.setSuffix(" MB")
+        self.max_file_spin.setSpecialValueText("No limit")
+        self.rescan_spin = self._double(1.0, 1440.0, 1.0)
+        self.rescan_spin.setDecimals(0)
+        self.rescan_spin.setSuffix(" min")
+        self.follow_links_check = QCheckBox("Follow symbolic links", self)
+        self.poll_check = QCheckBox("Check folders by polling (network drives)", self)
         self.system_prompt_edit = QPlainTextEdit(self)
         self.system_prompt_edit.setPlaceholderText(
             "Empty: Docent's built-in instructions (answer only from the numbered sources, "
@@ -144,6 +154,10 @@ class SettingsDialog(QDialog):
             # Whitespace alone would replace the built-in prompt with nothing.
             system_prompt=prompt if prompt.strip() else "",
             min_relevance=round(self.min_relevance_spin.value(), 2),
+            max_file_mb=self.max_file_spin.value(),
+            rescan_minutes=float(self.rescan_spin.value()),
+            follow_symlinks=self.follow_links_check.isChecked(),
+            sync_poll=self.poll_check.isChecked(),
         )
 
     def model_path(self) -> str | None:
@@ -214,6 +228,13 @@ class SettingsDialog(QDialog):
             "of a word).",
             self.sources_spin: "How many passages from your documents are given to the model for "
             "each question.",
+            self.max_file_spin: "Files larger than this are listed as skipped instead of indexed.",
+            self.rescan_spin: "Besides following changes live, Docent re-checks every folder this "
+            "often, to catch changes the system did not report.",
+            self.follow_links_check: "Index the targets of symbolic links inside your folders "
+            "(link loops are detected). Off by default.",
+            self.poll_check: "Network drives often send no change notifications: check them "
+            "every few seconds instead.",
             self.min_relevance_spin: "How closely a passage must match the question to be used. If "
             "none reaches this, Docent says it cannot find the answer instead of guessing.",
             self.system_prompt_edit: "Instructions the model receives before every question. Leave "
@@ -246,6 +267,13 @@ class SettingsDialog(QDialog):
         answer_form.addRow(self._label("&Sources per answer:", self.sources_spin), self.sources_spin)
         answer_form.addRow(self._label("Minimum re&levance:", self.min_relevance_spin), self.min_relevance_spin)
 
+        library_box = QGroupBox("Library", self)
+        library_form = QFormLayout(library_box)
+        library_form.addRow(self._label("Maximum file si&ze:", self.max_file_spin), self.max_file_spin)
+        library_form.addRow(self._label("Full re&scan every:", self.rescan_spin), self.rescan_spin)
+        library_form.addRow("", self.follow_links_check)
+        library_form.addRow("", self.poll_check)
+
         prompt_box = QGroupBox("Instructions to the model", self)
         prompt_layout = QVBoxLayout(prompt_box)
         prompt_layout.addWidget(self.system_prompt_edit)
@@ -257,6 +285,7 @@ class SettingsDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(columns)
+        layout.addWidget(library_box)
         layout.addWidget(prompt_box, 1)
         layout.addWidget(self.button_box)
 
@@ -284,6 +313,10 @@ class SettingsDialog(QDialog):
         self.sources_spin.setValue(s.sources_per_answer)
         self.system_prompt_edit.setPlainText(s.system_prompt)
         self.min_relevance_spin.setValue(s.min_relevance)
+        self.max_file_spin.setValue(s.max_file_mb or 0)
+        self.rescan_spin.setValue(s.rescan_minutes)
+        self.follow_links_check.setChecked(s.follow_symlinks)
+        self.poll_check.setChecked(s.sync_poll)
         self._validate()
 
     def _fill_models(self, current: str | None) -> None:

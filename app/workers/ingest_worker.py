@@ -10,22 +10,24 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.core.indexer import Progress
 from app.core.library import Library
+from app.core.sync import FolderSync
 from app.errors import DocentError
 
 
 class IngestWorker(QObject):
     """Indexes paths, removes roots, re-indexes; cancellable and pausable."""
 
-    started = Signal(str)  # what is being done, in words
+    started = Signal(str, bool)  # what is being done, in words; True when the window did not ask for it
     progress = Signal(dict)  # files_done, files_total, chunks_done, current, eta_s, pages_done, pages_total
     finished = Signal(dict)  # the ingest report (ingest --json shape) + "cancelled"
     failed = Signal(str)
     library_changed = Signal()
     ready = Signal()  # the embedder and vector store are open
+    sync_state = Signal(dict)  # queued, current, last_sync, warnings, polling, unavailable
 
     def __init__(self, library: Library) -> None:
         super().__init__()
@@ -33,6 +35,9 @@ class IngestWorker(QObject):
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.sync: FolderSync | None = None
+        self._last_state: dict | None = None
+        self._timer: QTimer | None = None
 
     # --- called from the GUI thread --------------------------------------
 
@@ -60,19 +65,77 @@ class IngestWorker(QObject):
 
     @Slot()
     def warm_up(self) -> None:
-        """Open the vector store and embedder before the first request needs them."""
+        """Open the stores, bring the library in line with the disk, then watch it.
+
+        Start-up reconciliation finds what changed, appeared or vanished
+        while Docent was closed (by size and mtime; contents are read only
+        when those differ), then live sync takes over.
+        """
         try:
-            self.library.indexer  # noqa: B018
+            indexer = self.library.indexer
         except DocentError as exc:
             self.failed.emit(str(exc))
             return
         self.ready.emit()
+        s = self.library.settings
+        self.sync = FolderSync(indexer, rescan_s=s.rescan_minutes * 60, poll=s.sync_poll)
+        if self.library.catalog.roots():
+            self._run("Checking your library for changes", lambda stop, report: self.sync.reconcile(
+                should_stop=stop, progress=report), own=True)
+        try:
+            self.sync.start()
+        except OSError as exc:
+            self.failed.emit(f"Live sync could not start: {exc}. Folders are re-checked every "
+                             f"{s.rescan_minutes:g} minutes instead.")
+        self._emit_sync_state()
+        # The timer lives on this worker's thread, so ticks run here, between requests.
+        self._timer = QTimer(self)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+
+    def _tick(self) -> None:
+        if self.paused or self.sync is None:
+            return
+        try:
+            handled = self.sync.tick()
+        except DocentError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a sync error must not end the worker
+            self.failed.emit(f"Live sync hit an error: {exc}")
+            return
+        if handled:
+            self.library_changed.emit()
+        self._emit_sync_state()
+
+    def _emit_sync_state(self) -> None:
+        if self.sync is None:
+            return
+        st = self.sync.state
+        state = {"queued": self.sync.pending(), "current": st.current, "last_sync": st.last_sync,
+                 "warnings": list(st.warnings), "polling": list(st.polling),
+                 "unavailable": list(st.unavailable)}
+        if state != self._last_state:
+            self._last_state = state
+            self.sync_state.emit(state)
 
     @Slot(list)
     def ingest(self, paths: list[str]) -> None:
         """Add ``paths`` to the library and bring them in line."""
+        if self.sync is not None:
+            # Watch first, then read: a change made while the folder is being
+            # indexed is then an event in the queue, never lost.
+            for p in paths:
+                self.library.catalog.add_root(str(Path(p).expanduser().resolve()))
+            self.sync.refresh_roots()
+        self._run(f"Indexing {len(paths)} item(s)", lambda stop, report: self.library.indexer.ingest(
+            [Path(p) for p in paths], progress=report, should_stop=stop))
+
+    def _run(self, what: str, work, *, own: bool = False) -> None:  # noqa: ANN001
+        """Run one ingest-like job with progress, pause and cancel."""
         self._cancel.clear()
-        self.started.emit(f"Indexing {len(paths)} item(s)")
+        self.started.emit(what, own)
 
         def report(p: Progress) -> None:
             self.progress.emit({
@@ -81,9 +144,7 @@ class IngestWorker(QObject):
             })
 
         try:
-            result = self.library.indexer.ingest(
-                [Path(p) for p in paths], progress=report, should_stop=self._should_stop
-            )
+            result = work(self._should_stop, report)
         except DocentError as exc:
             self.failed.emit(str(exc))
             self.library_changed.emit()
@@ -109,6 +170,17 @@ class IngestWorker(QObject):
         roots = [r.path for r in catalog.roots() if any(p == r.path or p.startswith(r.path.rstrip("/") + "/") for p in paths)]
         self.ingest(roots or paths)
 
+    @Slot()
+    def halt(self) -> None:
+        """Stop the sync timer; must run on the worker's own thread (Qt's rule for timers)."""
+        if self._timer is not None:
+            self._timer.stop()
+
+    def stop_sync(self) -> None:
+        """Stop watching (thread-safe: watchdog observers stop from any thread)."""
+        if self.sync is not None:
+            self.sync.stop()
+
     @Slot(str)
     def remove_root(self, path: str) -> None:
         """Take a folder (or file) out of the library: its chunks and vectors go."""
@@ -121,6 +193,8 @@ class IngestWorker(QObject):
                 self.library.indexer.remove_file(f)
             self.library.catalog.remove_root(root.id)
             self.library.audit.append("remove_root", {"path": path, "files": len(files)})
+            if self.sync is not None:
+                self.sync.refresh_roots()
         except DocentError as exc:
             self.failed.emit(str(exc))
         self.library_changed.emit()

@@ -183,3 +183,27 @@ def test_everyday_chat_actions(qtbot, open_window, tmp_path, monkeypatch) -> Non
     window.copy_answer(turn_id)
     from PySide6.QtWidgets import QApplication as App
     assert "sourdough.md" in App.clipboard().text() or window.chat.turns[-1].record["declined"]
+
+
+def test_the_window_follows_changes_on_disk_and_shows_sync_state(qtbot, open_window, tmp_path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "one.md").write_text("# One\n\nThe ferry leaves at nine.\n")
+    data = tmp_path / "data"
+    window = open_window(data)
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: ("one.md", "indexed") in window.library_pane.visible_files(), timeout=60_000)
+
+    (folder / "two.md").write_text("# Two\n\nThe lighthouse is painted red.\n")
+    (folder / "one.md").unlink()
+    qtbot.waitUntil(lambda: ("two.md", "indexed") in window.library_pane.visible_files()
+                    and not any(name == "one.md" for name, _ in window.library_pane.visible_files()),
+                    timeout=60_000)
+    qtbot.waitUntil(lambda: "up to date" in window.sync_label.text(), timeout=30_000)
+    window.close()
+
+    # Changed while Docent was closed: brought in line when it opens again.
+    (folder / "three.md").write_text("# Three\n\nThe harbour wall was repaired.\n")
+    reopened = open_window(data)
+    qtbot.waitUntil(lambda: ("three.md", "indexed") in reopened.library_pane.visible_files(), timeout=60_000)
+    assert ("two.md", "indexed") in reopened.library_pane.visible_files()
