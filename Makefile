@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup screenshot bench-window clean
+.PHONY: run test setup screenshot bench-window bench-sync clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -26,6 +26,9 @@ screenshot: setup
 
 bench-window: setup
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python bench/window.py
+
+bench-sync: setup
+	$(VENV)/bin/python bench/sync.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
