@@ -230,3 +230,13 @@ def test_reopening_an_unchanged_library_reads_nothing(library, docs, monkeypatch
     docs["md"].unlink()
     report = sync.reconcile()
     assert loads == [docs["txt"]] and report.removed == 1
+
+
+def test_new_ignore_rules_take_effect_live(synced) -> None:
+    library, sync, folder = synced
+    (folder / "drafts").mkdir()
+    draft = folder / "drafts" / "wip.md"
+    draft.write_text("# WIP\n\nUnfinished thoughts about buoys.")
+    drive(sync, lambda: status_of(library, draft) == "indexed")
+    (folder / ".docentignore").write_text("drafts/\n")
+    drive(sync, lambda: status_of(library, draft) is None)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core.ignore import IGNORE_FILE
 from app.core.indexer import Indexer, IngestReport
 
 
@@ -147,7 +148,8 @@ class FolderSync:
         """Record a change (called from watchdog's thread)."""
         now = time.monotonic()
         with self._guard:
-            if is_dir or path == root:
+            if is_dir or path == root or path.name == IGNORE_FILE:
+                # Folder changes, and new ignore rules, can affect many files.
                 self._dirty_roots[root] = now
             elif not self.indexer.rules(root).ignores_event_path(path):
                 # Temp files of an atomic save come and go within the debounce
