@@ -215,13 +215,12 @@ def test_when_the_os_refuses_more_watches_the_root_is_polled(library, tmp_path, 
 
 
 def test_reopening_an_unchanged_library_reads_nothing(library, docs, monkeypatch) -> None:
-    from app.core import documents
-
     folder = docs["pdf"].parent
     library.indexer.ingest([folder])
     loads: list[Path] = []
-    original = documents.load
-    monkeypatch.setattr(documents, "load", lambda path, **kw: loads.append(path) or original(path, **kw))
+    parser = library.indexer.parser
+    original = parser.load
+    monkeypatch.setattr(parser, "load", lambda path, **kw: loads.append(path) or original(path, **kw))
     sync = FolderSync(library.indexer)
     report = sync.reconcile()
     assert loads == [] and report.unchanged == 5

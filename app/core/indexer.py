@@ -28,6 +28,7 @@ from app.core.catalog import Catalog, ChunkRow, FileRow
 from app.core.chunking import chunk_pages
 from app.core.embedder import Embedder
 from app.core.ignore import IgnoreRules, Limits, walk
+from app.core.parsing import IsolatedParser, Parser
 from app.core.vectors import VectorStore
 from app.errors import Cancelled, ParseError, SkipFile
 
@@ -107,8 +108,11 @@ class Indexer:
         chunk_tokens: int = 200,
         chunk_overlap: int = 32,
         limits: Limits = Limits(),
+        parser: Parser | None = None,
     ) -> None:
         self.limits = limits
+        # Documents are read in a child process unless told otherwise.
+        self.parser: Parser = parser or IsolatedParser()
         self._rules: dict[Path, IgnoreRules] = {}
         self.catalog = catalog
         self.vectors = vectors
@@ -264,11 +268,14 @@ class Indexer:
             return
         try:
             st = path.stat()
-        except OSError as exc:
-            if row is not None:
+        except FileNotFoundError:
+            if row is not None:  # deleted since the folder was listed
                 self.remove_file(row, report)
-            else:
-                report.failed.append((key, f"cannot be read: {exc.strerror or exc}"))
+            return
+        except OSError as exc:
+            reason = f"cannot be read: {exc.strerror or exc}"
+            self._settle(key, root_id, "failed", reason)
+            report.failed.append((key, reason))
             return
         if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
             if row.status in ("indexed", "skipped", "failed"):
@@ -294,7 +301,7 @@ class Indexer:
             return
         file_id = self.catalog.mark_file(key, "pending", root_id=root_id, kind=kind)
         try:
-            doc = documents.load(path, on_page=on_page, should_stop=should_stop)
+            doc = self.parser.load(path, on_page=on_page, should_stop=should_stop)
             chunks = chunk_pages(
                 doc.pages, self.embedder.token_spans,
                 max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,
@@ -315,6 +322,12 @@ class Indexer:
             report.skipped.append((key, exc.reason))
             return
         except ParseError as exc:
+            if not path.exists():
+                # Deleted while being read: it is no longer part of the library.
+                gone = self.catalog.file(key)
+                if gone is not None:
+                    self.remove_file(gone, report)
+                return
             self._settle(key, root_id, "failed", exc.reason, size=st.st_size, mtime_ns=st.st_mtime_ns, hash=digest)
             report.failed.append((key, exc.reason))
             self.audit.append("ingest", {"path": key, "status": "failed", "reason": exc.reason, "hash": digest})
@@ -364,7 +377,12 @@ class Indexer:
             else:
                 missing.append(i)
         if missing:
-            out[missing] = self.embedder.encode([rows[i].text for i in missing], should_stop=should_stop)
+            # Repeated passages (headers, boilerplate pages) are embedded once.
+            unique = list(dict.fromkeys(rows[i].text for i in missing))
+            vecs = self.embedder.encode(unique, should_stop=should_stop)
+            where = {text: n for n, text in enumerate(unique)}
+            for i in missing:
+                out[i] = vecs[where[rows[i].text]]
         return out
 
     def remove_file(self, row: FileRow, report: IngestReport | None = None) -> None:

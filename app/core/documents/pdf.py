@@ -13,7 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pypdf.errors import LimitReachedError
+
 from app.core.documents.model import Document, Page
+
 from app.errors import Cancelled, ParseError
 
 # pypdf logs a warning for every oddity of a damaged file; without a handler of
@@ -133,6 +136,27 @@ def _title(reader: Any) -> str | None:
     return title or None
 
 
+BOMB = ("a compressed stream in it expands far beyond any real page "
+        "(a decompression bomb?); it was not read")
+
+
+def _is_bomb(page: Any) -> bool:
+    """True when a page's content stream inflates past pypdf's safety limit.
+
+    ``extract_text`` swallows that error and returns no text, which would
+    read as a scanned page; asking for the stream itself tells them apart.
+    """
+    try:
+        contents = page.get_contents()
+        if contents is not None:
+            contents.get_data()
+    except LimitReachedError:
+        return True
+    except Exception:  # noqa: BLE001 - any other trouble is not a bomb
+        return False
+    return False
+
+
 def load_pdf(
     path: Path,
     *,
@@ -162,11 +186,18 @@ def load_pdf(
     outline = _outline_titles(reader)
     pages: list[Page] = []
     failures = 0
+    bombs = 0  # pages whose streams expand past pypdf's safety limits
     for index in range(total):
         if should_stop is not None and should_stop():
             raise Cancelled()
         try:
             text = normalise_text(pdf_pages[index].extract_text() or "")
+            if not text and _is_bomb(pdf_pages[index]):
+                raise LimitReachedError("content stream over the decompression limit")
+        except LimitReachedError:
+            bombs += 1
+            text = ""
+            failures += 1
         except Exception:
             # One broken page (bad font, bad stream) must not lose the others.
             text = ""
@@ -183,5 +214,7 @@ def load_pdf(
             on_page(index + 1, total)
 
     if not any(page.text for page in pages):
+        if bombs:
+            raise ParseError(path, BOMB)
         raise ParseError(path, DAMAGED if failures == total else NO_TEXT)
     return Document(path=path, kind="pdf", title=_title(reader), pages=pages)
