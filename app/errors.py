@@ -58,3 +58,23 @@ class Cancelled(DocentError):
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
+
+
+def storage_problem(exc: BaseException, where: Path | str) -> str | None:
+    """A sentence for a full disk or a read-only data folder, else None.
+
+    SQLite, Chroma and the OS each word these differently; the user needs the
+    same two facts: what is wrong, and that nothing is lost once it is fixed.
+    """
+    import errno
+
+    text = str(exc).lower()
+    err = getattr(exc, "errno", None)
+    if err in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space left" in text:
+        return (f"The disk holding Docent's data ({where}) is full. Free some space: nothing "
+                "was marked indexed that is not, and indexing continues where it stopped.")
+    if err == errno.EROFS or "readonly database" in text or "read-only file system" in text:
+        return (f"Docent cannot write to its data folder {where}: it is read-only. Make it "
+                "writable (or choose another data folder); questions about what is already "
+                "indexed still work from the command line (status, search --mode keyword).")
+    return None

@@ -166,3 +166,21 @@ def test_a_long_pdf_reports_page_progress(library, tmp_path) -> None:
     pages: list[tuple[int, int]] = []
     library.indexer.ingest([pdf], progress=lambda p: pages.append((p.pages_done, p.pages_total)))
     assert (12, 12) in pages and (1, 12) in pages
+
+
+def test_repair_drops_orphan_vectors_and_redoes_files_missing_theirs(library, docs) -> None:
+    import numpy as np
+
+    library.indexer.ingest([docs["pdf"].parent])
+    # A crash left a vector no catalog chunk names...
+    library.vectors.upsert(["orphan-00000"], np.ones((1, library.embedder.dim), dtype=np.float32),
+                           [{"file_id": 999, "page": -1, "text_hash": "x"}])
+    # ...and the vectors of an indexed file went missing.
+    pdf = library.catalog.file(str(docs["pdf"]))
+    library.vectors.delete(library.catalog.chunk_ids(pdf.id)[:1])
+    result = library.indexer.repair()
+    assert result["orphan_vectors"] == 1 and result["files_to_redo"] == 1
+    assert library.catalog.file(str(docs["pdf"])).status == "pending"
+    report = library.indexer.ingest([docs["pdf"].parent])
+    assert report.indexed == 1
+    _consistent(library)

@@ -24,6 +24,7 @@ Integrity events written by the log itself:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -218,6 +219,12 @@ def _torn_note(kind: str | None, size: int) -> str:
     return f"the last line ({size} bytes) {what}"
 
 
+def _out_of_space(exc: BaseException) -> bool:
+    """True when a write failed because the disk (or quota) is full."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -295,6 +302,7 @@ class AuditLog:
         self.path = self.folder / LOG_NAME
         self.anchor_path = self.folder / ANCHOR_NAME
         self.writable = writable
+        self._held: list[tuple[str, dict[str, Any]]] = []
         self._lock = _lock_for(self.path)
         self._seq = 0
         self._hash = GENESIS
@@ -330,7 +338,36 @@ class AuditLog:
             raise StoreError("An audit record's data must be a dictionary.")
         normalised = _normalise(data)
         with self._lock:
-            return self._append_locked(event, normalised)
+            if self._held and not self._flush_held():
+                self._held.append((event, normalised))
+                return {"event": event, "data": normalised, "held": True}
+            try:
+                return self._append_locked(event, normalised)
+            except StoreError as exc:
+                if not _out_of_space(exc):
+                    raise
+                # A full disk must not stop Docent answering: the record waits
+                # in memory, in order, and is written as soon as there is room.
+                self._held.append((event, normalised))
+                return {"event": event, "data": normalised, "held": True}
+
+    @property
+    def held(self) -> int:
+        """Records waiting in memory because the disk was full."""
+        return len(self._held)
+
+    def _flush_held(self) -> bool:
+        """Write held records in order; False if the disk is still full."""
+        while self._held:
+            event, data = self._held[0]
+            try:
+                self._append_locked(event, data)
+            except StoreError as exc:
+                if _out_of_space(exc):
+                    return False
+                raise
+            self._held.pop(0)
+        return True
 
     def records(self) -> list[dict[str, Any]]:
         """Every record in order. A torn last line is not a record and is left out.

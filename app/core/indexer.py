@@ -385,6 +385,32 @@ class Indexer:
                 out[i] = vecs[where[rows[i].text]]
         return out
 
+    def repair(self) -> dict[str, int]:
+        """Make the catalog and the vector store agree again after a crash.
+
+        Vectors that no catalog chunk names (a crash between the two stores)
+        are deleted; files marked indexed whose vectors are missing are set
+        back to pending so the next ingest redoes them. Files left pending
+        are redone by the next ingest anyway.
+        """
+        catalog_ids = self.catalog.all_chunk_ids()
+        vector_ids = self.vectors.ids()
+        orphans = sorted(vector_ids - catalog_ids)
+        if orphans:
+            self.vectors.delete(orphans)
+        missing = catalog_ids - vector_ids
+        redo = 0
+        if missing:
+            for row in self.catalog.files(status="indexed"):
+                if any(cid in missing for cid in self.catalog.chunk_ids(row.id)):
+                    self.catalog.mark_file(row.path, "pending", root_id=row.root_id)
+                    redo += 1
+        pending = len(self.catalog.files(status="pending"))
+        if orphans or redo:
+            self.audit.append("repair", {"orphan_vectors": len(orphans), "files_to_redo": redo,
+                                         "pending": pending})
+        return {"orphan_vectors": len(orphans), "files_to_redo": redo, "pending": pending}
+
     def remove_file(self, row: FileRow, report: IngestReport | None = None) -> None:
         """Forget a file that left the library: its chunks, vectors and row."""
         self.vectors.delete_file(row.id)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.config import enforce_offline
-from app.errors import StoreError
+from app.errors import StoreError, storage_problem
 
 COLLECTION = "chunks"
 
@@ -47,6 +47,9 @@ class VectorStore:
         except BaseException as exc:  # pyo3 panics are BaseExceptions
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
+            problem = storage_problem(exc, Path(path).parent)
+            if problem:
+                raise StoreError(problem) from exc
             raise StoreError(
                 f"The vector store {path} cannot be opened ({exc}). "
                 "It may be damaged; move the folder aside and run `docent ingest` again to rebuild it."
@@ -59,7 +62,8 @@ class VectorStore:
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
-            raise StoreError(f"The vector store could not {what}: {exc}") from exc
+            problem = storage_problem(exc, self.path.parent)
+            raise StoreError(problem or f"The vector store could not {what}: {exc}") from exc
 
     def upsert(
         self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[Mapping[str, Any]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +33,7 @@ STATUS_WORDS = {
 STATUS_COLOURS = {"failed": "#c0392b", "unavailable": "#b9770e", "skipped": "#7f8c8d", "indexing": "#2471a3"}
 PATH_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+REASON_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class LibraryPane(QWidget):
@@ -72,6 +74,12 @@ class LibraryPane(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.tree.itemSelectionChanged.connect(self._show_details)
+        # Why a file failed or was skipped, readable without hovering.
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setObjectName("fileDetails")
 
         self.empty = QLabel(
             "Your library is empty.\n\nDrop folders or files anywhere on this window, "
@@ -108,6 +116,7 @@ class LibraryPane(QWidget):
         layout.addWidget(self.filter)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.empty, 1)
+        layout.addWidget(self.details)
         layout.addLayout(buttons)
         layout.addLayout(buttons2)
         self.refresh()
@@ -160,6 +169,7 @@ class LibraryPane(QWidget):
         if selected:
             self.select_path(selected)
         self._update_buttons()
+        self._show_details()
 
     def _add_file(self, parent: QTreeWidgetItem, f: FileRow, base: Path) -> None:
         status = "indexing" if f.path == self.indexing_path else f.status
@@ -174,6 +184,7 @@ class LibraryPane(QWidget):
         if f.reason:
             tip += f"\n{STATUS_WORDS.get(status, status)}: {f.reason}"
             item.setToolTip(1, f.reason)
+            item.setData(0, REASON_ROLE, f.reason)
         item.setToolTip(0, tip)
         if status in STATUS_COLOURS:
             item.setForeground(1, QBrush(QColor(STATUS_COLOURS[status])))
@@ -231,6 +242,25 @@ class LibraryPane(QWidget):
                 if root.child(j).data(0, PATH_ROLE) == path:
                     self.tree.setCurrentItem(root.child(j))
                     return
+
+    def _show_details(self) -> None:
+        items = self.tree.selectedItems()
+        reason = items[0].data(0, REASON_ROLE) if items else None
+        if reason:
+            self.details.setText(f"<b>{html.escape(items[0].text(0))}</b> — {html.escape(items[0].text(1))}: "
+                                 f"{html.escape(reason)}")
+        else:
+            self.details.clear()
+        self.details.setVisible(bool(reason))
+
+    def reason_of(self, name: str) -> str | None:
+        """The failure or skip reason shown for a file row (for tests)."""
+        for i in range(self.tree.topLevelItemCount()):
+            root = self.tree.topLevelItem(i)
+            for j in range(root.childCount()):
+                if root.child(j).text(0) == name:
+                    return root.child(j).data(0, REASON_ROLE)
+        return None
 
     def _update_buttons(self) -> None:
         kind = self.selected_kind()

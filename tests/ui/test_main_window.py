@@ -207,3 +207,22 @@ def test_the_window_follows_changes_on_disk_and_shows_sync_state(qtbot, open_win
     reopened = open_window(data)
     qtbot.waitUntil(lambda: ("three.md", "indexed") in reopened.library_pane.visible_files(), timeout=60_000)
     assert ("two.md", "indexed") in reopened.library_pane.visible_files()
+
+
+def test_broken_files_show_their_reasons_in_the_library(qtbot, open_window, tmp_path) -> None:
+    from tests import hostile
+
+    folder = tmp_path / "mixed"
+    hostile.make_mixed_folder(folder)
+    window = open_window(tmp_path / "data")
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: not window.ingesting and ("locked.pdf", "failed") in window.library_pane.visible_files(),
+                    timeout=120_000)
+    assert "encrypted" in window.library_pane.reason_of("locked.pdf")
+    assert "no extractable text" in window.library_pane.reason_of("scanned.pdf")
+    window.library_pane.select_path(str(folder / "locked.pdf"))
+    assert "encrypted" in window.library_pane.details.text()
+    assert ("lighthouse-report.pdf", "indexed") in window.library_pane.visible_files()
+    window.library_pane.filter.setText("failed")
+    names = {name for name, _ in window.library_pane.visible_files()}
+    assert "locked.pdf" in names and "lighthouse-report.pdf" not in names
