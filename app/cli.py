@@ -138,8 +138,13 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     bar = ProgressBar()
     try:
         with Library(_data_dir(args), purpose="docent ingest") as lib:
+            paths = [p.expanduser() for p in args.paths]
+            if lib.repair is not None:
+                _say(f"docent: {lib.repair.message}")
+                # Rebuild every library folder, not just the ones named now.
+                paths += [r for r in lib.rebuild_roots() if r not in paths]
             report = lib.indexer.ingest(
-                [p.expanduser() for p in args.paths],
+                paths,
                 progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
                                               eta_s=s.eta_s, current=s.current,
                                               pages=(s.pages_done, s.pages_total)),
@@ -222,7 +227,12 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"The model file {args.model} does not exist.")
     stop = _StopFlag().install()
     try:
-        with Library(_data_dir(args), purpose="docent ask", model_path=args.model) as lib:
+        with Library(_data_dir(args), purpose="docent ask", model_path=args.model, answer_only_ok=True) as lib:
+            if lib.repair is not None:
+                _say(f"docent: {lib.repair.message}")
+            if lib.degraded:
+                _say(f"docent: {lib.degraded}\nAnswering from what is already indexed; "
+                     "this question's audit records cannot be written until that is fixed.")
             scope = str(Path(args.scope).expanduser().resolve()) if args.scope else None
             sampling = lib.sampling(args.max_tokens)
             overrides = {name: getattr(args, name) for name in ("temperature", "top_k", "top_p", "repeat_penalty")
@@ -292,6 +302,8 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     stop = _StopFlag().install()
     try:
         with Library(_data_dir(args), purpose="docent watch") as lib:
+            if lib.repair is not None:
+                _say(f"docent: {lib.repair.message}")
             roots = [p.expanduser().resolve() for p in args.paths]
             sync = FolderSync(lib.indexer, only=roots, poll=args.poll or lib.settings.sync_poll,
                               rescan_s=lib.settings.rescan_minutes * 60, log=_say)

@@ -68,9 +68,18 @@ def storage_problem(exc: BaseException, where: Path | str) -> str | None:
     """
     import errno
 
+    import shutil
+
     text = str(exc).lower()
     err = getattr(exc, "errno", None)
-    if err in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space left" in text:
+    full = err in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space left" in text
+    if not full and ("i/o error" in text or "ioerr" in text):
+        # SQLite reports a full disk while creating its journal as an I/O error.
+        try:
+            full = shutil.disk_usage(Path(where)).free < 1024 * 1024
+        except OSError:
+            pass
+    if full:
         return (f"The disk holding Docent's data ({where}) is full. Free some space: nothing "
                 "was marked indexed that is not, and indexing continues where it stopped.")
     if err == errno.EROFS or "readonly database" in text or "read-only file system" in text:

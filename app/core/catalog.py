@@ -8,6 +8,9 @@ connection, which WAL lets run beside the writer.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core import textnorm
-from app.errors import StoreError
+from app.errors import StoreError, storage_problem
 
 STATUSES = ("pending", "indexing", "indexed", "failed", "skipped", "unavailable")
 
@@ -150,11 +153,14 @@ class Catalog:
         path: the ``catalog.sqlite3`` file.
         readonly: open without writing (for ``status``/``search`` beside a
             running writer). A missing file reads as an empty library.
+        roots_file: a JSON file rewritten whenever the roots change, so the
+            library folders survive a damaged catalog (see ``integrity``).
     """
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, roots_file: Path | None = None) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.roots_file = Path(roots_file) if roots_file is not None else None
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         try:
@@ -177,6 +183,9 @@ class Catalog:
                 if not readonly:
                     self._migrate()
         except sqlite3.DatabaseError as exc:
+            problem = storage_problem(exc, self.path.parent)
+            if problem:
+                raise StoreError(problem) from exc
             raise StoreError(
                 f"The catalog {self.path} cannot be opened ({exc}). "
                 "It may be damaged; move it aside and run `docent ingest` again to rebuild it."
@@ -188,6 +197,13 @@ class Catalog:
         """Close the connection (idempotent)."""
         with self._lock:
             if self._db is not None:
+                if not self.readonly:
+                    # Fold the WAL into the database, so readers need nothing
+                    # but the main file (they fall back to it on a full disk).
+                    try:
+                        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    except sqlite3.Error:
+                        pass
                 self._db.close()
                 self._db = None
 
@@ -216,22 +232,51 @@ class Catalog:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back on any error."""
+        """One write transaction; rolled back on any error.
+
+        A full disk or read-only folder becomes a StoreError that says so.
+        """
         with self._lock:
             db = self._require()
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if db.in_transaction:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                problem = storage_problem(exc, self.path.parent)
+                if problem:
+                    raise StoreError(problem) from exc
+                raise StoreError(f"The catalog {self.path} could not be updated ({exc}).") from exc
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:
             if self._db is None:
                 return []  # read-only view of a library that does not exist yet
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if not (self.readonly and ("i/o error" in text or "unable to open" in text)):
+                    raise
+                # A reader on a full or read-only disk cannot set up the WAL
+                # index; read the main file as it stands (the writer folds the
+                # WAL into it when it closes).
+                self._db.close()
+                self._db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False
+                )
+                self._db.row_factory = sqlite3.Row
+                return self._db.execute(sql, params).fetchall()
 
     # --- meta ---------------------------------------------------------------
 
@@ -248,7 +293,12 @@ class Catalog:
     def add_root(self, path: str) -> Root:
         """Add a library root (idempotent)."""
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", (path, _now()))
+            added = db.execute(
+                "INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", (path, _now())
+            ).rowcount
+        # Every ingest re-adds its roots; rewrite the copy only when it changed.
+        if added or (self.roots_file is not None and not self.roots_file.exists()):
+            self.write_roots_file()
         return self.root(path)  # type: ignore[return-value]
 
     def root(self, path: str) -> Root | None:
@@ -268,7 +318,35 @@ class Catalog:
             self._delete_fts(db, "SELECT c.rid FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.root_id = ?", (root_id,))
             db.execute("DELETE FROM files WHERE root_id = ?", (root_id,))
             db.execute("DELETE FROM roots WHERE id = ?", (root_id,))
+        self.write_roots_file()
         return ids
+
+    def write_roots_file(self) -> None:
+        """Write the roots to ``roots_file`` (when set), atomically.
+
+        The copy lives outside the catalog so a damaged catalog can be rebuilt
+        from the same folders; temp file + rename, so a crash never leaves
+        half of it. Best effort: the catalog stays the source of truth, so a
+        copy that cannot be written (a full disk) is logged, not raised.
+        """
+        if self.roots_file is None or self.readonly:
+            return
+        data = {"roots": [r.path for r in self.roots()], "updated_at": _now()}
+        tmp = self.roots_file.with_name(f"{self.roots_file.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2, ensure_ascii=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.roots_file)
+        except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            logging.getLogger(__name__).warning(
+                "Could not save the library folders to %s: %s", self.roots_file, exc
+            )
 
     # --- files --------------------------------------------------------------
 
@@ -387,6 +465,27 @@ class Catalog:
                 (status, reason, _now(), *values, file_id),
             )
         return ids
+
+    def invalidate_all(self) -> int:
+        """Forget every chunk and make each file's next ingest read and embed it again.
+
+        For a vector store that was lost: the chunks' vectors are gone, so the
+        chunks (and their FTS rows) go too, and size/mtime/hash are cleared so
+        no file looks unchanged. Failed and skipped files have no chunks and
+        keep their status; unavailable ones stay unavailable until their
+        folder returns. Returns the number of files that will be re-read.
+        """
+        with self._tx() as db:
+            db.execute("DELETE FROM chunks_fts")
+            db.execute("DELETE FROM chunks")
+            cur = db.execute(
+                """UPDATE files SET chunks = 0, size = NULL, mtime_ns = NULL, hash = NULL,
+                   status = CASE WHEN status = 'unavailable' THEN 'unavailable' ELSE 'pending' END,
+                   reason = CASE WHEN status = 'unavailable' THEN reason ELSE NULL END,
+                   updated_at = ? WHERE status NOT IN ('failed', 'skipped')""",
+                (_now(),),
+            )
+            return int(cur.rowcount)
 
     def delete_file(self, file_id: int) -> list[str]:
         """Forget a file; returns its chunk ids for the vector store."""

@@ -3,10 +3,16 @@
 Both front ends (the command line and the window's workers) go through
 this; the heavy parts (Chroma, the embedder, the chat model) open lazily so
 read-only commands such as ``status`` start instantly.
+
+The writer checks the derived stores before opening them (see
+``app.core.integrity``): a damaged catalog or Chroma folder is moved to
+``DATA_DIR/damaged/`` and replaced by a fresh one, ``Library.repair`` says
+what happened, and ``rebuild_roots()`` names the folders to ingest again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,17 +22,24 @@ from typing import Any, TypeVar
 from app.config import DataPaths, Settings
 from app.core.answer import Answerer
 from app.core.audit import AuditLog
+from app.core import integrity
 from app.core.catalog import Catalog
 from app.core.embedder import Embedder, SentenceEmbedder
 from app.core.ignore import Limits
 from app.core.indexer import Indexer
+from app.core.integrity import ProbeResult, Repair
 from app.core.llm import LocalModel, Sampling
 from app.core.lock import WriterLock
 from app.core.retrieval import Retriever
 from app.core.vectors import VectorStore
-from app.errors import StoreError
+from app.errors import StoreError, storage_problem
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+# How each store is named to the user.
+_STORE_NAMES = {"catalog": "catalog", "chroma": "search index"}
 
 # Settings whose change needs the chat model loaded again.
 _MODEL_FIELDS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers")
@@ -52,6 +65,55 @@ class Status:
         return out
 
 
+def _close_vectors(vectors: VectorStore) -> bool:
+    """Close Chroma's client so its files are flushed and released with the lock.
+
+    chromadb caches one system per folder for the whole process; closing the
+    client drops this library's reference, so the next library on the same
+    folder starts from the files on disk.
+    """
+    try:
+        vectors.close()
+    except BaseException as exc:  # noqa: BLE001 - pyo3 panics are BaseExceptions
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        log.warning("The vector store did not close cleanly: %s", exc)
+        return False
+    return True
+
+
+def _storage_words(message: str) -> bool:
+    message = message.lower()
+    return "is full" in message or "read-only" in message
+
+
+class HeldAudit:
+    """An audit log that cannot be written now: records are kept, in order,
+    in memory (and reported), while reading and verifying still work."""
+
+    def __init__(self, folder: Path) -> None:
+        self._log = AuditLog(folder, writable=False)
+        self.pending: list[tuple[str, dict[str, Any]]] = []
+
+    def append(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.pending.append((event, data))
+        return {"event": event, "data": data, "held": True}
+
+    @property
+    def held(self) -> int:
+        return len(self.pending)
+
+    def records(self) -> list[dict[str, Any]]:
+        return self._log.records()
+
+    def verify(self):  # noqa: ANN201
+        return self._log.verify()
+
+    @staticmethod
+    def hash_text(text: str) -> str:
+        return AuditLog.hash_text(text)
+
+
 class Library:
     """A data folder, opened as the writer or as a reader.
 
@@ -61,7 +123,14 @@ class Library:
         writer: take the one-writer lock (raises ``DataDirLocked`` if held).
         purpose: how the lock holder is named to other processes.
         model_path: a GGUF to use instead of the settings' model.
+
+    Attributes:
+        repair: set when the writer found a damaged store at start-up and
+            replaced it; its ``message`` is for the user. None otherwise.
     """
+
+    #: Seconds the start-up probe may take for a small library.
+    probe_timeout_s: float = 60
 
     def __init__(
         self,
@@ -71,15 +140,25 @@ class Library:
         writer: bool = True,
         purpose: str = "docent",
         model_path: Path | None = None,
+        answer_only_ok: bool = False,
     ) -> None:
         self.paths = DataPaths(Path(data_dir))
+        self.degraded: str | None = None
         self.settings = settings or Settings.load(self.paths.settings)
         self.writer = writer
         self._lock: WriterLock | None = None
         if writer:
-            self.paths.root.mkdir(parents=True, exist_ok=True)
-            self._lock = WriterLock(self.paths.root, purpose)
-            self._lock.acquire()
+            try:
+                self.paths.root.mkdir(parents=True, exist_ok=True)
+                self._lock = WriterLock(self.paths.root, purpose)
+                self._lock.acquire()
+            except (StoreError, OSError) as exc:
+                if not (answer_only_ok and storage_problem(exc, self.paths.root)
+                        or answer_only_ok and isinstance(exc, StoreError) and _storage_words(str(exc))):
+                    raise
+                self._lock = None
+                self._open_answer_only(exc)
+                return
         self._model_path = Path(model_path) if model_path else None
         self._model: LocalModel | None = None
         self._model_guard = threading.Lock()
@@ -87,20 +166,236 @@ class Library:
         # each part must be built once.
         self._parts: dict[str, Any] = {}
         self._parts_guard = threading.RLock()
+        self.repair: Repair | None = None
+        self._opened = False
         try:
-            self.catalog = Catalog(self.paths.catalog, readonly=not writer)
-            self.audit = AuditLog(self.paths.audit, writable=writer)
+            if writer:
+                self._open_writer()
+            else:
+                self.catalog = Catalog(self.paths.catalog, readonly=True)
+                self.audit = AuditLog(self.paths.audit, writable=False)
+            self._opened = True
+        except StoreError as exc:
+            self.close()
+            if not (answer_only_ok and _storage_words(str(exc))):
+                raise
+            self._open_answer_only(exc)
         except BaseException:
             self.close()
             raise
 
+    def _open_answer_only(self, cause: BaseException) -> None:
+        """Open for questions only, when the data folder cannot be written
+        (full disk, read-only): reads work, audit records wait in memory."""
+        self.writer = False
+        self._lock = None
+        self._opened = False
+        self._parts = {}
+        self._parts_guard = threading.RLock()
+        self._model_path = getattr(self, "_model_path", None)
+        self._model = getattr(self, "_model", None)
+        self._model_guard = threading.Lock()
+        self.repair = None
+        self.degraded = str(cause)
+        self.catalog = Catalog(self.paths.catalog, readonly=True)
+        self.audit = HeldAudit(self.paths.audit)
+        try:
+            vectors: VectorStore | None = VectorStore(self.paths.chroma)
+        except StoreError:
+            vectors = None  # search falls back to keywords, ranked by meaning
+        self._parts["vectors"] = vectors
+
     def close(self) -> None:
-        """Release the stores and the writer lock."""
+        """Release the stores and the writer lock.
+
+        The writer leaves a clean-shutdown marker behind, so the next start
+        can skip the integrity probe.
+        """
+        with self._parts_guard:
+            vectors = self._parts.pop("vectors", None)
+        clean = _close_vectors(vectors) if vectors is not None else True
         if getattr(self, "catalog", None) is not None:
             self.catalog.close()
         if self._lock is not None:
+            # Before the lock goes: the next writer must find it once it holds the lock.
+            if self._opened and clean:
+                self._write_clean_marker()
             self._lock.release()
             self._lock = None
+
+    # --- start-up integrity (writer only) -----------------------------------
+
+    @property
+    def _roots_file(self) -> Path:
+        return self.paths.root / integrity.ROOTS_FILE
+
+    def _write_clean_marker(self) -> None:
+        try:
+            integrity.write_clean_marker(self.paths)
+        except OSError:
+            pass  # only costs a probe at the next start
+
+    def _open_writer(self) -> None:
+        """Check the stores, set damaged ones aside, then open catalog and audit log.
+
+        Runs with the writer lock held and before Chroma or the catalog is
+        opened in this process: a damaged Chroma segment can crash the
+        process, so only a child process looks at the stores first.
+        """
+        # Whether the last writer closed cleanly (and what the stores looked
+        # like then); from now until close() the marker is absent, so a crash
+        # of this process is noticed at the next start.
+        closed_as = integrity.take_clean_marker(self.paths)
+        # After a crash the two stores may disagree by a file or two; the
+        # indexer reconciles them when it is first used (see ``indexer``).
+        self.unclean = closed_as is None and integrity.stores_exist(self.paths)
+        result: ProbeResult | None = None
+        if integrity.stores_exist(self.paths) and not (
+            closed_as is not None and integrity.looks_sane(self.paths, closed_as)
+        ):
+            result = self._probe()
+        moved = self._set_aside(result) if result is not None and result.damaged else {}
+        try:
+            self.catalog = Catalog(self.paths.catalog, roots_file=self._roots_file)
+        except StoreError:
+            # The cheap check passed but SQLite disagrees: let the probe decide
+            # (a locked or unreadable file is not damage and is re-raised, and
+            # on a full disk or read-only folder the error says so already).
+            if result is not None or integrity.room_to_rebuild(self.paths.root):
+                raise
+            result = self._probe()
+            if not result.catalog_damaged:
+                raise
+            moved = self._set_aside(result)
+            self.catalog = Catalog(self.paths.catalog, roots_file=self._roots_file)
+        self.audit = AuditLog(self.paths.audit, writable=True)
+        if moved:
+            assert result is not None
+            self.repair = self._after_repair(result, moved)
+            log.warning("%s", self.repair.message)
+        elif not self._roots_file.exists() and self.catalog.roots():
+            # A data folder from before roots.json: make the copy now.
+            self.catalog.write_roots_file()
+
+    def _probe(self) -> ProbeResult:
+        result = integrity.probe(self.paths, timeout_s=self.probe_timeout_s)
+        for store in integrity.STORES:
+            verdict = getattr(result, store)
+            if verdict.startswith("unknown"):
+                # The probe could not tell; open as before rather than guess.
+                log.warning("Docent could not check its %s before opening it: %s", store, verdict)
+        return result
+
+    def _set_aside(self, result: ProbeResult) -> dict[str, tuple[Path, str]]:
+        """Quarantine what the probe found damaged: ``{store: (moved to, reason)}``.
+
+        A damaged catalog takes Chroma with it: Chroma's vectors are tied to
+        the catalog's file ids and text hashes, and a rebuilt catalog embeds
+        everything again anyway, so keeping them would only leave orphans.
+        """
+        targets: dict[str, tuple[Path, str]] = {}
+        if result.catalog_damaged:
+            targets["catalog"] = (self.paths.catalog, result.reason("catalog"))
+            if self.paths.chroma.exists():
+                reason = (result.reason("chroma") if result.chroma_damaged
+                          else "set aside with the damaged catalog it belongs to")
+                targets["chroma"] = (self.paths.chroma, reason)
+        elif result.chroma_damaged:
+            targets["chroma"] = (self.paths.chroma, result.reason("chroma"))
+        if targets:
+            blocked = integrity.room_to_rebuild(self.paths.root)
+            if blocked:
+                store, (path, reason) = next(iter(targets.items()))
+                raise StoreError(
+                    f"Docent's {_STORE_NAMES[store]} at {path} is damaged ({reason}), but it cannot be "
+                    f"rebuilt now: the data folder {self.paths.root} cannot be written ({blocked}). "
+                    "Free some space (or make the folder writable) and start Docent again; nothing "
+                    "was moved or deleted."
+                )
+        moved: dict[str, tuple[Path, str]] = {}
+        for store, (path, reason) in targets.items():
+            if store == "chroma":
+                integrity.release_chroma(path)
+            try:
+                moved[store] = (integrity.quarantine(path, self.paths.root), reason)
+            except OSError as exc:
+                raise StoreError(
+                    f"Docent's {_STORE_NAMES[store]} at {path} is damaged ({reason}), and it could not "
+                    f"be moved aside ({exc.strerror or exc}). Close other programs using "
+                    f"{self.paths.root} and start Docent again."
+                ) from exc
+        return moved
+
+    def _after_repair(self, result: ProbeResult, moved: dict[str, tuple[Path, str]]) -> Repair:
+        """Prepare the fresh stores for rebuilding, audit it, and word the message."""
+        restored: list[str] = []
+        invalidated = 0
+        if "catalog" in moved:
+            roots = integrity.read_roots_file(self._roots_file)
+            if not roots:
+                where = moved["catalog"][0] / self.paths.catalog.name
+                roots = integrity.salvage_roots(where)
+            for root in roots:
+                self.catalog.add_root(root)
+            restored = [r.path for r in self.catalog.roots()]
+        else:
+            # Only Chroma was lost: every chunk lost its vector, so each file
+            # must be read and embedded again on the next ingest.
+            invalidated = self.catalog.invalidate_all()
+        for store, (dest, reason) in moved.items():
+            data: dict[str, object] = {
+                "store": store, "path": str(self.paths.catalog if store == "catalog" else self.paths.chroma),
+                "moved_to": str(dest), "reason": reason,
+                "damaged": result.catalog_damaged if store == "catalog" else result.chroma_damaged,
+            }
+            if store == "catalog":
+                data["roots_restored"] = restored
+            elif "catalog" not in moved:
+                data["files_to_reindex"] = invalidated
+            self.audit.append("store_rebuilt", data)
+        return Repair(
+            catalog_damaged=result.catalog_damaged,
+            chroma_damaged=result.chroma_damaged,
+            moved=[dest for dest, _ in moved.values()],
+            message=self._repair_message(result, moved, restored),
+        )
+
+    def _repair_message(
+        self, result: ProbeResult, moved: dict[str, tuple[Path, str]], restored: list[str]
+    ) -> str:
+        where = self.paths.root / integrity.DAMAGED_DIR
+        if "catalog" in moved:
+            parts = [
+                f"Docent's catalog of your documents was damaged ({moved['catalog'][1]}). "
+                f"It was moved to {moved['catalog'][0]}"
+                + (", together with the search index that belongs to it" if "chroma" in moved else "")
+                + "."
+            ]
+            if restored:
+                parts.append(
+                    f"{'Both are' if 'chroma' in moved else 'It is'} being rebuilt from your "
+                    f"{len(restored)} library folder(s); search results stay incomplete until "
+                    "that finishes."
+                )
+            else:
+                parts.append("Your library folders could not be recovered: add them again to rebuild it.")
+        else:
+            parts = [
+                f"Docent's search index was damaged ({moved['chroma'][1]}). It was moved to "
+                f"{moved['chroma'][0]} and is being rebuilt from your documents; search results "
+                "stay incomplete until that finishes."
+            ]
+        parts.append(f"Your conversations are safe. You may delete {where} once everything is back.")
+        return " ".join(parts)
+
+    def rebuild_roots(self) -> list[Path]:
+        """The library folders to ingest again after a repair (all roots otherwise).
+
+        The window and ``docent watch`` reconcile every root at start-up, which
+        rebuilds by itself; ``docent ingest`` only reindexes what it is given,
+        so callers pass these to ``indexer.ingest``.
+        """
+        return [Path(r.path) for r in self.catalog.roots()]
 
     def __enter__(self) -> "Library":
         return self
@@ -151,6 +446,13 @@ class Library:
 
     @property
     def indexer(self) -> Indexer:
+        indexer = self._indexer()
+        if getattr(self, "unclean", False) and self.writer:
+            self.unclean = False
+            indexer.repair()
+        return indexer
+
+    def _indexer(self) -> Indexer:
         s = self.settings
         return self._once("indexer", lambda: Indexer(
             self.catalog, self.vectors, self.embedder, self.audit,

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from app.errors import DataDirLocked, StoreError
+from app.errors import DataDirLocked, StoreError, storage_problem
 
 LOCK_NAME = "writer.lock"
 INFO_NAME = "writer.json"
@@ -143,7 +143,8 @@ class WriterLock:
             fd = os.open(self.data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
             raise StoreError(
-                f"Cannot use the data folder {self.data_dir}: {err.strerror or err}."
+                storage_problem(err, self.data_dir)
+                or f"Cannot use the data folder {self.data_dir}: {err.strerror or err}."
             ) from err
         try:
             locked = False

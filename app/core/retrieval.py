@@ -121,6 +121,8 @@ class Retriever:
         query_vec: np.ndarray | None = None
         vec_hits: list[tuple[str, float]] = []
         kw_hits: list[tuple[str, float]] = []
+        if mode in ("hybrid", "vector") and self.vectors is None and self.embedder is not None:
+            return self._keyword_by_meaning(query, k=k, scope=scope, started=started)
         if mode in ("hybrid", "vector"):
             if self.vectors is None or self.embedder is None:
                 raise UsageError("Vector search needs the vector store; use --mode keyword.")
@@ -145,6 +147,23 @@ class Retriever:
         timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         return SearchResult(query, mode, hits, timings)
+
+    def _keyword_by_meaning(self, query: str, *, k: int, scope: str | None, started: float) -> SearchResult:
+        """Without the vector store (it cannot be opened): keyword candidates,
+        with their similarity to the question computed from their text."""
+        kw_hits = self.catalog.keyword_search(query, max(4 * k, 20), scope=scope)
+        hits = collapse_near_duplicates(self._fuse("keyword", [], kw_hits))[:k]
+        if hits:
+            assert self.embedder is not None
+            vecs = self.embedder.encode([query] + [h.chunk.text for h in hits])
+            for hit, vec in zip(hits, vecs[1:]):
+                hit.vector = vec
+                hit.similarity = float(np.dot(vec, vecs[0]))
+        for i, hit in enumerate(hits, 1):
+            hit.rank = i
+        total = (time.perf_counter() - started) * 1000
+        return SearchResult(query, "keyword", hits, {"embed": None, "vector": None, "keyword": None,
+                                                     "fuse": None, "total": total})
 
     def _scope_file_ids(self, scope: str | None) -> list[int] | None:
         if not scope:

@@ -120,6 +120,12 @@ class VectorStore:
         )
         return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]
 
+    def close(self) -> None:
+        """Release Chroma's client for this folder (chromadb caches one per
+        folder for the whole process; a later store on the same folder must
+        start from the files on disk)."""
+        self._client.close()
+
     def count(self) -> int:
         return int(self._guard("count vectors", self._col.count))
 

@@ -85,6 +85,9 @@ class MainWindow(QMainWindow):
         self._build_menu()
         self._start_workers()
         self._load_conversations()
+        if library.repair is not None:
+            self.banner.show_message("Docent repaired its index.", details=library.repair.message,
+                                     level="warning")
 
     # --- layout -------------------------------------------------------------
 
