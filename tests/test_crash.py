@@ -106,10 +106,15 @@ def test_sigkill_at_random_points_never_leaves_a_broken_library(tmp_path: Path, 
     folder, data = tmp_path / "library", tmp_path / "data"
     _make_folder(folder, rng)
 
-    # How long the work of an uninterrupted first ingest takes, to spread the kills over it.
     first = _docent(data, "ingest", str(folder))
-    began = _wait_for_work(first)
     assert first.wait(timeout=600) == 0
+    _check_whole(data, folder)
+    # How long the work of one run takes (a run like those to be killed), to
+    # spread the kills over it.
+    _mutate(folder, rng, -1)
+    calibration = _docent(data, "ingest", str(folder))
+    began = _wait_for_work(calibration)
+    assert calibration.wait(timeout=600) == 0
     span = time.monotonic() - began
     _check_whole(data, folder)
 

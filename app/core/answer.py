@@ -4,6 +4,12 @@ The documents' text goes into the prompt as quoted, numbered data, apart
 from the instructions, and the model is told to treat it as such. When
 nothing relevant is retrieved the assistant declines without asking the
 model, so it cannot guess.
+
+Documents may carry instructions of their own (prompt injection); the
+defences in :mod:`app.core.injection` keep them from steering the answer:
+control tokens and fences are neutralised, instruction-like passages are
+marked and left out, and an answer that follows one anyway is stopped and
+replaced by the source's own sentence, cited, with ``Answer.flags`` saying why.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import citations as cite
+from app.core import injection
 from app.core.audit import AuditLog
 from app.core.embedder import Embedder
 from app.core.llm import LocalModel, Message, Sampling
@@ -28,6 +35,17 @@ _DECLINE_PATTERN = re.compile(
     re.IGNORECASE,
 )
 
+# Small models run on past their answer by echoing the prompt's layout: a
+# source fence, a source header ("notes.md, section …"), "Question: …". What
+# follows such a line is another source's text or a made-up question, never
+# the answer, so the answer is cut there (with the defences on).
+_ECHO = re.compile(
+    r'^[ \t]*(?:"{3,}|(?:\[\d+\][ \t]*)?[\w()-]*[A-Za-z][\w.()-]*\.[A-Za-z][A-Za-z0-9]{0,4}'
+    r'(?:,[ \t]*(?:page|section)\b.*)?'
+    r'(?:[ \t]*\(contains text that looks like instructions.*)?|(?:Question|Sources):.*)[ \t]*$',
+    re.MULTILINE,
+)
+
 SYSTEM_PROMPT = (
     "You are Docent, an assistant that answers questions using only the numbered sources "
     "taken from the user's own documents.\n"
@@ -38,6 +56,18 @@ SYSTEM_PROMPT = (
     f'- If the sources do not contain the answer, reply exactly: "{DECLINE_TEXT}"\n'
     "- Answer briefly and plainly."
 )
+
+
+def _cut_echo(text: str) -> str:
+    """``text`` up to where the model starts echoing the prompt's layout."""
+    while (lead := _ECHO.match(text)) and lead.end() > 0:
+        text = text[lead.end():].lstrip()  # an echoed line before the answer: drop just that line
+    echo = _ECHO.search(text)
+    text = text[: echo.start()] if echo else text
+    # A chat-template token (or its neutralised look-alike) ends the answer:
+    # past it the model is writing a turn of its own invention.
+    token = re.search(r"[<‹][|｜]", text)
+    return (text[: token.start()] if token else text).strip()
 
 
 def _position(hit: Hit) -> dict[str, object]:
@@ -87,9 +117,19 @@ class Answer:
     timings_ms: dict[str, float | None]
     retrieved: list[Hit] = field(default_factory=list)
     stopped: bool = False
+    # Why the answer was not the model's own (e.g. it followed instructions
+    # found in a document); empty for an ordinary answer.
+    flags: list[str] = field(default_factory=list)
+    # The model's text when it was replaced, kept for the record, never shown.
+    replaced: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        """The command-line contract's shape, plus ``flags`` when there are any.
+
+        ``flags`` is left out of an ordinary answer so the contract's key set
+        stays exactly as documented for the common case.
+        """
+        data: dict[str, object] = {
             "question": self.question,
             "answer": self.answer,
             "declined": self.declined,
@@ -98,6 +138,9 @@ class Answer:
             "model": self.model,
             "timings_ms": self.timings_ms,
         }
+        if self.flags:
+            data["flags"] = list(self.flags)
+        return data
 
 
 def citation_place(citation: dict[str, Any]) -> str:
@@ -115,8 +158,11 @@ def citation_place(citation: dict[str, Any]) -> str:
     return name
 
 
-def source_header(n: int, hit: Hit) -> str:
-    """How a source is introduced in the prompt: number, file, page or section."""
+def source_header(n: int, hit: Hit, *, marked: bool = False) -> str:
+    """How a source is introduced in the prompt: number, file, page or section.
+
+    ``marked`` adds a note that the passage contains instruction-like text.
+    """
     c = hit.chunk
     where = Path(c.path).name
     if c.page is not None:
@@ -125,12 +171,27 @@ def source_header(n: int, hit: Hit) -> str:
             where += f" (printed page {c.label})"
     elif c.heading:
         where += f', section "{c.heading}"'
-    return f"[{n}] {where}"
+    note = f" ({injection.MARK_NOTE})" if marked else ""
+    return f"[{n}] {where}{note}"
 
 
-def user_message(question: str, sources: Sequence[Source]) -> str:
-    """The question with its numbered, quoted sources."""
-    blocks = [f'{source_header(s.n, s.hit)}\n"""\n{s.hit.chunk.text.strip()}\n"""' for s in sources]
+def user_message(
+    question: str, sources: Sequence[Source], defence: injection.Defence = injection.Defence()
+) -> str:
+    """The question with its numbered, quoted sources, screened under ``defence``."""
+    blocks = []
+    for s in sources:
+        text = s.hit.chunk.text.strip()
+        screened = injection.screen(text) if defence.any else None
+        header = source_header(s.n, s.hit, marked=bool(defence.mark and screened and screened.flagged))
+        if screened is not None:
+            text = screened.prompt_text(defence)
+        if defence.neutralise:
+            # A file name is the document author's text too.
+            header = injection.neutralise(header)
+        blocks.append(f'{header}\n"""\n{text}\n"""')
+    if defence.neutralise:
+        question = injection.neutralise(question)
     return "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question.strip()}"
 
 
@@ -147,6 +208,7 @@ class Answerer:
         *,
         min_relevance: float = 0.25,
         system_prompt: str = "",
+        defence: injection.Defence = injection.Defence(),
     ) -> None:
         self.retriever = retriever
         self._model = model
@@ -155,6 +217,8 @@ class Answerer:
         self.embedder = embedder
         self.min_relevance = min_relevance
         self.system_prompt = system_prompt.strip() or SYSTEM_PROMPT
+        # Prompt-injection defences; all on unless a benchmark turns some off.
+        self.defence = defence
 
     def ask(
         self,
@@ -185,24 +249,80 @@ class Answerer:
         sources = [Source(i, h) for i, h in enumerate(relevant, 1)]
         messages, sources = self._fit(model, question, sources, history, sampling.max_tokens)
         prompt = model.render(messages)
+        screened = [injection.screen(s.hit.chunk.text.strip()) for s in sources]
+        check = injection.Check.build(screened, question) if self.defence.check_output else None
+        guard = injection.OutputGuard(check) if check is not None else None
         pieces: list[str] = []
         stopped = False
-        for piece in model.stream(prompt, sampling, should_stop=should_stop):
-            if not pieces:
-                piece = piece.lstrip()  # models often open with a newline
-                if not piece:
-                    continue
-            if timings["first_token"] is None:
-                timings["first_token"] = (time.perf_counter() - started) * 1000
-            pieces.append(piece)
-            if on_token:
-                on_token(piece)
+        stream = model.stream(prompt, sampling, should_stop=should_stop)
+        try:
+            for piece in stream:
+                if not pieces:
+                    piece = piece.lstrip()  # models often open with a newline
+                    if not piece:
+                        continue
+                if timings["first_token"] is None:
+                    timings["first_token"] = (time.perf_counter() - started) * 1000
+                pieces.append(piece)
+                shown = guard.feed(piece) if guard is not None else piece
+                if on_token and shown:
+                    on_token(shown)
+                if guard is not None and guard.tripped:
+                    break  # no point generating the rest of an injected answer
+        finally:
+            stream.close()  # releases the model's lock even when we stop early
+        if guard is not None:
+            rest = guard.finish()  # the last word, held back until the end
+            if rest and on_token:
+                on_token(rest)
         if should_stop is not None and should_stop():
             stopped = True
         text = "".join(pieces).strip()
+        if self.defence.any:
+            text = _cut_echo(text)
         answer = self._cite(question, text, sources, timings, result.hits)
         answer.stopped = stopped
-        return self._finish(answer, started, prompt=prompt, sampling=sampling)
+        if check is not None and guard is not None:
+            flags = list(dict.fromkeys(guard.flags + check.text_flags(answer.answer)))
+            if flags:
+                answer = self._quote_instead(answer, screened, flags, on_token)
+        suspicious = [s.hit.chunk.id for s, scr in zip(sources, screened) if scr.flagged]
+        return self._finish(answer, started, prompt=prompt, sampling=sampling, suspicious=suspicious)
+
+    def _quote_instead(
+        self,
+        answer: Answer,
+        screened: list[injection.Screened],
+        flags: list[str],
+        on_token: Callable[[str], None] | None,
+    ) -> Answer:
+        """Replace an answer that followed an injection with the best-matching
+        ordinary sentence of the sources, cited — or decline when none fits.
+
+        Quoting cannot be steered by the document's instructions (they are
+        left out of the candidates), and it is still an answer from the
+        user's documents rather than a refusal.
+        """
+        candidates = [(s.n, sent) for s, scr in zip(answer.sources, screened)
+                      for sent in injection.candidate_sentences(scr)]
+        sims: list[float] = []
+        if candidates:
+            vecs = self.embedder.encode([answer.question] + [c[1] for c in candidates])
+            sims = [float(v) for v in vecs[1:] @ vecs[0]]
+        quote = injection.best_quote(answer.question, candidates, sims)
+        by_n = {s.n: s for s in answer.sources}
+        if quote is None:
+            text, citations, declined = DECLINE_TEXT, [], True
+        else:
+            body = quote.text.rstrip()
+            end = body[-1] if body[-1:] in ".!?" else "."
+            body = body[:-1] if body[-1:] in ".!?" else body
+            text, citations, declined = f"{body} [{quote.n}]{end}", [Citation(quote.n, by_n[quote.n], False)], False
+        text += f"\n\n(Quoted from the source because the model's answer {flags[0]}.)"
+        if on_token:
+            on_token(f"\n\n{text}")  # after what was shown of the model's answer
+        return Answer(answer.question, text, declined, answer.sources, citations, answer.model,
+                      answer.timings_ms, answer.retrieved, answer.stopped, flags, replaced=answer.answer)
 
     def _fit(
         self,
@@ -221,11 +341,13 @@ class Answerer:
         turns = list(history)
         srcs = list(sources)
 
+        clean = injection.neutralise if self.defence.neutralise else (lambda t: t)
+
         def build() -> list[Message]:
             msgs: list[Message] = [{"role": "system", "content": self.system_prompt}]
             for q, a in turns:
-                msgs += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-            msgs.append({"role": "user", "content": user_message(question, srcs)})
+                msgs += [{"role": "user", "content": clean(q)}, {"role": "assistant", "content": clean(a)}]
+            msgs.append({"role": "user", "content": user_message(question, srcs, self.defence)})
             return msgs
 
         def size() -> int:
@@ -261,7 +383,12 @@ class Answerer:
             citations = [Citation(n, by_n[n], True) for n in inferred]
         return Answer(question, text, False, sources, citations, self.model_name, timings, hits)
 
-    def _finish(self, answer: Answer, started: float, *, prompt: str | None, sampling: Sampling) -> Answer:
+    def _finish(
+        self, answer: Answer, started: float, *, prompt: str | None, sampling: Sampling,
+        suspicious: Sequence[str] = (),
+    ) -> Answer:
+        """Time the answer and audit it; ``suspicious``: the chunk ids of the
+        sources that contained instruction-like text."""
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         given = {s.hit.chunk.id for s in answer.sources}
         self.audit.append("answer", {
@@ -282,5 +409,8 @@ class Answerer:
             "answer_hash": AuditLog.hash_text(answer.answer),
             "declined": answer.declined,
             "stopped": answer.stopped,
+            "flags": list(answer.flags),
+            "instruction_like_sources": list(suspicious),
+            "replaced_answer_hash": AuditLog.hash_text(answer.replaced) if answer.replaced is not None else None,
         })
         return answer
