@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup screenshot bench-window bench-sync clean
+.PHONY: run test setup screenshot bench-window bench-sync bench-injection clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -29,6 +29,9 @@ bench-window: setup
 
 bench-sync: setup
 	$(VENV)/bin/python bench/sync.py
+
+bench-injection: setup
+	$(VENV)/bin/python bench/injection.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
