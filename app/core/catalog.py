@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core import textnorm
+from app.core import migrations
+from app.core.migrations import run_script
 from app.errors import StoreError, storage_problem
 
 STATUSES = ("pending", "indexing", "indexed", "failed", "skipped", "unavailable")
@@ -87,15 +89,8 @@ def _now() -> str:
 # --- migrations: named functions, recorded as they are applied -------------
 
 
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    """Run statements one by one (``executescript`` would commit our transaction)."""
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
 def _m001_initial(db: sqlite3.Connection) -> None:
-    _script(
+    run_script(
         db,
         """
         CREATE TABLE roots (
@@ -208,22 +203,7 @@ class Catalog:
                 self._db = None
 
     def _migrate(self) -> None:
-        db = self._require()
-        db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-        done = {r[0] for r in db.execute("SELECT name FROM migrations")}
-        for migration in MIGRATIONS:
-            if migration.__name__ in done:
-                continue
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                migration(db)
-                db.execute(
-                    "INSERT INTO migrations VALUES (?, ?)", (migration.__name__, _now())
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        migrations.apply(self._require(), MIGRATIONS)
 
     def _require(self) -> sqlite3.Connection:
         if self._db is None:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from app.core.answer import citation_place
+from app.core import migrations
+from app.core.migrations import run_script
 from app.errors import StoreError
 
 DEFAULT_TITLE = "New chat"
@@ -78,15 +80,8 @@ def short_title(question: str, limit: int = TITLE_LENGTH) -> str:
 # --- migrations: named functions, recorded as they are applied -------------
 
 
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    """Run statements one by one (``executescript`` would commit our transaction)."""
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
 def _m001_initial(db: sqlite3.Connection) -> None:
-    _script(
+    run_script(
         db,
         """
         CREATE TABLE conversations (
@@ -157,20 +152,7 @@ class ChatStore:
         return self._db
 
     def _migrate(self) -> None:
-        db = self._require()
-        db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-        done = {r[0] for r in db.execute("SELECT name FROM migrations")}
-        for migration in MIGRATIONS:
-            if migration.__name__ in done:
-                continue
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                migration(db)
-                db.execute("INSERT INTO migrations VALUES (?, ?)", (migration.__name__, _now()))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        migrations.apply(self._require(), MIGRATIONS)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
