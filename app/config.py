@@ -124,6 +124,8 @@ class Settings:
 
     model_path: str | None = None  # None: the bundled chat model
     embedding_model_path: str | None = None  # None: the bundled embedder
+    # "torch" (full precision) or "onnx-int8" (exported and quantised locally, faster).
+    embedding_backend: str = "torch"
     n_ctx: int = 4096
     n_gpu_layers: int = 0
     n_threads: int | None = None

@@ -1,11 +1,18 @@
 """Sentence embeddings behind a small protocol.
 
-The only module that imports sentence-transformers. Vectors are L2-normalised
-so cosine similarity is a dot product.
+The only module that imports sentence-transformers (and onnxruntime for the
+optional int8 path). Vectors are L2-normalised so cosine similarity is a dot
+product.
+
+Two backends run the same model: ``torch`` (full precision, the default) and
+``onnx-int8``, an ONNX export quantised dynamically to int8 on first use and
+kept in the data folder, which embeds several times faster on a CPU.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +44,8 @@ class Embedder(Protocol):
 
 class SentenceEmbedder:
     """A sentence-transformers model loaded from a local folder, on the CPU."""
+
+    backend = "torch"
 
     def __init__(self, model_dir: Path, *, batch_size: int = 32, device: str = "cpu") -> None:
         enforce_offline()
@@ -104,3 +113,283 @@ class SentenceEmbedder:
                 )
             out[idx] = vecs.astype(np.float32, copy=False)
         return out
+
+
+# --- The optional int8 path ---------------------------------------------------
+
+#: The embedding backends a user can choose in the settings.
+BACKENDS: tuple[str, ...] = ("torch", "onnx-int8")
+
+# Bumped whenever the export or quantisation recipe changes, so caches made by
+# an older recipe are not reused.
+_RECIPE = "docent-onnx-int8-1"
+_ONNX_FILE = "model_qint8.onnx"
+_META_FILE = "docent-onnx.json"
+_POOLINGS = ("mean", "cls", "max")
+
+
+def make_embedder(
+    model_dir: Path, *, backend: str = "torch", cache_root: Path | None = None, batch_size: int = 32
+) -> Embedder:
+    """The embedder the settings ask for.
+
+    Args:
+        model_dir: the sentence-transformers folder (bundled or configured).
+        backend: ``"torch"`` (full precision) or ``"onnx-int8"``.
+        cache_root: where exported ONNX models are kept (inside the data
+            folder); required for ``"onnx-int8"``.
+    """
+    if backend == "torch":
+        return SentenceEmbedder(model_dir, batch_size=batch_size)
+    if backend == "onnx-int8":
+        if cache_root is None:
+            raise ValueError("the onnx-int8 backend needs a cache folder")
+        return OnnxInt8Embedder(model_dir, cache_root, batch_size=batch_size)
+    raise ModelError(
+        f"Unknown embedding backend {backend!r} in the settings; choose one of {', '.join(BACKENDS)}."
+    )
+
+
+def onnx_cache_dir(model_dir: Path, cache_root: Path) -> Path:
+    """The folder that holds (or will hold) the int8 export of ``model_dir``.
+
+    Its name is keyed on the model folder's path and on every file's size and
+    modification time, so replacing the model's files gives a fresh export
+    instead of silently reusing a stale one.
+    """
+    import hashlib
+
+    model_dir = Path(model_dir).expanduser().resolve()
+    digest = hashlib.sha256(f"{_RECIPE}\0{model_dir}".encode())
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        st = path.stat()
+        digest.update(f"\0{path.relative_to(model_dir).as_posix()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return Path(cache_root) / f"{model_dir.name}-{digest.hexdigest()[:12]}"
+
+
+def export_onnx_int8(model_dir: Path, target: Path) -> None:
+    """Export ``model_dir`` to ONNX and quantise it dynamically to int8, into ``target``.
+
+    Everything happens on this machine, from the local weights: the
+    transformer is traced with torch's ONNX exporter, its MatMul and Gather
+    weights are quantised per channel to int8 by onnxruntime, and the
+    tokenizer and pooling settings are saved beside it. The work is done in a
+    temporary folder next to ``target`` and renamed into place at the end, so a
+    crash or a failure never leaves a half-written cache that would be reused.
+
+    Raises:
+        ModelError: naming ``target``'s folder, when any step fails.
+    """
+    import shutil
+    import tempfile
+    import warnings
+
+    target = Path(target)
+    tmp: Path | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+        with warnings.catch_warnings():
+            # The exporter and the quantiser warn about things that do not
+            # matter here (deprecated exporter, pre-processing hints).
+            warnings.simplefilter("ignore")
+            meta = _export(Path(model_dir), tmp)
+        (tmp / _META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another process finished the same export first: use theirs.
+            if not (target / _META_FILE).exists():
+                raise
+        tmp = None if not tmp.exists() else tmp
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure means the same to the user
+        raise ModelError(
+            f"Could not prepare the faster (ONNX int8) embedding model in {target.parent}: {exc}. "
+            "Check that this folder is writable and has about 200 MB free, or choose the "
+            "standard embedding backend in the settings."
+        ) from exc
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _export(model_dir: Path, out: Path) -> dict[str, object]:
+    """Do the export and quantisation into ``out``; the metadata to save."""
+    import logging
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from sentence_transformers import SentenceTransformer
+
+    st_model = SentenceEmbedder(model_dir)._model
+    kinds = [type(m).__name__ for m in st_model]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+        raise ModelError(
+            f"The embedding model in {model_dir} ({' → '.join(kinds)}) cannot use the faster "
+            "ONNX int8 backend. Choose the standard embedding backend in the settings."
+        )
+    pooling = str(getattr(st_model[1], "pooling_mode", ""))
+    if pooling not in _POOLINGS:
+        raise ModelError(
+            f"The embedding model in {model_dir} pools with {pooling or 'an unknown method'}, which "
+            "the faster ONNX int8 backend does not support. Choose the standard embedding backend."
+        )
+    assert isinstance(st_model, SentenceTransformer)
+    transformer = st_model[0].auto_model
+    tokenizer = st_model.tokenizer
+    # Eager attention traces into plain MatMul/Softmax nodes that quantise well
+    # and keep the batch and sequence axes dynamic.
+    transformer.set_attn_implementation("eager")
+    transformer.eval()
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
+
+    class _Backbone(torch.nn.Module):
+        """The transformer with positional inputs, as the exporter wants."""
+
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(names, args))).last_hidden_state
+
+    sample = tokenizer(["Docent exports this model once.", "A second, longer sentence pads the first."],
+                       padding=True, return_tensors="pt")
+    fp32 = out / "model_fp32.onnx"
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+    with torch.inference_mode():
+        torch.onnx.export(
+            _Backbone(transformer), tuple(sample[n] for n in names), str(fp32),
+            input_names=names, output_names=["last_hidden_state"], dynamic_axes=axes,
+            opset_version=17, do_constant_folding=True, dynamo=False,
+        )
+    # Per-channel int8 weights; reduce_range keeps them to 7 bits so the
+    # u8×s8 kernels cannot saturate on CPUs without VNNI. The quantiser logs a
+    # pre-processing hint on the root logger: silence it for this call only.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(fp32), str(out / _ONNX_FILE), weight_type=QuantType.QInt8,
+            per_channel=True, reduce_range=True, op_types_to_quantize=["MatMul", "Gather"],
+        )
+    finally:
+        root.setLevel(level)
+    fp32.unlink()  # only the int8 model is needed from now on
+    tokenizer.save_pretrained(str(out / "tokenizer"))
+    return {
+        "recipe": _RECIPE,
+        "source": str(Path(model_dir).resolve()),
+        "name": Path(model_dir).name,
+        "inputs": names,
+        "pooling": pooling,
+        "normalize": True,
+        "do_lower_case": bool(getattr(st_model[0], "do_lower_case", False)),
+        "max_seq_length": int(st_model.max_seq_length),
+        "dim": int(transformer.config.hidden_size),
+    }
+
+
+class OnnxInt8Embedder:
+    """The same model, exported once to ONNX, quantised to int8, run by onnxruntime.
+
+    Vectors are close to, but not identical with, the full-precision ones
+    (cosine about 0.99), so a library keeps to one backend: see
+    ``Library._check_embedder``. Neither torch nor sentence-transformers is
+    imported once the export exists.
+    """
+
+    backend = "onnx-int8"
+
+    def __init__(self, model_dir: Path, cache_root: Path, *, batch_size: int = 32) -> None:
+        enforce_offline()
+        model_dir = Path(model_dir).expanduser()
+        if not model_dir.is_dir():
+            raise ModelError(
+                f"The embedding model folder {model_dir} does not exist. "
+                "Choose another model folder in the settings."
+            )
+        self.cache_dir = onnx_cache_dir(model_dir, Path(cache_root))
+        if not (self.cache_dir / _META_FILE).exists():
+            export_onnx_int8(model_dir, self.cache_dir)
+        try:
+            import onnxruntime as ort
+            from transformers import AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            meta = json.loads((self.cache_dir / _META_FILE).read_text(encoding="utf-8"))
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            self._session = ort.InferenceSession(
+                str(self.cache_dir / _ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            )
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                str(self.cache_dir / "tokenizer"), local_files_only=True
+            )
+        except Exception as exc:  # noqa: BLE001 - a damaged cache means the same to the user
+            raise ModelError(
+                f"Could not load the faster (ONNX int8) embedding model from {self.cache_dir}: {exc}. "
+                "Delete that folder so Docent exports it again, or choose the standard embedding "
+                "backend in the settings."
+            ) from exc
+        self.name = str(meta["name"])
+        self.dim = int(meta["dim"])
+        self._max_seq = int(meta["max_seq_length"])
+        self.max_tokens = self._max_seq - 2  # leave room for [CLS] and [SEP], as the torch path does
+        self._inputs: list[str] = list(meta["inputs"])
+        self._pooling = str(meta["pooling"])
+        self._lower = bool(meta.get("do_lower_case", False))
+        self._batch_size = batch_size
+        # One run at a time: onnxruntime already uses every core for one batch.
+        self._lock = threading.Lock()
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token of ``text``, from the model's own tokenizer."""
+        enc = self._tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        return [(s, e) for s, e in enc["offset_mapping"] if e > s]
+
+    def encode(
+        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
+    ) -> np.ndarray:
+        """Embed ``texts`` in batches; cancellable between batches.
+
+        Texts are sorted by length first so each batch pads little, then the
+        rows are put back in the caller's order.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for lo in range(0, len(order), self._batch_size):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            idx = order[lo : lo + self._batch_size]
+            out[idx] = self._embed([texts[i] for i in idx])
+        return out
+
+    def _embed(self, batch: list[str]) -> np.ndarray:
+        # sentence-transformers strips (and optionally lowercases) before tokenizing.
+        batch = [t.strip().lower() if self._lower else t.strip() for t in batch]
+        enc = self._tokenizer(
+            batch, padding=True, truncation="longest_first", max_length=self._max_seq,
+            return_tensors="np", verbose=False,
+        )
+        feeds = {n: np.asarray(enc[n], dtype=np.int64) for n in self._inputs}
+        with self._lock:
+            hidden = self._session.run(None, feeds)[0]
+        mask = feeds["attention_mask"][..., None].astype(np.float32)
+        if self._pooling == "cls":
+            vecs = hidden[:, 0]
+        elif self._pooling == "max":
+            vecs = np.where(mask > 0, hidden, -1e9).max(axis=1)
+        else:
+            vecs = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return (vecs / np.clip(norms, 1e-12, None)).astype(np.float32, copy=False)

@@ -24,7 +24,7 @@ from app.core.answer import Answerer
 from app.core.audit import AuditLog
 from app.core import integrity
 from app.core.catalog import Catalog
-from app.core.embedder import Embedder, SentenceEmbedder
+from app.core.embedder import Embedder, make_embedder
 from app.core.ignore import Limits
 from app.core.indexer import Indexer
 from app.core.integrity import ProbeResult, Repair
@@ -414,7 +414,12 @@ class Library:
     @property
     def embedder(self) -> Embedder:
         def build() -> Embedder:
-            embedder = SentenceEmbedder(self.settings.embedding_model())
+            s = self.settings
+            embedder = make_embedder(
+                s.embedding_model(), backend=s.embedding_backend,
+                # The int8 export is made once per model, inside the data folder.
+                cache_root=self.paths.models / "onnx-int8",
+            )
             self._check_embedder(embedder)
             return embedder
 
@@ -427,18 +432,38 @@ class Library:
             self._parts["embedder"] = embedder
 
     def _check_embedder(self, embedder: Embedder) -> None:
-        """Vectors of two different models must never be mixed in one store."""
-        identity = f"{embedder.name}:{embedder.dim}"
+        """Vectors of two different models, or backends, must never be mixed in one store.
+
+        The int8 backend's vectors are close to full precision's (cosine about
+        0.99) but not equal, and the indexer reuses stored vectors by text, so
+        switching backends on an indexed library would leave it half one and
+        half the other. The backend is therefore part of the identity; the
+        torch backend keeps the old identity so existing libraries still open.
+        """
+        backend = getattr(embedder, "backend", "torch")
+        identity = f"{embedder.name}:{embedder.dim}" + ("" if backend == "torch" else f":{backend}")
         stored = self.catalog.get_meta("embedder")
-        if stored is None:
-            if self.writer:
-                self.catalog.set_meta("embedder", identity)
-        elif stored != identity and self.catalog.indexed_chunk_count() > 0:
+        if stored == identity:
+            return
+        if stored is not None and self.catalog.indexed_chunk_count() > 0:
+            name, _dim, *rest = stored.split(":") + [""]
+            stored_backend = rest[0] or "torch"
+            move = f"move {self.paths.catalog.name} and chroma/ out of {self.paths.root} and re-index"
+            if name == embedder.name and stored_backend != backend:
+                names = {"torch": "standard (full-precision)", "onnx-int8": "faster (ONNX int8)"}
+                raise StoreError(
+                    f"This library was indexed with the {names.get(stored_backend, stored_backend)} "
+                    f"embedding backend, but the settings now choose the {names.get(backend, backend)} "
+                    "one. Their vectors differ slightly and Docent never mixes them in one index. "
+                    f"Choose the original backend again in the settings, or {move}."
+                )
             raise StoreError(
-                f"This library was indexed with the embedding model {stored.split(':')[0]}, but the "
-                f"settings now choose {embedder.name}. Choose the original model again, or move "
-                f"{self.paths.catalog.name} and chroma/ out of {self.paths.root} and re-index."
+                f"This library was indexed with the embedding model {name}, but the "
+                f"settings now choose {embedder.name}. Choose the original model again, or {move}."
             )
+        # A new or still empty library takes the identity of what will fill it.
+        if self.writer:
+            self.catalog.set_meta("embedder", identity)
 
     @property
     def vectors(self) -> VectorStore:

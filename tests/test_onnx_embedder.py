@@ -1,0 +1,172 @@
+"""The optional int8 embedding path: exported locally once, reused, close to torch, and kept apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.config import Settings, bundled_embedding_model
+from app.errors import ModelError, StoreError
+
+TEXTS = [
+    "How do I read a file line by line in Python?",
+    "The for statement iterates over the items of any sequence, in the order they appear.",
+    "  Leading and trailing spaces are ignored, as the standard backend does.  ",
+    "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder shared by this module's tests: the export runs once here."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(onnx_cache: Path):
+    from app.core.embedder import OnnxInt8Embedder
+
+    return OnnxInt8Embedder(bundled_embedding_model(), onnx_cache)
+
+
+def test_the_export_lands_in_the_cache_folder_and_is_reused(onnx_embedder, onnx_cache: Path) -> None:
+    from app.core.embedder import OnnxInt8Embedder
+
+    folder = onnx_embedder.cache_dir
+    assert folder.parent == onnx_cache
+    model = folder / "model_qint8.onnx"
+    assert model.is_file() and model.stat().st_size > 1_000_000
+    # Only the int8 model is kept, and no half-finished export is left behind.
+    assert not list(folder.glob("*fp32*"))
+    assert [p.name for p in onnx_cache.iterdir()] == [folder.name]
+    before = model.stat().st_mtime_ns
+
+    again = OnnxInt8Embedder(bundled_embedding_model(), onnx_cache)
+
+    assert again.cache_dir == folder
+    assert model.stat().st_mtime_ns == before  # loaded, not exported again
+    assert np.allclose(again.encode(TEXTS[:2]), onnx_embedder.encode(TEXTS[:2]), atol=1e-6)
+
+
+def test_int8_vectors_are_normalised_and_close_to_torch(onnx_embedder, embedder) -> None:
+    assert (onnx_embedder.name, onnx_embedder.dim, onnx_embedder.max_tokens) == (
+        embedder.name, embedder.dim, embedder.max_tokens)
+    assert onnx_embedder.backend == "onnx-int8" and embedder.backend == "torch"
+
+    fast = onnx_embedder.encode(TEXTS)
+    full = embedder.encode(TEXTS)
+
+    assert fast.shape == full.shape == (len(TEXTS), embedder.dim)
+    assert fast.dtype == np.float32
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
+    cosines = (fast * full).sum(axis=1)
+    assert cosines.min() > 0.95, cosines
+    # Rows come back in the caller's order even though batches are sorted by length.
+    assert np.allclose(onnx_embedder.encode(TEXTS[::-1]), fast[::-1], atol=1e-5)
+    assert onnx_embedder.encode([]).shape == (0, embedder.dim)
+
+
+def test_token_spans_match_the_standard_backend(onnx_embedder, embedder) -> None:
+    text = "Docent's chunker counts tokens: naïve café, CamelCase and snake_case."
+    assert onnx_embedder.token_spans(text) == embedder.token_spans(text)
+
+
+def test_encoding_can_be_cancelled_between_batches(onnx_embedder) -> None:
+    from app.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        onnx_embedder.encode(TEXTS * 20, should_stop=lambda: True)
+
+
+def test_a_library_on_the_int8_backend_finds_the_right_passage(tmp_path: Path, onnx_cache: Path) -> None:
+    from app.core.library import Library
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "garden.md").write_text(
+        "# Garden\n\nTomatoes need six hours of sun and deep watering twice a week.\n", encoding="utf-8")
+    (docs / "boats.md").write_text(
+        "# Boats\n\nA sailing boat tacks by turning its bow through the wind.\n", encoding="utf-8")
+    (docs / "bread.md").write_text(
+        "# Bread\n\nSourdough rises slowly because wild yeast ferments the dough overnight.\n", encoding="utf-8")
+
+    with Library(tmp_path / "data", settings=Settings(embedding_backend="onnx-int8"), purpose="tests") as lib:
+        assert lib.embedder.backend == "onnx-int8"
+        # The export lives in the library's own data folder.
+        assert lib.embedder.cache_dir.is_relative_to(tmp_path / "data")
+        lib.indexer.ingest([docs])
+        hits = lib.retriever.search("How does a sailboat change direction against the wind?", k=3,
+                                    mode="vector").hits
+
+    assert Path(hits[0].chunk.path).name == "boats.md"
+
+
+def test_switching_the_backend_on_an_indexed_library_is_refused_with_a_way_out(
+    tmp_path: Path, embedder, onnx_embedder
+) -> None:
+    from app.core.library import Library
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.md").write_text("# Note\n\nA short note about lighthouses.\n", encoding="utf-8")
+    with Library(tmp_path / "data", purpose="tests") as lib:
+        lib.use_embedder(embedder)
+        lib.indexer.ingest([docs])
+
+    with Library(tmp_path / "data", purpose="tests") as lib:
+        with pytest.raises(StoreError) as caught:
+            lib.use_embedder(onnx_embedder)
+        message = str(caught.value)
+        assert "standard (full-precision)" in message and "faster (ONNX int8)" in message
+        assert "never mixes" in message and "re-index" in message
+        lib.use_embedder(embedder)  # the original backend still opens it
+
+
+def test_an_empty_library_takes_the_new_backend(tmp_path: Path, embedder, onnx_embedder) -> None:
+    from app.core.library import Library
+
+    with Library(tmp_path / "data", purpose="tests") as lib:
+        lib.use_embedder(embedder)  # records torch, but nothing is indexed yet
+    with Library(tmp_path / "data", purpose="tests") as lib:
+        lib.use_embedder(onnx_embedder)
+        assert lib.catalog.get_meta("embedder") == f"{onnx_embedder.name}:{onnx_embedder.dim}:onnx-int8"
+
+
+def test_a_failed_export_says_which_folder_and_leaves_nothing_half_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime.quantization
+
+    from app.core.embedder import OnnxInt8Embedder
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    # Fault injection: the quantiser fails after the fp32 export was written.
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", broken)
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError) as caught:
+        OnnxInt8Embedder(bundled_embedding_model(), cache)
+
+    message = str(caught.value)
+    assert str(cache) in message and "No space left on device" in message
+    assert "standard embedding backend" in message
+    assert list(cache.iterdir()) == []  # the temporary export folder was removed
+
+
+def test_an_unwritable_cache_location_gives_the_same_clear_error(tmp_path: Path) -> None:
+    from app.core.embedder import OnnxInt8Embedder
+
+    blocker = tmp_path / "models"
+    blocker.write_text("a file where the cache folder should be", encoding="utf-8")
+    with pytest.raises(ModelError, match="faster \\(ONNX int8\\) embedding model in .*models"):
+        OnnxInt8Embedder(bundled_embedding_model(), blocker / "onnx-int8")
+
+
+def test_an_unknown_backend_in_the_settings_is_named() -> None:
+    from app.core.embedder import make_embedder
+
+    with pytest.raises(ModelError, match="'gpu-fp8'"):
+        make_embedder(bundled_embedding_model(), backend="gpu-fp8")
