@@ -483,9 +483,12 @@ class Catalog:
         for lo in range(0, len(ids), 500):
             part = list(ids[lo : lo + 500])
             marks = ",".join("?" * len(part))
+            # "+f.status": without it SQLite (no ANALYZE statistics) picks the
+            # status index, walks every indexed file's chunks and only then
+            # checks the ids -- ~60 ms at 100k chunks instead of ~0.2 ms by id.
             for r in self._query(
                 f"""SELECT c.*, f.path FROM chunks c JOIN files f ON f.id = c.file_id
-                    WHERE c.id IN ({marks}) AND f.status = 'indexed'""",
+                    WHERE c.id IN ({marks}) AND +f.status = 'indexed'""",
                 part,
             ):
                 out[r["id"]] = StoredChunk(
@@ -517,25 +520,58 @@ class Catalog:
             scope: a file or folder path; only chunks of files under it count.
         """
         match = textnorm.fts_query(query)
-        if match is None:
+        if match is None or k < 1:
             return []
-        sql = """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
-                 JOIN chunks c ON c.rid = chunks_fts.rowid
-                 JOIN files f ON f.id = c.file_id
-                 WHERE chunks_fts MATCH ? AND f.status = 'indexed'"""
-        params: list[object] = [match]
-        if scope:
-            sql += " AND (f.path = ? OR f.path LIKE ? ESCAPE '\\')"
-            prefix = scope.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params += [scope, prefix + "/%"]
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(k)
         try:
-            rows = self._query(sql, params)
+            rows = self._keyword_scoped(match, k, scope) if scope else self._keyword_top(match, k)
         except sqlite3.OperationalError:
             return []  # a query FTS5 cannot parse finds nothing rather than failing
         # bm25() is lower-is-better and negative; flip it so higher is better.
-        return [(r[0], -float(r[1])) for r in rows]
+        return [(cid, -float(rank)) for cid, rank in rows]
+
+    def _keyword_top(self, match: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best indexed chunks for an FTS5 ``match``, ranked in the index.
+
+        FTS5 rows are ranked on their own first (bm25 with ``LIMIT``) and only
+        those few are joined to their chunk and file: joining every match
+        before sorting costs two lookups per matching row, which for a common
+        word in a large library is tens of thousands. (``ORDER BY bm25()``,
+        not FTS5's ``rank`` column: the same order, and measurably faster
+        with SQLite 3.40 at 100k chunks.) Chunks of
+        files that are not indexed (being re-read, unavailable) are skipped
+        afterwards; when that leaves fewer than ``k`` and the index has more,
+        it asks again for four times as many.
+        """
+        want = k
+        while True:
+            rows = self._query(
+                """SELECT c.id, t.score, f.status FROM
+                     (SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts
+                      WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) AS t
+                   LEFT JOIN chunks c ON c.rid = t.rowid
+                   LEFT JOIN files f ON f.id = c.file_id
+                   ORDER BY t.score""",
+                (match, want),
+            )
+            found = [(r[0], r[1]) for r in rows if r[2] == "indexed"]
+            if len(found) >= k or len(rows) < want:
+                return found[:k]
+            want *= 4
+
+    def _keyword_scoped(self, match: str, k: int, scope: str) -> list[tuple[str, float]]:
+        """The ``k`` best chunks under ``scope``: filtered before ranking, since
+        a small folder's chunks may all rank below the rest of the library."""
+        prefix = scope.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._query(
+            """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
+               JOIN chunks c ON c.rid = chunks_fts.rowid
+               JOIN files f ON f.id = c.file_id
+               WHERE chunks_fts MATCH ? AND f.status = 'indexed'
+                 AND (f.path = ? OR f.path LIKE ? ESCAPE '\\')
+               ORDER BY rank LIMIT ?""",
+            (match, scope, prefix + "/%", k),
+        )
+        return [(r[0], r[1]) for r in rows]
 
     def all_chunk_ids(self) -> set[str]:
         return {r[0] for r in self._query("SELECT id FROM chunks")}

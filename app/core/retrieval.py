@@ -72,11 +72,20 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
 
 
-def collapse_near_duplicates(hits: list[Hit]) -> list[Hit]:
-    """Drop hits whose text nearly repeats a better hit (boilerplate, copies)."""
+def collapse_near_duplicates(hits: list[Hit], limit: int | None = None) -> list[Hit]:
+    """Drop hits whose text nearly repeats a better hit (boilerplate, copies).
+
+    Args:
+        limit: stop once this many hits are kept. The kept hits are the same
+            first ones a full pass would keep (each hit is only compared with
+            better ones), so searches pass ``k`` and skip shingling and
+            comparing the candidates they would throw away anyway.
+    """
     kept: list[Hit] = []
     kept_shingles: list[set[tuple[str, ...]]] = []
     for hit in hits:
+        if limit is not None and len(kept) >= limit:
+            break
         sh = _shingles(hit.chunk.text)
         duplicate = any(
             len(sh & other) / max(1, min(len(sh), len(other))) >= _NEAR_DUPLICATE
@@ -120,6 +129,7 @@ class Retriever:
         depth = max(4 * k, 20)
         query_vec: np.ndarray | None = None
         vec_hits: list[tuple[str, float]] = []
+        known: dict[str, np.ndarray] = {}
         kw_hits: list[tuple[str, float]] = []
         if mode in ("hybrid", "vector") and self.vectors is None and self.embedder is not None:
             return self._keyword_by_meaning(query, k=k, scope=scope, started=started)
@@ -131,7 +141,11 @@ class Retriever:
             timings["embed"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             file_ids = self._scope_file_ids(scope)
-            vec_hits = self.vectors.query(query_vec, depth, file_ids=file_ids)
+            # The candidates' vectors come with them: the best hits need theirs
+            # (similarity, the answer step), and this saves a second look-up.
+            for cid, score, vec in self.vectors.query_with_vectors(query_vec, depth, file_ids=file_ids):
+                vec_hits.append((cid, score))
+                known[cid] = vec
             timings["vector"] = (time.perf_counter() - t) * 1000
         if mode in ("hybrid", "keyword"):
             t = time.perf_counter()
@@ -139,9 +153,9 @@ class Retriever:
             timings["keyword"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         hits = self._fuse(mode, vec_hits, kw_hits)
-        hits = collapse_near_duplicates(hits)[:k]
+        hits = collapse_near_duplicates(hits, k)
         if query_vec is not None:
-            self._attach_similarity(hits, query_vec)
+            self._attach_similarity(hits, query_vec, known)
         for i, hit in enumerate(hits, 1):
             hit.rank = i
         timings["fuse"] = (time.perf_counter() - t) * 1000
@@ -152,7 +166,7 @@ class Retriever:
         """Without the vector store (it cannot be opened): keyword candidates,
         with their similarity to the question computed from their text."""
         kw_hits = self.catalog.keyword_search(query, max(4 * k, 20), scope=scope)
-        hits = collapse_near_duplicates(self._fuse("keyword", [], kw_hits))[:k]
+        hits = collapse_near_duplicates(self._fuse("keyword", [], kw_hits), k)
         if hits:
             assert self.embedder is not None
             vecs = self.embedder.encode([query] + [h.chunk.text for h in hits])
@@ -191,11 +205,20 @@ class Retriever:
                 hit.score = sum(1.0 / (RRF_K + r) for r in (hit.vector_rank, hit.keyword_rank) if r)
         return sorted(by_id.values(), key=lambda h: h.score, reverse=True)
 
-    def _attach_similarity(self, hits: list[Hit], query_vec: np.ndarray) -> None:
-        """Cosine similarity and the vector itself for every hit (keyword-only ones too)."""
+    def _attach_similarity(
+        self, hits: list[Hit], query_vec: np.ndarray, known: dict[str, np.ndarray] | None = None
+    ) -> None:
+        """Cosine similarity and the vector itself for every hit (keyword-only ones too).
+
+        Args:
+            known: vectors already at hand by chunk id (the vector candidates');
+                only the other hits' vectors are read from the store.
+        """
         if self.vectors is None:
             return
-        stored = self.vectors.get([h.chunk.id for h in hits])
+        known = known or {}
+        missing = [h.chunk.id for h in hits if h.chunk.id not in known]
+        stored = {**known, **self.vectors.get(missing)} if missing else known
         for hit in hits:
             vec = stored.get(hit.chunk.id)
             if vec is not None:

@@ -100,6 +100,19 @@ class VectorStore:
         self, vector: np.ndarray, k: int, *, file_ids: Sequence[int] | None = None
     ) -> list[tuple[str, float]]:
         """Nearest chunks as ``(id, cosine similarity)``, best first."""
+        return [(cid, sim) for cid, sim, _ in self._nearest(vector, k, file_ids, with_vectors=False)]
+
+    def query_with_vectors(
+        self, vector: np.ndarray, k: int, *, file_ids: Sequence[int] | None = None
+    ) -> list[tuple[str, float, np.ndarray]]:
+        """Like :meth:`query`, with each hit's stored vector (float32), in the
+        same round trip: search wants the vectors of its best hits, and a
+        second ``get`` by id would cost more than returning them here."""
+        return self._nearest(vector, k, file_ids, with_vectors=True)  # type: ignore[return-value]
+
+    def _nearest(
+        self, vector: np.ndarray, k: int, file_ids: Sequence[int] | None, *, with_vectors: bool
+    ) -> list[tuple[str, float, np.ndarray | None]]:
         if k <= 0:
             return []
         where = None
@@ -107,18 +120,23 @@ class VectorStore:
             if not file_ids:
                 return []
             where = {"file_id": {"$in": [int(f) for f in file_ids]}}
-        n = self.count()
-        if n == 0:
-            return []
+        # No count() first: the pinned chromadb returns what there is when the
+        # collection (or the filter) has fewer than k, and nothing when it is
+        # empty; at 100k vectors count() took longer (~5 ms) than the query.
         got = self._guard(
             "search",
             self._col.query,
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=min(k, n),
+            n_results=k,
             where=where,
-            include=["distances"],
+            include=["distances", "embeddings"] if with_vectors else ["distances"],
         )
-        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]
+        ids, distances = got["ids"][0], got["distances"][0]
+        vecs = got["embeddings"][0] if with_vectors else [None] * len(ids)
+        return [
+            (cid, 1.0 - float(d), None if v is None else np.asarray(v, dtype=np.float32))
+            for cid, d, v in zip(ids, distances, vecs)
+        ]
 
     def close(self) -> None:
         """Release Chroma's client for this folder (chromadb caches one per

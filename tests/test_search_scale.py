@@ -1,0 +1,169 @@
+"""The fast search path returns what the straightforward one did.
+
+Search at scale ranks FTS5 rows before joining them, stops de-duplicating
+once it has k hits, and takes the candidates' vectors from the vector query
+itself. None of that may change a result; these tests compare each shortcut
+with the plain computation (no timings: bench/search.py measures those).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from app.core.catalog import Catalog, ChunkRow, StoredChunk
+from app.core.retrieval import Hit, Retriever, collapse_near_duplicates
+from app.core.textnorm import fts_query, text_hash
+
+WORDS = ("harbour ferry lamp storm museum revenue tide pier cargo beacon gull anchor "
+         "rope sail keel mast dock crane freight quay").split()
+
+
+def _add_file(cat: Catalog, path: str, texts: list[str]) -> int:
+    root = cat.add_root(str(Path(path).parent))
+    fid = cat.mark_file(path, "pending", root_id=root.id)
+    rows = [ChunkRow(f"{path}-{i}", i, None, None, 0, len(t), None, t, text_hash(t)) for i, t in enumerate(texts)]
+    cat.replace_chunks(fid, rows, size=1, mtime_ns=1, hash="h", kind="text", title=None, pages=None)
+    return fid
+
+
+def _reference(cat: Catalog, query: str, k: int) -> list[tuple[str, float]]:
+    """The keyword search as first written: join every match, then rank."""
+    rows = cat._query(  # noqa: SLF001 - the test compares with the raw SQL
+        """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
+           JOIN chunks c ON c.rid = chunks_fts.rowid JOIN files f ON f.id = c.file_id
+           WHERE chunks_fts MATCH ? AND f.status = 'indexed' ORDER BY rank LIMIT ?""",
+        (fts_query(query), k),
+    )
+    return [(r[0], -float(r[1])) for r in rows]
+
+
+def test_keyword_search_matches_the_full_join(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    cat = Catalog(tmp_path / "c.sqlite3")
+    for f in range(30):
+        # Distinct lengths keep bm25 scores apart, so the order has no ties.
+        _add_file(cat, f"/lib/doc-{f:02d}.txt",
+                  [" ".join(rng.choice(WORDS) for _ in range(8 + f * 7 + i)) for i in range(6)])
+    for query in ("ferry", "storm lamp", "museum revenue tide", "anchor rope", "zeppelin"):
+        for k in (1, 5, 20, 200):
+            assert cat.keyword_search(query, k) == _reference(cat, query, k), (query, k)
+
+
+def test_keyword_search_skips_files_that_are_not_indexed_even_when_they_rank_first(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    # Forty strong matches in a file being re-read, a few weak ones that count.
+    _add_file(cat, "/lib/busy.txt", ["ferry ferry ferry"] * 40)
+    cat.mark_file("/lib/busy.txt", "pending", root_id=None)
+    _add_file(cat, "/lib/calm.txt", [f"the ferry left at {h} o'clock with {h * 3} passengers aboard"
+                                     for h in range(1, 8)])
+    hits = cat.keyword_search("ferry", 5)
+    assert len(hits) == 5 and all(cid.startswith("/lib/calm.txt") for cid, _ in hits)
+    assert hits == _reference(cat, "ferry", 5)
+    assert len(cat.keyword_search("ferry", 50)) == 7
+
+
+def test_scoped_keyword_search_still_finds_a_small_folder_below_the_rest(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    _add_file(cat, "/lib/big/a.txt", ["ferry ferry ferry timetable"] * 30)
+    _add_file(cat, "/lib/small/b.txt", ["a long note that mentions the ferry only once among many other words"])
+    assert [cid for cid, _ in cat.keyword_search("ferry", 5, scope="/lib/small")] == ["/lib/small/b.txt-0"]
+
+
+def _hit(i: int, text: str) -> Hit:
+    return Hit(StoredChunk(f"c{i}", 1, "/lib/x.txt", None, None, 0, len(text), None, text, "h", i), 1.0 / (i + 1))
+
+
+def test_collapsing_with_a_limit_keeps_the_same_first_hits() -> None:
+    rng = random.Random(5)
+    base = [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(6)]
+    hits = []
+    for i in range(40):
+        text = base[rng.randrange(len(base))]
+        if rng.random() < 0.5:  # a near copy, or a different passage
+            text = text + " " + rng.choice(WORDS)
+        else:
+            text = " ".join(rng.choice(WORDS) for _ in range(40))
+        hits.append(_hit(i, text))
+    full = collapse_near_duplicates(hits)
+    for limit in range(1, len(hits) + 2):
+        assert collapse_near_duplicates(hits, limit) == full[:limit]
+
+
+def test_vector_query_returns_what_there_is_and_the_stored_vectors(tmp_path: Path) -> None:
+    from app.core.vectors import VectorStore
+
+    store = VectorStore(tmp_path / "chroma")
+    try:
+        query = np.ones(8, dtype=np.float32) / np.sqrt(8)
+        assert store.query(query, 20) == [] and store.query_with_vectors(query, 20) == []
+        rng = np.random.default_rng(1)
+        vecs = rng.normal(size=(5, 8)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        ids = [f"v{i}" for i in range(5)]
+        store.upsert(ids, vecs, [{"file_id": i % 2} for i in range(5)])
+        plain = store.query(query, 20)  # more than the store holds
+        with_vectors = store.query_with_vectors(query, 20)
+        assert [cid for cid, _ in plain] == [cid for cid, _, _ in with_vectors]
+        assert sorted(cid for cid, _ in plain) == ids
+        stored = store.get(ids)
+        for cid, sim, vec in with_vectors:
+            assert vec.dtype == np.float32 and np.array_equal(vec, stored[cid])
+            assert abs(sim - float(np.dot(vec, query))) < 1e-5
+        assert {cid for cid, _ in store.query(query, 20, file_ids=[1])} == {"v1", "v3"}
+        assert store.query(query, 20, file_ids=[]) == []
+    finally:
+        store.close()
+
+
+class _FixedEmbedder:
+    """Vectors from a table, so the test controls what is near what."""
+
+    name = "fixed"
+    dim = 8
+    max_tokens = 100
+
+    def __init__(self, table: dict[str, np.ndarray]) -> None:
+        self.table = table
+
+    def encode(self, texts, *, should_stop=None):  # noqa: ANN001, ANN201
+        return np.stack([self.table[t] for t in texts])
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [(0, len(text))]
+
+
+def test_hybrid_hits_carry_their_stored_vectors_keyword_only_ones_too(tmp_path: Path) -> None:
+    from app.core.vectors import VectorStore
+
+    cat = Catalog(tmp_path / "c.sqlite3")
+    store = VectorStore(tmp_path / "chroma")
+    try:
+        rng = np.random.default_rng(2)
+        texts = [f"note {i} about the {WORDS[i % len(WORDS)]} and the pier" for i in range(30)]
+        fid = _add_file(cat, "/lib/notes.txt", texts)
+        query = "zeppelin harbour"  # "harbour" is in chunks 0 and 20 only
+        qvec = rng.normal(size=8).astype(np.float32)
+        qvec /= np.linalg.norm(qvec)
+        vecs = rng.normal(size=(30, 8)).astype(np.float32)
+        vecs[[0, 20]] = -qvec + rng.normal(scale=0.01, size=(2, 8))  # far from the query: keyword-only hits
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        ids = [f"/lib/notes.txt-{i}" for i in range(30)]
+        store.upsert(ids, vecs, [{"file_id": fid}] * 30)
+        retriever = Retriever(cat, store, _FixedEmbedder({query: qvec}))
+        stored = store.get(ids)
+        for mode in ("hybrid", "vector"):
+            hits = retriever.search(query, k=5, mode=mode).hits
+            assert len(hits) == 5
+            for hit in hits:
+                assert hit.vector is not None and np.array_equal(hit.vector, stored[hit.chunk.id])
+                assert hit.similarity is not None and abs(hit.similarity - float(np.dot(hit.vector, qvec))) < 1e-6
+        hybrid = retriever.search(query, k=5).hits
+        keyword_only = [h for h in hybrid if h.vector_rank is None]
+        assert {h.chunk.id for h in keyword_only} == {ids[0], ids[20]}
+        assert all(h.similarity is not None and h.similarity < 0 for h in keyword_only)
+    finally:
+        store.close()
+        cat.close()
