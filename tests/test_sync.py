@@ -219,8 +219,9 @@ def test_reopening_an_unchanged_library_reads_nothing(library, docs, monkeypatch
     library.indexer.ingest([folder])
     loads: list[Path] = []
     parser = library.indexer.parser
-    original = parser.load
-    monkeypatch.setattr(parser, "load", lambda path, **kw: loads.append(path) or original(path, **kw))
+    original_load, original_read = parser.load, parser.read
+    monkeypatch.setattr(parser, "load", lambda path, **kw: loads.append(path) or original_load(path, **kw))
+    monkeypatch.setattr(parser, "read", lambda path, spec, **kw: loads.append(path) or original_read(path, spec, **kw))
     sync = FolderSync(library.indexer)
     report = sync.reconcile()
     assert loads == [] and report.unchanged == 5

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +30,10 @@ from app.core import documents, textnorm
 from app.core.audit import AuditLog
 from app.core.catalog import Catalog, ChunkRow, FileRow
 from app.core.chunking import chunk_pages
+from app.core.documents.model import Document
 from app.core.embedder import Embedder
 from app.core.ignore import IgnoreRules, Limits, walk
-from app.core.parsing import IsolatedParser, Parser
+from app.core.parsing import ChunkSpec, IsolatedParser, Parsed, Parser, summarise, tokenizer_spans
 from app.core.vectors import VectorStore
 from app.errors import Cancelled, ParseError, SkipFile
 
@@ -95,6 +100,37 @@ def chunk_id(path: str, content_hash: str, ordinal: int) -> str:
     return f"{version}-{ordinal:05d}"
 
 
+# Texts on which the reader's bare tokenizer must split exactly as the embedder does.
+_TOKENIZER_PROBES = (
+    "Docent indexes PDFs, Word files and notes: 42 pages, naïve café, x² ≥ 1.",
+    "def f(x):\n    return x_ref['key'] + 3.14  # ﬁnal — “quoted”",
+    "中文文本没有空格。日本語のテキスト。한국어 텍스트.",
+)
+
+
+def default_readers() -> int:
+    """How many reader processes run beside embedding: one per spare core, at least one."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+@dataclass
+class _Job:
+    """A file marked pending, waiting to be read and then embedded and stored."""
+
+    path: Path
+    key: str
+    root_id: int | None
+    file_id: int
+    size: int
+    mtime_ns: int
+    digest: str
+    kind: str
+    # Page progress from the reader thread, for the indexing thread to report.
+    pages: deque[tuple[int, int]] = field(default_factory=deque)
+    changed: threading.Event = field(default_factory=threading.Event)
+    on_page: Callable[[int, int], None] | None = None
+
+
 class Indexer:
     """Parses, chunks, embeds and stores files; one instance per data folder writer."""
 
@@ -109,8 +145,21 @@ class Indexer:
         chunk_overlap: int = 32,
         limits: Limits = Limits(),
         parser: Parser | None = None,
+        tokenizer_file: Path | None = None,
+        readers: int | None = None,
     ) -> None:
+        """
+        Args:
+            parser: reads documents (default: an :class:`IsolatedParser`).
+            tokenizer_file: the embedder's ``tokenizer.json``; with it, reader
+                processes chunk as well as parse.
+            readers: how many files are read at once (default: one per spare core).
+        """
         self.limits = limits
+        self.tokenizer_file = tokenizer_file
+        self.readers = readers or default_readers()
+        self._pool: list[Parser] | None = None
+        self._spec: ChunkSpec | bool | None = None
         # Documents are read in a child process unless told otherwise.
         self.parser: Parser = parser or IsolatedParser()
         self._rules: dict[Path, IgnoreRules] = {}
@@ -212,29 +261,103 @@ class Indexer:
         progress: Callable[[Progress], None] | None,
         should_stop: Callable[[], bool] | None,
     ) -> None:
+        """Index the planned files as a pipeline.
+
+        Reader processes parse and chunk the next files while this thread
+        embeds and stores the current one; files are still finished (and
+        committed) one at a time, in plan order, so the crash-safe protocol
+        and the vector reuse by passage hash are unchanged.
+        """
         state = Progress(0, len(plan), 0, None, time.monotonic())
+        self._chunk_spec()
+        halt = threading.Event()
+
+        def stop() -> bool:
+            return halt.is_set() or (should_stop is not None and should_stop())
+
+        readers: queue.SimpleQueue[Parser] = queue.SimpleQueue()
+        for reader in self._readers():
+            readers.put(reader)
+
+        def parse(job: _Job) -> Parsed | Document:
+            reader = readers.get()
+            try:
+                return self._parse(job, reader, stop)
+            finally:
+                readers.put(reader)
+
+        pending: deque[tuple[_Job, Future[Parsed | Document]]] = deque()
+        todo = iter(plan)
+        ahead = len(self._readers()) + 1
+        pool = ThreadPoolExecutor(max_workers=len(self._readers()), thread_name_prefix="docent-read")
         try:
-            for root_id, path, reason in plan:
-                if should_stop is not None and should_stop():
-                    raise Cancelled()
-                state.current = str(path)
+            while True:
+                while len(pending) < ahead:
+                    item = next(todo, None)
+                    if item is None:
+                        break
+                    if should_stop is not None and should_stop():
+                        raise Cancelled()
+                    root_id, path, reason = item
+                    job = self._prepare(path, root_id, report, skip=reason)
+                    if job is None:  # settled without reading: unchanged, skipped, gone
+                        state.files_done += 1
+                        if progress:
+                            progress(state)
+                        continue
+                    pending.append((job, pool.submit(parse, job)))
+                if not pending:
+                    break
+                job, future = pending.popleft()
+                state.current = job.key
+                state.pages_done = state.pages_total = 0
                 if progress:
                     progress(state)
+                # Wait for the reader, passing on its page progress as it comes.
+                future.add_done_callback(lambda _f, job=job: job.changed.set())
+                while True:
+                    job.changed.clear()  # before looking, so no wake-up is missed
+                    done = future.done()
+                    while job.pages:
+                        state.pages_done, state.pages_total = job.pages.popleft()
+                        if progress:
+                            progress(state)
+                    if done:
+                        break
+                    job.changed.wait(0.5)
+                outcome: Parsed | Document | Exception
+                try:
+                    outcome = future.result()
+                except (SkipFile, ParseError) as exc:
+                    outcome = exc
                 before = report.chunks
-                state.pages_done = state.pages_total = 0
-
-                def on_page(done: int, total: int) -> None:
-                    state.pages_done, state.pages_total = done, total
-                    if progress:
-                        progress(state)
-
-                self.ingest_file(path, root_id, report, should_stop=should_stop, on_page=on_page, skip=reason)
+                self._finish(job, outcome, report, should_stop)
                 state.files_done += 1
                 state.chunks_done += report.chunks - before
                 if progress:
                     progress(state)
         except Cancelled:
             report.cancelled = True
+        finally:
+            # Readers still working on files ahead see the halt within a
+            # fraction of a second; those files stay pending for next time.
+            halt.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _readers(self) -> list[Parser]:
+        """The reader pool: the indexer's parser plus twins, one per spare core."""
+        if self._pool is None:
+            self._pool = [self.parser]
+            twin = getattr(self.parser, "twin", None)
+            if twin is not None:
+                self._pool += [twin() for _ in range(self.readers - 1)]
+        return self._pool
+
+    def close(self) -> None:
+        """End the reader processes."""
+        for reader in self._pool or [self.parser]:
+            reader.close()
+        self._pool = None
 
     def _mark_unavailable(self, root_id: int, report: IngestReport) -> None:
         for row in self.catalog.files(root_id=root_id):
@@ -259,66 +382,135 @@ class Indexer:
             skip: the ignore rule that applies to the file, if any: it is then
                 listed as skipped with that reason and not read.
         """
+        job = self._prepare(path, root_id, report, skip=skip)
+        if job is None:
+            return
+        job.on_page = on_page
+        self._chunk_spec()
+        outcome: Parsed | Document | Exception
+        try:
+            outcome = self._parse(job, self.parser, should_stop)
+        except (SkipFile, ParseError) as exc:
+            outcome = exc
+        self._finish(job, outcome, report, should_stop)
+
+    def _prepare(self, path: Path, root_id: int | None, report: IngestReport, *,
+                 skip: str | None) -> _Job | None:
+        """Settle a file that needs no reading, or mark it pending and say what to read."""
         key = str(path)
         row = self.catalog.file(key)
         if skip is not None:
             if not (row is not None and row.status == "skipped" and row.reason == skip):
                 self._settle(key, root_id, "skipped", skip)
             report.skipped.append((key, skip))
-            return
+            return None
         try:
             st = path.stat()
         except FileNotFoundError:
             if row is not None:  # deleted since the folder was listed
                 self.remove_file(row, report)
-            return
+            return None
         except OSError as exc:
             reason = f"cannot be read: {exc.strerror or exc}"
             self._settle(key, root_id, "failed", reason)
             report.failed.append((key, reason))
-            return
+            return None
         if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
             if row.status in ("indexed", "skipped", "failed"):
                 self._count_unchanged(row, report)
-                return
+                return None
         kind = documents.kind_for(path)
         if kind is None:
             reason = documents.skip_reason(path)
             self._settle(key, root_id, "skipped", reason, size=st.st_size, mtime_ns=st.st_mtime_ns)
             report.skipped.append((key, reason))
-            return
+            return None
         try:
             digest = file_hash(path)
         except OSError as exc:
             reason = f"cannot be read: {exc.strerror or exc}"
             self._settle(key, root_id, "failed", reason)
             report.failed.append((key, reason))
-            return
+            return None
         if row is not None and row.hash == digest and row.status == "indexed":
             # Touched but not changed: remember the new mtime, read nothing.
             self.catalog.mark_file(key, "indexed", root_id=root_id, size=st.st_size, mtime_ns=st.st_mtime_ns)
             report.unchanged += 1
-            return
+            return None
         file_id = self.catalog.mark_file(key, "pending", root_id=root_id, kind=kind)
+        return _Job(path=path, key=key, root_id=root_id, file_id=file_id, size=st.st_size,
+                    mtime_ns=st.st_mtime_ns, digest=digest, kind=kind)
+
+    def _parse(self, job: _Job, reader: Parser, should_stop: Callable[[], bool] | None) -> Parsed | Document:
+        """Read (and, in a reader process, chunk) one file.
+
+        Runs on a reader thread: it must not touch the catalog, and it leaves
+        chunking with the embedder's own tokenizer to the indexing thread
+        (a Rust tokenizer refuses to be used from two threads at once).
+        """
+
+        def on_page(done: int, total: int) -> None:
+            job.pages.append((done, total))
+            job.changed.set()
+            if job.on_page is not None:
+                job.on_page(done, total)
+
+        read = getattr(reader, "read", None)
+        spec = self._spec or None  # decided on the indexing thread, before any reading
+        if read is not None and isinstance(spec, ChunkSpec):
+            parsed: Parsed = read(job.path, spec, on_page=on_page, should_stop=should_stop)
+            return parsed
+        return reader.load(job.path, on_page=on_page, should_stop=should_stop)
+
+    def _chunk_spec(self) -> ChunkSpec | None:
+        """What a reader process needs to chunk as this indexer would, if it can.
+
+        Only when the bare tokenizer file gives exactly the embedder's token
+        spans (checked once on a sample); otherwise chunking stays here.
+        """
+        if self._spec is None:
+            self._spec = False
+            if self.tokenizer_file is not None and Path(self.tokenizer_file).is_file():
+                try:
+                    spans = tokenizer_spans(self.tokenizer_file)
+                    if all(spans(t) == list(self.embedder.token_spans(t)) for t in _TOKENIZER_PROBES):
+                        self._spec = ChunkSpec(str(self.tokenizer_file), self.chunk_tokens, self.chunk_overlap)
+                except Exception:  # noqa: BLE001 - any doubt: chunk in this process
+                    self._spec = False
+        return self._spec or None
+
+    def _finish(self, job: _Job, outcome: Parsed | Document | Exception, report: IngestReport,
+                should_stop: Callable[[], bool] | None) -> None:
+        """Embed and store a read file, or record why it could not be read."""
+        key, root_id, path = job.key, job.root_id, job.path
+        fields = {"size": job.size, "mtime_ns": job.mtime_ns, "hash": job.digest}
+        if not path.exists():
+            # Deleted while it was read or waited its turn: no longer part of the library.
+            gone = self.catalog.file(key)
+            if gone is not None:
+                self.remove_file(gone, report)
+            return
         try:
-            doc = self.parser.load(path, on_page=on_page, should_stop=should_stop)
-            chunks = chunk_pages(
-                doc.pages, self.embedder.token_spans,
-                max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,
-            )
-            if not chunks:
+            if isinstance(outcome, Exception):
+                raise outcome
+            if isinstance(outcome, Document):
+                outcome = summarise(outcome, chunk_pages(
+                    outcome.pages, self.embedder.token_spans,
+                    max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,
+                ))
+            if not outcome.chunks:
                 raise ParseError(path, "no extractable text")
             rows = [
                 ChunkRow(
-                    id=chunk_id(key, digest, c.ordinal), ordinal=c.ordinal, page=c.page,
+                    id=chunk_id(key, job.digest, c.ordinal), ordinal=c.ordinal, page=c.page,
                     label=c.label, start=c.start, end=c.end, heading=c.heading,
                     text=c.text, text_hash=textnorm.text_hash(c.text),
                 )
-                for c in chunks
+                for c in outcome.chunks
             ]
             vectors = self._vectors_for(rows, should_stop)
         except SkipFile as exc:
-            self._settle(key, root_id, "skipped", exc.reason, size=st.st_size, mtime_ns=st.st_mtime_ns, hash=digest)
+            self._settle(key, root_id, "skipped", exc.reason, **fields)
             report.skipped.append((key, exc.reason))
             return
         except ParseError as exc:
@@ -328,25 +520,26 @@ class Indexer:
                 if gone is not None:
                     self.remove_file(gone, report)
                 return
-            self._settle(key, root_id, "failed", exc.reason, size=st.st_size, mtime_ns=st.st_mtime_ns, hash=digest)
+            self._settle(key, root_id, "failed", exc.reason, **fields)
             report.failed.append((key, exc.reason))
-            self.audit.append("ingest", {"path": key, "status": "failed", "reason": exc.reason, "hash": digest})
+            self.audit.append("ingest", {"path": key, "status": "failed", "reason": exc.reason, "hash": job.digest})
             return
-        self.vectors.delete_file(file_id)
+        self.vectors.delete_file(job.file_id)
         self.vectors.upsert(
             [r.id for r in rows],
             vectors,
-            [{"file_id": file_id, "page": r.page if r.page is not None else -1, "text_hash": r.text_hash} for r in rows],
+            [{"file_id": job.file_id, "page": r.page if r.page is not None else -1, "text_hash": r.text_hash}
+             for r in rows],
         )
         count = self.catalog.replace_chunks(
-            file_id, rows, size=st.st_size, mtime_ns=st.st_mtime_ns, hash=digest,
-            kind=kind, title=doc.title, pages=sum(1 for p in doc.pages if p.number is not None) or None,
+            job.file_id, rows, size=job.size, mtime_ns=job.mtime_ns, hash=job.digest,
+            kind=job.kind, title=outcome.title, pages=outcome.numbered_pages or None,
         )
         report.indexed += 1
         report.chunks += count
         self.audit.append("ingest", {
-            "path": key, "status": "indexed", "hash": digest, "chunks": count,
-            "pages": len(doc.pages), "kind": kind,
+            "path": key, "status": "indexed", "hash": job.digest, "chunks": count,
+            "pages": outcome.pages, "kind": job.kind,
         })
 
     def _count_unchanged(self, row: FileRow, report: IngestReport) -> None:

@@ -213,6 +213,9 @@ class Library:
         """
         with self._parts_guard:
             vectors = self._parts.pop("vectors", None)
+            indexer = self._parts.pop("indexer", None)
+        if indexer is not None:
+            indexer.close()  # its reader processes
         clean = _close_vectors(vectors) if vectors is not None else True
         if getattr(self, "catalog", None) is not None:
             self.catalog.close()
@@ -484,6 +487,7 @@ class Library:
             chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap,
             limits=Limits(max_file_bytes=s.max_file_mb * 1024 * 1024 if s.max_file_mb else None,
                           follow_symlinks=s.follow_symlinks),
+            tokenizer_file=s.embedding_model() / "tokenizer.json",
         ))
 
     @property

@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.core.chunking import Chunk, chunk_pages
 from app.core.documents.model import Document
 from app.errors import Cancelled, ParseError, SkipFile
 
@@ -43,6 +44,61 @@ class ParseLimits:
     memory_bytes: int | None = 3 * 1024**3
 
 
+@dataclass(frozen=True)
+class ChunkSpec:
+    """How to cut a document into chunks, so the reader can do it too.
+
+    Attributes:
+        tokenizer: the embedding model's ``tokenizer.json``; its token spans
+            must equal the embedder's own (the indexer checks this).
+        max_tokens: the most tokens in one chunk.
+        overlap: tokens shared by consecutive chunks of a page.
+    """
+
+    tokenizer: str
+    max_tokens: int
+    overlap: int
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A read and chunked document, without its page texts (the chunks hold them)."""
+
+    title: str | None
+    pages: int
+    numbered_pages: int
+    chunks: list[Chunk]
+
+
+def summarise(doc: Document, chunks: list[Chunk]) -> Parsed:
+    """The parts of a loaded document the indexer keeps."""
+    return Parsed(
+        title=doc.title,
+        pages=len(doc.pages),
+        numbered_pages=sum(1 for p in doc.pages if p.number is not None),
+        chunks=chunks,
+    )
+
+
+def tokenizer_spans(tokenizer_file: str | Path) -> Callable[[str], list[tuple[int, int]]]:
+    """Token spans from a bare ``tokenizers`` tokenizer (no torch, no transformers).
+
+    Light enough to load in every reader process; truncation and padding are
+    switched off so a whole page is tokenised, as the embedder's own
+    tokenizer does for chunking.
+    """
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    tok.no_truncation()
+    tok.no_padding()
+
+    def spans(text: str) -> list[tuple[int, int]]:
+        return [(s, e) for s, e in tok.encode(text, add_special_tokens=False).offsets if e > s]
+
+    return spans
+
+
 def _set_memory_cap(limit: int | None) -> None:
     if limit is None:
         return
@@ -62,16 +118,27 @@ def _child(conn: Connection, target: str, memory: int | None) -> None:
     _set_memory_cap(memory)
     module, _, name = target.partition(":")
     load = getattr(importlib.import_module(module), name)
+    spans_for: dict[str, Callable[[str], list[tuple[int, int]]]] = {}
     while True:
         try:
-            path = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
             return
-        if path is None:
+        if request is None:
             return
+        path, spec = request
         try:
             doc = load(Path(path), on_page=lambda done, total: conn.send(("page", done, total)))
-            conn.send(("ok", doc))
+            if spec is None:
+                conn.send(("ok", doc))
+                continue
+            # Chunking here keeps tokenising off the indexer's process, whose
+            # GIL the window's thread shares, and overlaps it with embedding.
+            if spec.tokenizer not in spans_for:
+                spans_for[spec.tokenizer] = tokenizer_spans(spec.tokenizer)
+            chunks = chunk_pages(doc.pages, spans_for[spec.tokenizer],
+                                 max_tokens=spec.max_tokens, overlap=spec.overlap)
+            conn.send(("ok", summarise(doc, chunks)))
         except SkipFile as exc:
             conn.send(("skip", exc.reason))
         except ParseError as exc:
@@ -134,6 +201,10 @@ class IsolatedParser:
                     pass
             self._kill()
 
+    def twin(self) -> IsolatedParser:
+        """Another parser with the same limits and loader (for a pool of readers)."""
+        return IsolatedParser(self.limits, target=self.target)
+
     def load(
         self,
         path: Path,
@@ -142,6 +213,26 @@ class IsolatedParser:
         should_stop: Callable[[], bool] | None = None,
     ) -> Document:
         """Like :func:`app.core.documents.load`, in the child process."""
+        return self._request(path, None, on_page, should_stop)  # type: ignore[no-any-return]
+
+    def read(
+        self,
+        path: Path,
+        spec: ChunkSpec,
+        *,
+        on_page: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Parsed:
+        """Load and chunk ``path`` in the child process."""
+        return self._request(path, spec, on_page, should_stop)  # type: ignore[no-any-return]
+
+    def _request(
+        self,
+        path: Path,
+        spec: ChunkSpec | None,
+        on_page: Callable[[int, int], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> Document | Parsed:
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self._kill()
@@ -151,7 +242,7 @@ class IsolatedParser:
                 size_mb = Path(path).stat().st_size / 1e6
             except OSError:
                 size_mb = 0.0
-            self._conn.send(str(path))
+            self._conn.send((str(path), spec))
             return self._wait(Path(path), size_mb, on_page, should_stop)
 
     def _wait(
@@ -160,7 +251,7 @@ class IsolatedParser:
         size_mb: float,
         on_page: Callable[[int, int], None] | None,
         should_stop: Callable[[], bool] | None,
-    ) -> Document:
+    ) -> Document | Parsed:
         assert self._conn is not None and self._proc is not None
         limits = self.limits
         allowance = limits.stall_s + limits.per_mb_s * size_mb  # until the first page is done
@@ -239,6 +330,9 @@ class InProcessParser:
         from app.core import documents
 
         return documents.load(path, **kwargs)
+
+    def twin(self) -> InProcessParser:
+        return InProcessParser()
 
     def close(self) -> None:
         pass
