@@ -108,3 +108,32 @@ def test_citations_are_inferred_when_the_model_writes_no_markers(embedder) -> No
     sents = cite.sentences("Revenue rose to 4.2 million euros because of the ferry service.")
     found = cite.infer(sents, embedder.encode(sents), sources, list(vecs))
     assert found == [1]
+
+
+def test_a_follow_up_repeats_the_earlier_turn_verbatim_so_its_kv_cache_is_reused(indexed) -> None:
+    model = indexed.model()
+    prompts: list[str] = []
+    generated: list[str] = []
+    real_stream = model.stream
+
+    def spy(prompt, sampling, **kw):  # noqa: ANN001, ANN202
+        prompts.append(prompt)
+        for piece in real_stream(prompt, sampling, **kw):
+            generated.append(piece)
+            yield piece
+
+    model.stream = spy
+    try:
+        first = indexed.answerer.ask("How many storm warnings did the lighthouse keepers record?",
+                                     sampling=Sampling(max_tokens=40, temperature=0.0))
+        assert not first.declined
+        turn_one = prompts[0] + "".join(generated)
+        indexed.answerer.ask("What else did the lighthouse keepers write in their report?",
+                             history=[(first.question, first.answer)],
+                             sampling=Sampling(max_tokens=20, temperature=0.0))
+    finally:
+        del model.stream
+    # Everything the model read and wrote in the first turn is the start of
+    # the second prompt: llama.cpp evaluates only the new sources and question.
+    assert prompts[1].startswith(turn_one)
+    assert len(prompts[1]) > len(turn_one) + 200
