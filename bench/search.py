@@ -1,0 +1,441 @@
+"""Search latency as the library grows: Docent's hybrid search (query
+embedding included) vs the raw pieces it is built from, at 1k, 10k and 100k
+chunks, plus the time to store those chunks. Writes bench/search.json.
+
+Usage: ``.venv/bin/python bench/search.py [--quick]`` (``--quick``: 1k and
+10k chunks only).
+
+The libraries are built with Docent's own storage code (``Library``,
+``Catalog.mark_file``/``replace_chunks``, ``VectorStore.delete_file``/
+``upsert``, the indexer's store step), so the timed search is exactly
+``Library.retriever.search`` -- the path ``docent search``, ``docent ask`` and
+the window use. The baseline on the same stores and queries is the bundled
+SentenceTransformer's ``encode`` + a bare ``collection.query`` on the same
+Chroma collection + a bare FTS5 ``MATCH ... ORDER BY bm25 LIMIT`` on the same
+table, with the same candidate depth Docent asks each side for.
+
+The chunk text is synthetic but made of real prose (the Python
+documentation and the licence texts on this machine). Embedding 100k chunks
+with the real model would take an hour on two cores, so only a few thousand
+"base" chunks are embedded by the model; every other chunk is a remix of one
+base chunk with sentences of a second one, and its vector is the matching
+normalised mix of their two vectors plus noise (see ``METHOD``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import bundled_embedding_model, enforce_offline  # noqa: E402
+
+enforce_offline()
+
+import numpy as np  # noqa: E402
+
+from app.core import textnorm  # noqa: E402
+from app.core.catalog import ChunkRow  # noqa: E402
+from app.core.indexer import chunk_id  # noqa: E402
+from app.core.library import Library  # noqa: E402
+
+SIZES = (1_000, 10_000, 100_000)
+QUICK_SIZES = (1_000, 10_000)
+CHUNKS_PER_FILE = 20
+BASE_CHUNKS = 1_500  # chunks embedded by the real model
+QUERIES = 240
+WARMUP = 12
+K = 5  # `docent search` and `docent ask` default
+DEPTH = max(4 * K, 20)  # what Retriever.search asks each side for
+MIX_OTHER = 0.3  # share of a derived chunk's sentences (and vector) from a second base chunk
+NOISE = 0.015  # per-dimension sigma of the noise added to derived vectors (norm ~0.3)
+SEED = 7
+CACHE = Path(tempfile.gettempdir()) / "docent-bench-search-base-vectors.npz"
+LIBRARY_ROOT = "/bench-library"
+
+METHOD = (
+    "Synthetic chunks from real prose: sentences of /usr/share/doc/python3.11/html (tags stripped) and "
+    "/usr/share/common-licenses, kept in document order. {base} base chunks are runs of consecutive "
+    "sentences (~95-120 words, about 150-200 model tokens) with a random identifier (ticket/invoice/"
+    "serial number) in a third of them, embedded with the bundled all-MiniLM-L6-v2 (SentenceEmbedder) and stored first. "
+    "Every other chunk is derived from a random base chunk A and a second one B: {mix:.0%} of A's sentences "
+    "are replaced by sentences of B, a fresh identifier is added, and its vector is "
+    "normalise({a:.2f}*vA + {mix:.2f}*vB + N(0, {noise}^2 I)) (cosine to vA about 0.85-0.9), so text and "
+    "vector agree and the vector distribution is that of real embeddings. {per_file} chunks per file; "
+    "files are stored one at a time with the indexer's store step (catalog.mark_file pending, "
+    "vectors.delete_file, vectors.upsert, catalog.replace_chunks); one library is grown 1k -> 10k -> 100k, "
+    "so store_s is the cumulative time to store that many chunks (embedding excluded). Queries: {queries} "
+    "generated from the same prose (keyword lists, questions, identifier look-ups, 'difference between' "
+    "questions), after {warmup} warm-up queries; each query runs ours-hybrid, ours-vector, ours-keyword and "
+    "raw once, in rotating order, so the shared machine's drift hits all of them alike. ours = "
+    "Library.retriever.search(q, k={k}) wall time (query embedding, Chroma, FTS5, fusion, de-duplication, "
+    "chunk rows, hit vectors). raw = SentenceTransformer.encode([q], normalize_embeddings=True) + "
+    "collection.query(n_results={depth}, include=['distances']) on the same collection + sqlite3 "
+    "'SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score "
+    "LIMIT {depth}' on the same table with the same MATCH expression (the faster of bm25() and FTS5's rank "
+    "column here), each on its own sqlite3 connection."
+)
+
+_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
+_SPACE = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`\"'])")
+
+
+# --- corpus --------------------------------------------------------------------
+
+
+def _documents() -> list[list[str]]:
+    """Sentences of each source document, in order."""
+    sources = sorted(Path("/usr/share/doc/python3.11/html").rglob("*.html"))
+    sources += sorted(p for p in Path("/usr/share/common-licenses").glob("*") if p.is_file())
+    docs: list[list[str]] = []
+    for path in sources:
+        try:
+            raw = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if path.suffix == ".html":
+            raw = raw.split('role="main"', 1)[-1]  # skip the navigation chrome
+            raw = html.unescape(_TAGS.sub(" ", raw))
+        text = _SPACE.sub(" ", raw).strip()
+        sentences = [
+            s.strip() for s in _SENTENCE_END.split(text)
+            if 40 <= len(s.strip()) <= 400 and len(s.split()) >= 6 and "¶" not in s
+        ]
+        if len(sentences) >= 8:
+            docs.append(sentences)
+    if not docs:
+        raise SystemExit("No prose found under /usr/share/doc/python3.11/html or /usr/share/common-licenses.")
+    return docs
+
+
+def _identifier(rng: random.Random) -> str:
+    kind = rng.choice(("Ticket", "Invoice", "Serial number", "Case", "Order"))
+    letters = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(2))
+    return f"{kind} {letters}-{rng.randint(1000, 99999)}"
+
+
+@dataclass
+class Chunk:
+    text: str
+    heading: str
+    sentences: list[str]
+    identifier: str | None
+
+
+def _base_chunks(docs: list[list[str]], n: int, rng: random.Random) -> list[Chunk]:
+    out: list[Chunk] = []
+    while len(out) < n:
+        doc = rng.choice(docs)
+        start = rng.randrange(max(1, len(doc) - 4))
+        target = rng.randint(95, 120)
+        picked: list[str] = []
+        words = 0
+        i = start
+        while words < target:
+            s = doc[i % len(doc)]
+            picked.append(s)
+            words += len(s.split())
+            i += 1
+        ident = _identifier(rng) if rng.random() < 1 / 3 else None
+        text = " ".join(picked + ([f"Reference: {ident}."] if ident else []))
+        heading = " ".join(doc[0].split()[:6])
+        out.append(Chunk(text, heading, picked, ident))
+    return out
+
+
+def _derive(a: Chunk, b: Chunk, rng: random.Random) -> Chunk:
+    sentences = list(a.sentences)
+    n_swap = max(1, round(MIX_OTHER * len(sentences)))
+    for pos in rng.sample(range(len(sentences)), min(n_swap, len(sentences))):
+        sentences[pos] = rng.choice(b.sentences)
+    ident = _identifier(rng)
+    text = " ".join(sentences + [f"Reference: {ident}."])
+    return Chunk(text, a.heading, sentences, ident)
+
+
+def _base_vectors(base: list[Chunk]) -> tuple[np.ndarray, float, bool]:
+    """Vectors of the base chunks from the real model (cached between runs by text)."""
+    key = hashlib.sha256("\0".join(c.text for c in base).encode()).hexdigest()
+    if CACHE.exists():
+        try:
+            got = np.load(CACHE)
+            if str(got["key"]) == key:
+                return got["vectors"], float(got["seconds"]), True
+        except (OSError, ValueError, KeyError):
+            pass
+    from app.core.embedder import SentenceEmbedder
+
+    embedder = SentenceEmbedder(bundled_embedding_model())
+    t = time.perf_counter()
+    vectors = embedder.encode([c.text for c in base])
+    seconds = time.perf_counter() - t
+    np.savez(CACHE, key=key, vectors=vectors, seconds=seconds)
+    return vectors, seconds, False
+
+
+class Corpus:
+    """Chunk text and vectors for chunk numbers 0..n-1, made on demand."""
+
+    def __init__(self, docs: list[list[str]], base: list[Chunk], base_vecs: np.ndarray) -> None:
+        self.docs = docs
+        self.base = base
+        self.base_vecs = base_vecs
+        self.rng = random.Random(SEED + 1)
+        self.np_rng = np.random.default_rng(SEED)
+        self.made = 0
+
+    def make(self, n: int) -> tuple[list[Chunk], np.ndarray]:
+        """The next ``n`` chunks (base chunks first) and their vectors."""
+        chunks: list[Chunk] = []
+        vecs = np.empty((n, self.base_vecs.shape[1]), dtype=np.float32)
+        for i in range(n):
+            self.made += 1
+            if self.made <= len(self.base):  # the real chunks go in first, with their real vectors
+                chunks.append(self.base[self.made - 1])
+                vecs[i] = self.base_vecs[self.made - 1]
+                continue
+            a = self.rng.randrange(len(self.base))
+            b = self.rng.randrange(len(self.base))
+            chunks.append(_derive(self.base[a], self.base[b], self.rng))
+            v = (1 - MIX_OTHER) * self.base_vecs[a] + MIX_OTHER * self.base_vecs[b]
+            v = v + self.np_rng.normal(0.0, NOISE, v.shape)
+            vecs[i] = v / np.linalg.norm(v)
+        return chunks, vecs
+
+
+def _queries(docs: list[list[str]], chunks: list[Chunk], n: int, rng: random.Random) -> list[str]:
+    """Varied, realistic queries drawn from the same prose and identifiers."""
+    idents = [c.identifier for c in chunks if c.identifier]
+    out: list[str] = []
+    while len(out) < n:
+        sentence = rng.choice(rng.choice(docs))
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z_]+", sentence) if w.lower() not in textnorm.STOPWORDS]
+        if len(words) < 4:
+            continue
+        kind = len(out) % 5
+        if kind == 0:  # a few keywords
+            q = " ".join(rng.sample(words, rng.randint(2, min(5, len(words)))))
+        elif kind == 1:  # a question phrased from the text
+            q = "How do I " + " ".join(sentence.split()[: rng.randint(4, 9)]).lower().rstrip(".,:;") + "?"
+        elif kind == 2 and idents:  # an identifier look-up
+            q = f"{rng.choice(idents)} {rng.choice(('status', 'details', 'which document', 'amount'))}"
+        elif kind == 3:  # a conceptual question
+            a, b = rng.sample(words, 2)
+            q = f"What is the difference between {a} and {b}?"
+        else:  # a whole sentence, as pasted
+            q = sentence[:160]
+        out.append(q)
+    return out
+
+
+# --- measuring -----------------------------------------------------------------
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[idx]
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {"p50": round(statistics.median(values), 2), "p95": round(_pct(values, 95), 2)}
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.lib = Library(work / "data", purpose="bench")
+        self.catalog = self.lib.catalog
+        self.vectors = self.lib.vectors
+        self.retriever = self.lib.retriever
+        self.embedder = self.lib.embedder
+        self.root_id = self.catalog.add_root(LIBRARY_ROOT).id
+        self.files = 0
+        self.stored = 0
+        self.store_s = 0.0
+        self.store_catalog_s = 0.0
+        self.store_vectors_s = 0.0
+        # The raw baseline: its own model instance and SQLite connection, the same stores.
+        from sentence_transformers import SentenceTransformer
+
+        self.raw_model = SentenceTransformer(str(bundled_embedding_model()), device="cpu", local_files_only=True)
+        self.raw_col = self.vectors._col  # the very collection Docent queries
+        self.raw_db = sqlite3.connect(f"file:{self.lib.paths.catalog}?mode=ro", uri=True)
+
+    def store(self, chunks: list[Chunk], vecs: np.ndarray) -> None:
+        """Store whole files of chunks the way the indexer does (embedding done)."""
+        for lo in range(0, len(chunks), CHUNKS_PER_FILE):
+            part = chunks[lo : lo + CHUNKS_PER_FILE]
+            fvecs = vecs[lo : lo + CHUNKS_PER_FILE]
+            n = self.files
+            path = f"{LIBRARY_ROOT}/topic-{n % 97:02d}/notes-{n:06d}.md"
+            digest = hashlib.sha256(path.encode()).hexdigest()
+            rows = []
+            offset = 0
+            for i, c in enumerate(part):
+                rows.append(ChunkRow(
+                    id=chunk_id(path, digest, i), ordinal=i, page=None, label=None, start=offset,
+                    end=offset + len(c.text), heading=c.heading, text=c.text, text_hash=textnorm.text_hash(c.text),
+                ))
+                offset += len(c.text) + 1
+            t0 = time.perf_counter()
+            file_id = self.catalog.mark_file(path, "pending", root_id=self.root_id, kind="md")
+            t1 = time.perf_counter()
+            self.vectors.delete_file(file_id)
+            self.vectors.upsert(
+                [r.id for r in rows], fvecs,
+                [{"file_id": file_id, "page": -1, "text_hash": r.text_hash} for r in rows],
+            )
+            t2 = time.perf_counter()
+            self.catalog.replace_chunks(
+                file_id, rows, size=offset, mtime_ns=time.time_ns(), hash=digest, kind="md",
+                title=part[0].heading, pages=None,
+            )
+            t3 = time.perf_counter()
+            self.store_s += t3 - t0
+            self.store_vectors_s += t2 - t1
+            self.store_catalog_s += (t1 - t0) + (t3 - t2)
+            self.files += 1
+            self.stored += len(part)
+
+    def raw(self, query: str) -> tuple[float, float, float]:
+        """Encode + bare Chroma query + bare FTS5 query; milliseconds of each."""
+        t0 = time.perf_counter()
+        vec = self.raw_model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)[0]
+        t1 = time.perf_counter()
+        self.raw_col.query(query_embeddings=[vec], n_results=DEPTH, include=["distances"])
+        t2 = time.perf_counter()
+        match = textnorm.fts_query(query)
+        if match is not None:
+            self.raw_db.execute(
+                "SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY score LIMIT ?",
+                (match, DEPTH),
+            ).fetchall()
+        t3 = time.perf_counter()
+        return (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000
+
+    def measure(self, queries: list[str], warmup: list[str]) -> dict[str, object]:
+        for q in warmup:
+            for mode in ("hybrid", "vector", "keyword"):
+                self.retriever.search(q, k=K, mode=mode)
+            self.raw(q)
+        times: dict[str, list[float]] = {m: [] for m in ("hybrid", "vector", "keyword", "raw",
+                                                         "raw_embed", "raw_chroma", "raw_fts")}
+        stages: dict[str, list[float]] = {s: [] for s in ("embed", "vector", "keyword", "fuse")}
+        hits_found = 0
+        runs = ("hybrid", "vector", "keyword", "raw")
+        for i, q in enumerate(queries):
+            for run in runs[i % 4:] + runs[: i % 4]:
+                t = time.perf_counter()
+                if run == "raw":
+                    e, c, f = self.raw(q)
+                    times["raw"].append((time.perf_counter() - t) * 1000)
+                    times["raw_embed"].append(e)
+                    times["raw_chroma"].append(c)
+                    times["raw_fts"].append(f)
+                    continue
+                result = self.retriever.search(q, k=K, mode=run)
+                times[run].append((time.perf_counter() - t) * 1000)
+                if run == "hybrid":
+                    hits_found += bool(result.hits)
+                    for s in stages:
+                        v = result.timings_ms.get(s)
+                        if v is not None:
+                            stages[s].append(v)
+        s = {name: _summary(v) for name, v in times.items()}
+        return {
+            "chunks": self.stored,
+            "files": self.files,
+            "store_s": round(self.store_s, 2),
+            "store_catalog_s": round(self.store_catalog_s, 2),
+            "store_vectors_s": round(self.store_vectors_s, 2),
+            "catalog_mb": round(self.lib.paths.catalog.stat().st_size / 1e6, 1),
+            "chroma_mb": round(sum(p.stat().st_size for p in self.lib.paths.chroma.rglob("*") if p.is_file()) / 1e6, 1),
+            "hybrid_p50_ms": s["hybrid"]["p50"],
+            "hybrid_p95_ms": s["hybrid"]["p95"],
+            "raw_p50_ms": s["raw"]["p50"],
+            "raw_p95_ms": s["raw"]["p95"],
+            "p50_ratio": round(s["hybrid"]["p50"] / s["raw"]["p50"], 2),
+            "p95_ratio": round(s["hybrid"]["p95"] / s["raw"]["p95"], 2),
+            "vector_p50_ms": s["vector"]["p50"],
+            "vector_p95_ms": s["vector"]["p95"],
+            "keyword_p50_ms": s["keyword"]["p50"],
+            "keyword_p95_ms": s["keyword"]["p95"],
+            "raw_parts_ms": {"embed": s["raw_embed"], "chroma": s["raw_chroma"], "fts": s["raw_fts"]},
+            "hybrid_stages_p50_ms": {k: round(statistics.median(v), 2) for k, v in stages.items() if v},
+            "queries_with_hits": hits_found,
+        }
+
+    def close(self) -> None:
+        self.raw_db.close()
+        self.lib.close()
+
+
+def main(quick: bool = False) -> dict[str, object]:
+    sizes = QUICK_SIZES if quick else SIZES
+    rng = random.Random(SEED)
+    docs = _documents()
+    base = _base_chunks(docs, BASE_CHUNKS, rng)
+    base_vecs, embed_s, cached = _base_vectors(base)
+    corpus = Corpus(docs, base, base_vecs)
+    work = Path(tempfile.mkdtemp(prefix="docent-bench-search-"))
+    bench = Bench(work)
+    queries = _queries(docs, base, QUERIES + WARMUP, random.Random(SEED + 2))
+    warmup, queries = queries[:WARMUP], queries[WARMUP:]
+    tok = bench.embedder.token_spans
+    sample = Corpus(docs, base, base_vecs)
+    sample.made = len(base)  # derived chunks only
+    sample_tokens = [len(tok(c.text)) for c in sample.make(200)[0]]
+    out: dict[str, object] = {
+        "method": METHOD.format(base=BASE_CHUNKS, mix=MIX_OTHER, a=1 - MIX_OTHER, noise=NOISE,
+                                per_file=CHUNKS_PER_FILE, queries=QUERIES, warmup=WARMUP, k=K, depth=DEPTH),
+        "queries": len(queries),
+        "k": K,
+        "candidate_depth": DEPTH,
+        "chunk_tokens_mean": round(statistics.mean(sample_tokens), 1),
+        "base_chunks_embedded": BASE_CHUNKS,
+        "base_embedding_s": round(embed_s, 1),
+        "base_embedding_cached": cached,
+        "cpu_cores": os.cpu_count(),
+        "sizes": [],
+        "target_p95_ms": 50,
+    }
+    try:
+        for size in sizes:
+            started = time.perf_counter()
+            chunks, vecs = corpus.make(size - bench.stored)
+            bench.store(chunks, vecs)
+            row = bench.measure(queries, warmup)
+            row["bench_s"] = round(time.perf_counter() - started, 1)
+            out["sizes"].append(row)  # type: ignore[union-attr]
+            print(json.dumps(row), flush=True)
+    finally:
+        bench.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1k and 10k chunks only")
+    args = parser.parse_args()
+    result = main(quick=args.quick)
+    (ROOT / "bench" / "search.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
