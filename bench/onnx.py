@@ -198,7 +198,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     out = main(args.quick)
     text = json.dumps(out, indent=2) + "\n"
-    target = args.out or (None if args.quick else ROOT / "bench" / "onnx.json")
+    target = args.out or ROOT / "bench" / "onnx.json"
     if target is not None:
         target.write_text(text, encoding="utf-8")
     print(text)

@@ -435,7 +435,8 @@ def main(quick: bool = False) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k and 10k chunks only")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "search.json")
     args = parser.parse_args()
     result = main(quick=args.quick)
-    (ROOT / "bench" / "search.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

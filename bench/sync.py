@@ -66,13 +66,20 @@ def resync(n_files: int) -> dict[str, object]:
     }
 
 
-def main() -> dict[str, object]:
-    result = {"resync": resync(1000)}
-    result["live_trial"] = sync_stress.run(Path(tempfile.mkdtemp(prefix="docent-sync-")))
+def main(quick: bool = False) -> dict[str, object]:
+    result = {"resync": resync(200 if quick else 1000)}
+    if not quick:
+        result["live_trial"] = sync_stress.run(Path(tempfile.mkdtemp(prefix="docent-sync-")))
     return result
 
 
 if __name__ == "__main__":
-    out = main()
-    (ROOT / "bench" / "sync.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="200 files, no live trial")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "sync.json")
+    args = ap.parse_args()
+    out = main(args.quick)
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, indent=2))

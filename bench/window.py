@@ -94,8 +94,13 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="(the same run; it is short)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "window.json")
+    out = ap.parse_args().out
     result = main()
-    out = ROOT / "bench" / "window.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for key, value in result.items():
         print(f"{key:28} {value}")

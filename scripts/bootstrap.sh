@@ -13,6 +13,10 @@ DEB_PACKAGES=(
   libxcb-render-util0 libxcb-image0 libxcb-xkb1 libx11-xcb1 libnss3 libxcomposite1 libxdamage1
   libxrandr2 libxtst6 libxi6 libasound2 xvfb xauth cmake build-essential git
 )
+# Extra packages a target needs (make bench: the R manuals and Python's docs
+# as real corpora), e.g. DOCENT_EXTRA_DEBS="r-doc-pdf python3.11-doc".
+read -r -a extra <<< "${DOCENT_EXTRA_DEBS:-}"
+DEB_PACKAGES+=("${extra[@]}")
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -110,6 +110,21 @@ class LocalModel:
         self._stops = [s for s in {eos, "<|im_end|>", "<|endoftext|>", "<|eot_id|>"} if s]
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Drop the cached prompt, so the next one is read from scratch (for cold-start measurements)."""
+        with self._lock:
+            self._llm.reset()
+
+    @property
+    def threads(self) -> int:
+        """CPU threads llama.cpp uses."""
+        return int(self._llm.n_threads)
+
+    @property
+    def stop_strings(self) -> list[str]:
+        """The strings that end a completion."""
+        return list(self._stops)
+
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""

@@ -1,0 +1,265 @@
+"""`make bench`: every benchmark in its own process, one results file, the
+README's table and a chart.
+
+Each figure is measured beside the raw library doing the same work in the
+same run, so the ratios hold even when the machine's speed drifts.
+
+Usage:
+    python bench/run.py            # all of them; writes bench/results.json,
+                                   # docs/bench.png and the README table
+    python bench/run.py --quick    # a smoke run into a temporary folder;
+                                   # the README is left alone
+    python bench/run.py --only ingest answer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("ingest", "sync", "search", "answer", "window", "onnx")
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def run_part(name: str, out: Path, quick: bool) -> dict[str, Any]:
+    """Run ``bench/<name>.py`` in a fresh process (so its peak memory is its own)."""
+    cmd = [sys.executable, str(ROOT / "bench" / f"{name}.py"), "--out", str(out)]
+    if quick:
+        cmd.append("--quick")
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+    started = time.perf_counter()
+    print(f"== {name}", flush=True)
+    done = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise SystemExit(f"bench/{name}.py failed (exit code {done.returncode})")
+    result = json.loads(out.read_text(encoding="utf-8"))
+    print(f"   {time.perf_counter() - started:.0f} s", flush=True)
+    return result
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 100 and digits:
+        digits = 0
+    return f"{value:,.{digits}f}{unit}"
+
+
+def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure: what, Docent, raw, ratio, target, met."""
+    out: list[dict[str, Any]] = []
+
+    def add(what: str, ours: str, raw: str, ratio: float | None, target: str, met: bool | None) -> None:
+        out.append({"what": what, "docent": ours, "raw": raw,
+                    "ratio": None if ratio is None else round(ratio, 3), "target": target, "met": met})
+
+    if "ingest" in r:
+        i = r["ingest"]
+        add(f"Ingest: {i['corpus']}, {i['pages']} pages, {i['chunks']:,} chunks",
+            f"{i['docent_chunks_per_s']} chunks/s ({i['docent_ingest_s']} s)",
+            f"{i['raw_chunks_per_s']} chunks/s ({i['raw_encode_s']} s, bare encode)",
+            i["throughput_ratio"], "≥ 0.9×", i["throughput_ratio"] >= 0.9)
+    if "sync" in r:
+        s = r["sync"]["resync"]
+        add(f"Re-sync: reopen an unchanged {s['files']:,}-file library",
+            f"{s['reopen_unchanged_s']} s ({s['files_read_on_reopen']} files read)",
+            f"{s['full_ingest_s']} s (its full ingest)", s["ratio"], "≤ 1 %", s["ratio"] <= 0.01)
+    if "search" in r:
+        for size in r["search"]["sizes"]:
+            add(f"Hybrid search p50 / p95 at {size['chunks']:,} chunks (query embedding included)",
+                f"{_fmt(size['hybrid_p50_ms'])} / {_fmt(size['hybrid_p95_ms'])} ms",
+                f"{_fmt(size['raw_p50_ms'])} / {_fmt(size['raw_p95_ms'])} ms (Chroma + FTS5)",
+                size["p95_ratio"], "p95 ≤ 50 ms" if size["chunks"] >= 100_000 else "–",
+                size["hybrid_p95_ms"] <= 50 if size["chunks"] >= 100_000 else None)
+    if "answer" in r:
+        a = r["answer"]
+        add(f"Answer: first token ({a['prompt_tokens_median']:.0f}-token prompt, cold)",
+            f"{_fmt(a['docent_first_token_ms'], ' ms')}", f"{_fmt(a['raw_first_token_ms'], ' ms')}",
+            a["first_token_ratio"], "≤ 1.1×", (a["first_token_ratio"] or 9) <= 1.1)
+        add("Answer: decode rate", f"{_fmt(a['docent_decode_tps'], ' tok/s')}",
+            f"{_fmt(a['raw_decode_tps'], ' tok/s')}", a["decode_ratio"], "≥ 0.95×",
+            (a["decode_ratio"] or 0) >= 0.95)
+        add(f"Follow-up first token, KV cache reused vs cold ({a['follow_up_prompt_tokens_median']:.0f} tokens)",
+            f"{_fmt(a['follow_up_warm_first_token_ms'], ' ms')}",
+            f"{_fmt(a['follow_up_cold_first_token_ms'], ' ms')} (same prompt, cold)",
+            a["follow_up_ratio"], "≤ 0.5×", (a["follow_up_ratio"] or 9) <= 0.5)
+    if "window" in r:
+        w = r["window"]
+        add("Window: start-up to a visible window (models load behind it)",
+            f"{w['window_visible_s']} s (models ready {w['models_ready_s']} s)", "–", None, "–", None)
+        add(f"Window: longest GUI stall while indexing {w['ingest_files']} files",
+            f"{w['longest_stall_ingest_ms']} ms", "–", None, "< 50 ms", w["longest_stall_ingest_ms"] < 50)
+        add("Window: longest GUI stall while answering", f"{w['longest_stall_answer_ms']} ms", "–",
+            None, "< 50 ms", w["longest_stall_answer_ms"] < 50)
+    if "ingest" in r or "answer" in r:
+        mem = []
+        if "ingest" in r:
+            mem.append(f"ingest {r['ingest']['peak_rss_mb']:,} MB (+ reader {r['ingest'].get('reader_peak_rss_mb', 0):,} MB)")
+        if "answer" in r:
+            mem.append(f"answer {r['answer']['peak_rss_mb']:,} MB")
+        add("Peak memory (RSS)", "; ".join(mem), "–", None, "–", None)
+    if "onnx" in r:
+        o = r["onnx"]
+        rate = o["speed"]["chunks_per_s"]
+        q = o["quality"]
+        hits = {b: q[b]["hybrid"]["recall_at_5_hits"] for b in ("torch", "onnx-int8")}
+        add("Optional ONNX int8 embedding vs torch fp32 (encode; pydocs recall@5 hybrid)",
+            f"{rate['onnx-int8']} chunks/s, recall@5 {hits['onnx-int8']}/{q['onnx-int8']['hybrid']['n']}",
+            f"{rate['torch']} chunks/s, recall@5 {hits['torch']}/{q['torch']['hybrid']['n']}",
+            o["speed"]["speedup"], "kept if ≤ 1 recall@5 lost", o["decision"]["keep"])
+    return out
+
+
+def growth(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cost at 1k/10k/100k chunks: search latency and store time measured;
+    ingest time from the measured throughput plus the measured store time."""
+    if "search" not in r:
+        return []
+    rate = r.get("ingest", {}).get("raw_chunks_per_s")
+    out = []
+    for size in r["search"]["sizes"]:
+        n = size["chunks"]
+        embed_s = n / rate if rate else None
+        out.append({"chunks": n, "hybrid_p50_ms": size["hybrid_p50_ms"], "hybrid_p95_ms": size["hybrid_p95_ms"],
+                    "store_s": size["store_s"], "embed_s_est": None if embed_s is None else round(embed_s)})
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    """The README section, in Markdown."""
+    lines = [
+        README_START,
+        f"Measured by `make bench` on {results['machine']} ({results['date']}). "
+        "Each Docent figure is measured next to the raw library doing the same work in the same run.",
+        "",
+        "| What | Docent | Raw library | Ratio | Target | Met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results["rows"]:
+        met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+        ratio = "–" if row["ratio"] is None else f"{row['ratio']:g}"
+        lines.append(f"| {row['what']} | {row['docent']} | {row['raw']} | {ratio} | {row['target']} | {met} |")
+    if results.get("growth"):
+        lines += ["", "How cost grows (search and store measured; embedding time estimated from the measured "
+                  "bare-encode rate):", "",
+                  "| Chunks | Search p50 / p95 | Store (catalog + Chroma) | Embedding (est.) |",
+                  "|---|---|---|---|"]
+        for g in results["growth"]:
+            embed = "–" if g["embed_s_est"] is None else f"≈ {g['embed_s_est'] / 60:,.1f} min"
+            lines.append(f"| {g['chunks']:,} | {_fmt(g['hybrid_p50_ms'])} / {_fmt(g['hybrid_p95_ms'])} ms "
+                         f"| {g['store_s']} s | {embed} |")
+    lines += ["", "![Benchmark ratios against their targets](docs/bench.png)", README_END]
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Bars: each ratio against its target line (Qt paints it; no extra packages)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPen
+
+    app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - fonts need it
+    bars = [r for r in results["rows"] if r["ratio"] is not None]
+    w, row_h, left, top = 1100, 46, 470, 60
+    h = top + row_h * len(bars) + 50
+    img = QImage(w, h, QImage.Format.Format_ARGB32)
+    img.fill(QColor("white"))
+    p = QPainter(img)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    title = QFont()
+    title.setPointSize(13)
+    title.setBold(True)
+    p.setFont(title)
+    p.drawText(QRectF(20, 12, w - 40, 30), "Docent vs the raw libraries (ratio; green: target met)")
+    small = QFont()
+    small.setPointSize(9)
+    p.setFont(small)
+    scale_max = 2.0
+    span = w - left - 40
+
+    def x(v: float) -> float:
+        return left + span * min(v, scale_max) / scale_max
+
+    for i, row in enumerate(bars):
+        y = top + i * row_h
+        label = row["what"] if len(row["what"]) < 70 else row["what"][:67] + "…"
+        p.setPen(QColor("#222"))
+        p.drawText(QRectF(10, y, left - 20, row_h - 8), Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWordWrap,
+                   label)
+        color = {True: "#2e9d57", False: "#d0483c", None: "#7a8ca3"}[row["met"]]
+        p.fillRect(QRectF(left, y + 10, x(row["ratio"]) - left, row_h - 22), QColor(color))
+        p.drawText(QRectF(x(row["ratio"]) + 6, y, 300, row_h - 4), Qt.AlignmentFlag.AlignVCenter,
+                   f"{row['ratio']:g}  ({row['target']})")
+    p.setPen(QPen(QColor("#444"), 1, Qt.PenStyle.DashLine))
+    one = x(1.0)
+    p.drawLine(int(one), top - 6, int(one), h - 40)
+    p.setPen(QColor("#444"))
+    for v in (0, 0.5, 1.0, 1.5, 2.0):
+        p.drawText(QRectF(x(v) - 20, h - 36, 40, 20), Qt.AlignmentFlag.AlignCenter, f"{v:g}×")
+    p.end()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(str(path))
+
+
+def update_readme(section: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if README_START in text and README_END in text:
+        head, rest = text.split(README_START, 1)
+        _, tail = rest.split(README_END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip() + "\n\n## Benchmarks\n\n" + section + "\n"
+    readme.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a smoke run; results go to a temporary folder")
+    ap.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts (others are kept from "
+                    "bench/results.json)")
+    args = ap.parse_args()
+    out_dir = Path(tempfile.mkdtemp(prefix="docent-bench-quick-")) if args.quick else ROOT / "bench"
+    results_file = out_dir / "results.json"
+    previous: dict[str, Any] = {}
+    if args.only and (ROOT / "bench" / "results.json").is_file():
+        previous = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    parts = args.only or list(PARTS)
+    measured: dict[str, Any] = dict(previous.get("parts", {}))
+    for name in parts:
+        measured[name] = run_part(name, out_dir / f"{name}.json", args.quick)
+    cpu = platform.processor() or platform.machine()
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release().split('-')[0]}, "
+                   f"Python {platform.python_version()}",
+        "quick": args.quick,
+        "parts": measured,
+    }
+    results["rows"] = rows(measured)
+    results["growth"] = growth(measured)
+    results_file.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    section = table(results)
+    if args.quick:
+        chart(results, out_dir / "bench.png")
+        print(section)
+        print(f"\nQuick run: results in {out_dir} (README untouched).")
+        return
+    chart(results, ROOT / "docs" / "bench.png")
+    update_readme(section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
