@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -116,6 +117,13 @@ def _child(conn: Connection, target: str, memory: int | None) -> None:
     # the whole process group and must not kill the child mid-reply.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_memory_cap(memory)
+    try:
+        # Reading runs beside embedding on the same cores: at a lower
+        # priority it fills the gaps of the embedder's threads rather than
+        # slowing them, and never competes with the window for a core.
+        os.nice(10)
+    except (AttributeError, OSError):  # pragma: no cover - not on every platform
+        pass
     module, _, name = target.partition(":")
     load = getattr(importlib.import_module(module), name)
     spans_for: dict[str, Callable[[str], list[tuple[int, int]]]] = {}
