@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.catalog import Catalog, FileRow
+from app.core.catalog import Catalog, FileRow, Root
 
 STATUS_WORDS = {
     "indexed": "indexed",
@@ -124,37 +124,65 @@ class LibraryPane(QWidget):
     # --- data ---------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-read roots and files from the catalog, keeping expansion and selection."""
-        expanded = {self.tree.topLevelItem(i).data(0, PATH_ROLE)
-                    for i in range(self.tree.topLevelItemCount()) if self.tree.topLevelItem(i).isExpanded()}
-        selected = self.selected_path()
+        """Re-read roots and files from the catalog, keeping expansion and selection.
+
+        While the set of folders and files is unchanged (the common case
+        during indexing) the rows are updated in place rather than rebuilt,
+        which keeps this cheap enough to run on the GUI thread as files finish.
+        """
         roots = self.catalog.roots()
         files = self.catalog.files()
-        self.tree.setUpdatesEnabled(False)
-        self.tree.clear()
         by_root: dict[int | None, list[FileRow]] = {}
         for f in files:
             by_root.setdefault(f.root_id, []).append(f)
+        shape = (tuple(r.path for r in roots), tuple(f.path for f in files))
+        if shape == getattr(self, "_shape", None):
+            self.tree.setUpdatesEnabled(False)
+            for root in roots:
+                self._style_root(self._root_items[root.path], root, by_root.get(root.id, []))
+            for f in files:
+                self._style_file(self._file_items[f.path], f)
+            self.tree.setUpdatesEnabled(True)
+            self._after_refresh(roots)
+            return
+        expanded = {self.tree.topLevelItem(i).data(0, PATH_ROLE)
+                    for i in range(self.tree.topLevelItemCount()) if self.tree.topLevelItem(i).isExpanded()}
+        selected = self.selected_path()
+        self.tree.setUpdatesEnabled(False)
+        self.tree.clear()
+        self._root_items: dict[str, QTreeWidgetItem] = {}
+        self._file_items: dict[str, QTreeWidgetItem] = {}
         for root in roots:
             rfiles = by_root.get(root.id, [])
-            indexed = sum(f.status == "indexed" for f in rfiles)
-            failed = sum(f.status == "failed" for f in rfiles)
-            missing = not Path(root.path).exists()
-            status = "unavailable" if missing else f"{indexed}/{len(rfiles)}"
-            item = QTreeWidgetItem([Path(root.path).name or root.path, status, str(sum(f.chunks for f in rfiles))])
+            item = QTreeWidgetItem([Path(root.path).name or root.path, "", ""])
             item.setData(0, PATH_ROLE, root.path)
             item.setData(0, KIND_ROLE, "root")
-            tip = root.path + (f"\n{failed} failed" if failed else "")
-            if missing:
-                tip += "\nThis folder is missing or not mounted; its documents come back when it does."
-                item.setForeground(1, QBrush(QColor(STATUS_COLOURS["unavailable"])))
-            item.setToolTip(0, tip)
+            self._style_root(item, root, rfiles)
+            self._root_items[root.path] = item
             self.tree.addTopLevelItem(item)
             base = Path(root.path)
             for f in rfiles:
                 self._add_file(item, f, base)
             item.setExpanded(root.path in expanded or len(roots) == 1)
+        self._shape = shape
         self.tree.setUpdatesEnabled(True)
+        self._after_refresh(roots, selected)
+
+    def _style_root(self, item: QTreeWidgetItem, root: Root, rfiles: list[FileRow]) -> None:
+        indexed = sum(f.status == "indexed" for f in rfiles)
+        failed = sum(f.status == "failed" for f in rfiles)
+        missing = not Path(root.path).exists()
+        item.setText(1, "unavailable" if missing else f"{indexed}/{len(rfiles)}")
+        item.setText(2, str(sum(f.chunks for f in rfiles)))
+        tip = root.path + (f"\n{failed} failed" if failed else "")
+        if missing:
+            tip += "\nThis folder is missing or not mounted; its documents come back when it does."
+            item.setForeground(1, QBrush(QColor(STATUS_COLOURS["unavailable"])))
+        else:
+            item.setData(1, Qt.ItemDataRole.ForegroundRole, None)
+        item.setToolTip(0, tip)
+
+    def _after_refresh(self, roots: list[Root], selected: str | None = None) -> None:
         counts = self.catalog.counts()
         parts = [f"{counts['indexed']} indexed"]
         for key in ("pending", "failed", "skipped", "unavailable"):
@@ -172,30 +200,44 @@ class LibraryPane(QWidget):
         self._show_details()
 
     def _add_file(self, parent: QTreeWidgetItem, f: FileRow, base: Path) -> None:
-        status = "indexing" if f.path == self.indexing_path else f.status
         try:
             name = str(Path(f.path).relative_to(base))
         except ValueError:
             name = Path(f.path).name
-        item = QTreeWidgetItem([name or Path(f.path).name, STATUS_WORDS.get(status, status), str(f.chunks or "")])
+        item = QTreeWidgetItem([name or Path(f.path).name, "", ""])
         item.setData(0, PATH_ROLE, f.path)
         item.setData(0, KIND_ROLE, "file")
+        self._style_file(item, f)
+        self._file_items[f.path] = item
+        parent.addChild(item)
+
+    def _style_file(self, item: QTreeWidgetItem, f: FileRow) -> None:
+        """Status, chunk count, colour and tooltips of one file's row."""
+        status = "indexing" if f.path == self.indexing_path else f.status
+        item.setText(1, STATUS_WORDS.get(status, status))
+        item.setText(2, str(f.chunks or ""))
         tip = f.path
         if f.reason:
             tip += f"\n{STATUS_WORDS.get(status, status)}: {f.reason}"
-            item.setToolTip(1, f.reason)
-            item.setData(0, REASON_ROLE, f.reason)
+        item.setToolTip(1, f.reason or "")
+        item.setData(0, REASON_ROLE, f.reason)
         item.setToolTip(0, tip)
         if status in STATUS_COLOURS:
             item.setForeground(1, QBrush(QColor(STATUS_COLOURS[status])))
-        parent.addChild(item)
+        else:
+            item.setData(1, Qt.ItemDataRole.ForegroundRole, None)
 
     def set_indexing(self, path: str | None) -> None:
         """Mark the file being indexed now (shown as “indexing…”)."""
         if path == self.indexing_path:
             return
-        self.indexing_path = path
-        self.refresh()
+        before, self.indexing_path = self.indexing_path, path
+        # Only the two rows concerned change; the periodic refresh does the rest.
+        for changed in (before, path):
+            item = getattr(self, "_file_items", {}).get(changed) if changed else None
+            row = self.catalog.file(changed) if item is not None else None
+            if item is not None and row is not None:
+                self._style_file(item, row)
 
     # --- filter, selection, actions -------------------------------------
 
