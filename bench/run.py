@@ -26,14 +26,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("ingest", "sync", "search", "answer", "window", "onnx")
+PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx")
+# Parts that are another run of a script with extra arguments.
+VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
 
 def run_part(name: str, out: Path, quick: bool) -> dict[str, Any]:
     """Run ``bench/<name>.py`` in a fresh process (so its peak memory is its own)."""
-    cmd = [sys.executable, str(ROOT / "bench" / f"{name}.py"), "--out", str(out)]
+    script, extra = VARIANTS.get(name, (name, []))
+    if quick and extra:
+        return {}
+    cmd = [sys.executable, str(ROOT / "bench" / f"{script}.py"), "--out", str(out), *extra]
     if quick:
         cmd.append("--quick")
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
@@ -67,6 +72,13 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
     if "ingest" in r:
         i = r["ingest"]
         add(f"Ingest: {i['corpus']}, {i['pages']} pages, {i['chunks']:,} chunks",
+            f"{i['docent_chunks_per_s']} chunks/s ({i['docent_ingest_s']} s)",
+            f"{i['raw_chunks_per_s']} chunks/s ({i['raw_encode_s']} s, bare encode)",
+            i["throughput_ratio"], "≥ 0.9×", i["throughput_ratio"] >= 0.9)
+    if r.get("ingest_spare"):
+        i = r["ingest_spare"]
+        add(f"Ingest with a core spare (embedding on {i['embed_threads']} of {os.cpu_count()} cores, ours and raw): "
+            f"{i['pages']} pages, {i['chunks']:,} chunks",
             f"{i['docent_chunks_per_s']} chunks/s ({i['docent_ingest_s']} s)",
             f"{i['raw_chunks_per_s']} chunks/s ({i['raw_encode_s']} s, bare encode)",
             i["throughput_ratio"], "≥ 0.9×", i["throughput_ratio"] >= 0.9)
@@ -181,7 +193,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     title.setPointSize(13)
     title.setBold(True)
     p.setFont(title)
-    p.drawText(QRectF(20, 12, w - 40, 30), "Docent vs the raw libraries (ratio; green: target met)")
+    p.drawText(QRectF(20, 12, w - 40, 30), "Docent ÷ raw library on the same work (green: target met, red: missed, grey: no target)")
     small = QFont()
     small.setPointSize(9)
     p.setFont(small)
@@ -199,8 +211,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
                    label)
         color = {True: "#2e9d57", False: "#d0483c", None: "#7a8ca3"}[row["met"]]
         p.fillRect(QRectF(left, y + 10, x(row["ratio"]) - left, row_h - 22), QColor(color))
-        p.drawText(QRectF(x(row["ratio"]) + 6, y, 300, row_h - 4), Qt.AlignmentFlag.AlignVCenter,
-                   f"{row['ratio']:g}  ({row['target']})")
+        text = f"{row['ratio']:g}  ({row['target']})"
+        if row["ratio"] > scale_max * 0.8:  # a long bar: its label goes inside it
+            p.setPen(QColor("white"))
+            p.drawText(QRectF(left + 8, y, x(row["ratio"]) - left - 16, row_h - 4),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, text)
+        else:
+            p.drawText(QRectF(x(row["ratio"]) + 6, y, 300, row_h - 4), Qt.AlignmentFlag.AlignVCenter, text)
     p.setPen(QPen(QColor("#444"), 1, Qt.PenStyle.DashLine))
     one = x(1.0)
     p.drawLine(int(one), top - 6, int(one), h - 40)
