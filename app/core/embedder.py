@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,38 +81,54 @@ class SentenceEmbedder:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token of ``text``, from the model's own tokenizer."""
-        enc = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
-        return [(s, e) for s, e in enc["offset_mapping"] if e > s]
+        return _token_spans(self._tokenizer, text)
 
     def encode(
         self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
     ) -> np.ndarray:
-        """Embed ``texts`` in batches; cancellable between batches.
+        """Embed ``texts`` in batches (sorted by length); cancellable between batches."""
+        return _encode_sorted(texts, self.dim, self._batch_size * 4, self._embed, should_stop)
 
-        Texts are sorted by length first so each batch pads little, then the
-        rows are put back in the caller's order.
-        """
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        step = self._batch_size * 4
-        for lo in range(0, len(order), step):
-            if should_stop is not None and should_stop():
-                raise Cancelled()
-            idx = order[lo : lo + step]
-            with self._lock:
-                vecs = self._model.encode(
-                    [texts[i] for i in idx],
-                    batch_size=self._batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            out[idx] = vecs.astype(np.float32, copy=False)
-        return out
+    def _embed(self, batch: list[str]) -> np.ndarray:
+        with self._lock:
+            vecs = self._model.encode(
+                batch,
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vecs.astype(np.float32, copy=False)
+
+
+def _token_spans(tokenizer: Any, text: str) -> list[tuple[int, int]]:
+    """Character span of each token of ``text`` (no special tokens) from a HF tokenizer."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    return [(s, e) for s, e in enc["offset_mapping"] if e > s]
+
+
+def _encode_sorted(
+    texts: Sequence[str],
+    dim: int,
+    step: int,
+    embed: Callable[[list[str]], np.ndarray],
+    should_stop: Callable[[], bool] | None,
+) -> np.ndarray:
+    """Embed ``texts`` ``step`` at a time, cancellable between steps.
+
+    Texts are sorted by length first so each batch pads little, then the
+    rows are put back in the caller's order.
+    """
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    for lo in range(0, len(order), step):
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        idx = order[lo : lo + step]
+        out[idx] = embed([texts[i] for i in idx])
+    return out
 
 
 # --- The optional int8 path ---------------------------------------------------
@@ -350,29 +366,13 @@ class OnnxInt8Embedder:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token of ``text``, from the model's own tokenizer."""
-        enc = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
-        return [(s, e) for s, e in enc["offset_mapping"] if e > s]
+        return _token_spans(self._tokenizer, text)
 
     def encode(
         self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
     ) -> np.ndarray:
-        """Embed ``texts`` in batches; cancellable between batches.
-
-        Texts are sorted by length first so each batch pads little, then the
-        rows are put back in the caller's order.
-        """
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for lo in range(0, len(order), self._batch_size):
-            if should_stop is not None and should_stop():
-                raise Cancelled()
-            idx = order[lo : lo + self._batch_size]
-            out[idx] = self._embed([texts[i] for i in idx])
-        return out
+        """Embed ``texts`` in batches (sorted by length); cancellable between batches."""
+        return _encode_sorted(texts, self.dim, self._batch_size, self._embed, should_stop)
 
     def _embed(self, batch: list[str]) -> np.ndarray:
         # sentence-transformers strips (and optionally lowercases) before tokenizing.
