@@ -109,8 +109,10 @@ _TOKENIZER_PROBES = (
 
 
 def default_readers() -> int:
-    """How many reader processes run beside embedding: one per spare core, at least one."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    """How many reader processes run beside embedding: one per spare core, one
+    at least and two at most (reading costs about a tenth of embedding, and
+    each reader may hold a large document in memory)."""
+    return max(1, min(2, (os.cpu_count() or 2) - 1))
 
 
 @dataclass
