@@ -137,3 +137,31 @@ def test_a_follow_up_repeats_the_earlier_turn_verbatim_so_its_kv_cache_is_reused
     # the second prompt: llama.cpp evaluates only the new sources and question.
     assert prompts[1].startswith(turn_one)
     assert len(prompts[1]) > len(turn_one) + 200
+
+
+def test_a_self_contained_question_is_searched_as_asked() -> None:
+    from app.core.answer import search_query
+
+    history = [("What does the cooperative plan to open next year?", "A marine biology museum [1].")]
+    question = "How many storm warnings did the lighthouse keepers record in winter?"
+    assert search_query(question, history) == question
+    assert search_query("and where will it be?", []) == "and where will it be?"
+
+
+def test_a_follow_up_is_searched_with_the_conversation_it_refers_to(indexed, docs) -> None:
+    from app.core.answer import search_query
+
+    first = ("What does the cooperative plan to open next year?",
+             "It plans to open a marine biology museum [1].")
+    follow_up = "and where will it be?"
+    query = search_query(follow_up, [first])
+    assert follow_up in query and first[0] in query and "marine biology museum" in query
+
+    answer = indexed.answerer.ask(follow_up, history=[first], sampling=Sampling(max_tokens=40, temperature=0.0))
+    assert not answer.declined
+    top = answer.sources[0].hit.chunk
+    assert Path(top.path) == docs["pdf"].resolve() and top.page == 4  # the Outlook page: the customs house
+    asked = [r for r in indexed.audit.records() if r["event"] == "ask"][-1]
+    assert asked["data"]["question"] == follow_up and asked["data"]["search_query"] == query
+    done = indexed.audit.records()[-1]["data"]
+    assert done["search_query"] == query

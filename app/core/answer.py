@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import citations as cite
-from app.core import injection
+from app.core import injection, textnorm
 from app.core.audit import AuditLog
 from app.core.embedder import Embedder
 from app.core.llm import LocalModel, Message, Sampling
@@ -61,6 +61,45 @@ SYSTEM_PROMPT = (
 )
 
 _KEPT_TURNS = 32  # conversations whose prompts are remembered for KV-cache reuse
+
+# A follow-up leans on the conversation when it refers back ("its second
+# argument", "what about…", "and the other one?") or says too little to be
+# searched on its own.
+_REFERS_BACK = re.compile(
+    r"^\W*(and|but|also|so|then|what about|how about|same)\b"
+    r"|\b(it|its|it's|this|that|these|those|they|them|their|theirs|he|she|his|her|him|"
+    r"former|latter|the same|the other|above|previous|earlier)\b",
+    re.IGNORECASE,
+)
+_SELF_CONTAINED_WORDS = 5  # content words from which a question stands alone if it does not refer back
+_EXPANSION_CHARS = 300  # of the previous answer, added to the search query
+
+
+def search_query(question: str, history: Sequence[tuple[str, str]]) -> str:
+    """What to search for: the question, completed by the conversation when it
+    is a follow-up that cannot be searched on its own.
+
+    "and what about its second argument?" finds nothing by itself; searched
+    together with the previous question (and the start of its answer, which
+    often names the thing "it" refers to) it finds the same passages the
+    conversation is about. A self-contained question is searched as asked,
+    so a change of subject is not dragged back to the old one.
+    """
+    if not history:
+        return question
+    words = textnorm.content_words(question)
+    if not _REFERS_BACK.search(question) and len(words) >= _SELF_CONTAINED_WORDS:
+        return question
+    parts = [question]
+    for prev_q, prev_a in reversed(history[-2:]):
+        answer = cite.MARKER.sub("", prev_a).strip()
+        if answer and not _DECLINE_PATTERN.search(answer) and answer != DECLINE_TEXT:
+            parts.append(answer[:_EXPANSION_CHARS])
+        parts.append(prev_q)
+        # A previous question that stood alone is enough context.
+        if not _REFERS_BACK.search(prev_q) and len(textnorm.content_words(prev_q)) >= _SELF_CONTAINED_WORDS:
+            break
+    return " ".join(reversed(parts))
 
 
 def _cut_echo(text: str) -> str:
@@ -127,6 +166,9 @@ class Answer:
     flags: list[str] = field(default_factory=list)
     # The model's text when it was replaced, kept for the record, never shown.
     replaced: str | None = None
+    # What was searched for, when it was not the question itself (a follow-up
+    # completed by the conversation).
+    search_query: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """The command-line contract's shape, plus ``flags`` when there are any.
@@ -241,16 +283,30 @@ class Answerer:
         sampling: Sampling = Sampling(),
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        rerank: bool = True,
     ) -> Answer:
-        """Answer ``question`` from the library, streaming tokens to ``on_token``."""
+        """Answer ``question`` from the library, streaming tokens to ``on_token``.
+
+        Args:
+            history: the conversation's earlier (question, answer) pairs; a
+                follow-up that refers back to them is searched together with
+                them (see :func:`search_query`).
+            rerank: use the configured reranker, if any.
+        """
         started = time.perf_counter()
-        self.audit.append("ask", {"question": question, "k": k, "mode": mode, "scope": scope})
-        result = self.retriever.search(question, k=k, mode=mode, scope=scope)
+        query = search_query(question, history)
+        record: dict[str, Any] = {"question": question, "k": k, "mode": mode, "scope": scope}
+        if query != question:
+            record["search_query"] = query
+        self.audit.append("ask", record)
+        extra = {} if rerank else {"rerank": False}
+        result = self.retriever.search(query, k=k, mode=mode, scope=scope, **extra)
         retrieve_ms = (time.perf_counter() - started) * 1000
         relevant = [h for h in result.hits if (h.similarity or 0.0) >= self.min_relevance]
         timings: dict[str, float | None] = {"retrieve": retrieve_ms, "first_token": None, "total": None}
         if not relevant:
-            answer = Answer(question, DECLINE_TEXT, True, [], [], self.model_name, timings, result.hits)
+            answer = Answer(question, DECLINE_TEXT, True, [], [], self.model_name, timings, result.hits,
+                            search_query=record.get("search_query"))
             if on_token:
                 on_token(DECLINE_TEXT)
             return self._finish(answer, started, prompt=None, sampling=sampling)
@@ -294,6 +350,7 @@ class Answerer:
             text = _cut_echo(text)
         answer = self._cite(question, text, sources, timings, result.hits)
         answer.stopped = stopped
+        answer.search_query = record.get("search_query")
         if check is not None and guard is not None:
             flags = list(dict.fromkeys(guard.flags + check.text_flags(answer.answer)))
             if flags:
@@ -336,7 +393,8 @@ class Answerer:
         if on_token:
             on_token(f"\n\n{text}")  # after what was shown of the model's answer
         return Answer(answer.question, text, declined, answer.sources, citations, answer.model,
-                      answer.timings_ms, answer.retrieved, answer.stopped, flags, replaced=answer.answer)
+                      answer.timings_ms, answer.retrieved, answer.stopped, flags, replaced=answer.answer,
+                      search_query=answer.search_query)
 
     def _remember(self, question: str, answer: str, sent: str, generated: str) -> None:
         """Keep how a turn was put to the model, for the next follow-up's prompt."""
@@ -424,10 +482,11 @@ class Answerer:
         given = {s.hit.chunk.id for s in answer.sources}
         self.audit.append("answer", {
             "question": answer.question,
+            "search_query": answer.search_query,
             "retrieved": [
                 {"chunk_id": h.chunk.id, "path": h.chunk.path, "page": h.chunk.page,
                  "score": h.score, "vector_score": h.vector_score, "keyword_score": h.keyword_score,
-                 "similarity": h.similarity, "text_hash": h.chunk.text_hash,
+                 "similarity": h.similarity, "rerank_score": h.rerank_score, "text_hash": h.chunk.text_hash,
                  "given": h.chunk.id in given}
                 for h in answer.retrieved
             ],
