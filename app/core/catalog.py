@@ -138,7 +138,26 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+def _m002_cjk_bigrams(db: sqlite3.Connection) -> None:
+    """Re-segment the keyword index: no-space scripts as bigrams, not single characters.
+
+    Catalogs written before indexed Chinese, Japanese, Thai … one character
+    per token (see ``textnorm``); their queries now look for bigrams, so each
+    body holding such a script is written again from its chunk. Bodies of
+    other text are unchanged by ``for_index`` and left alone, so a library in
+    Latin script migrates with one read of its chunks and no writes.
+    """
+    # Streamed, not fetched whole: a large library's text need not fit in memory.
+    for rid, heading, text in db.execute("SELECT rid, heading, text FROM chunks"):
+        source = text if not heading else f"{heading}\n{text}"
+        if not textnorm.has_no_space_script(source):
+            continue
+        db.execute("DELETE FROM chunks_fts WHERE rowid = ?", (rid,))
+        db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (rid, textnorm.for_index(source)))
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_cjk_bigrams]
+_SEGMENTED = _m002_cjk_bigrams.__name__  # the migration after which the index holds bigrams
 
 
 class Catalog:
@@ -519,7 +538,7 @@ class Catalog:
         Args:
             scope: a file or folder path; only chunks of files under it count.
         """
-        match = textnorm.fts_query(query)
+        match = textnorm.fts_query(query, segmentation=self._segmentation())
         if match is None or k < 1:
             return []
         try:
@@ -528,6 +547,22 @@ class Catalog:
             return []  # a query FTS5 cannot parse finds nothing rather than failing
         # bm25() is lower-is-better and negative; flip it so higher is better.
         return [(cid, -float(rank)) for cid, rank in rows]
+
+    def _segmentation(self) -> str:
+        """How this catalog's keyword index segments no-space scripts.
+
+        A read-only reader (``docent search --mode keyword``) may open a
+        catalog that no writer of this version has migrated yet; it must then
+        ask in the old, one-token-per-character form. Checked per query (one
+        primary-key lookup) since a writer may migrate it meanwhile.
+        """
+        if not self.readonly:
+            return textnorm.SEGMENTATION  # a writer migrated on opening
+        try:
+            done = self._query("SELECT 1 FROM migrations WHERE name = ?", (_SEGMENTED,))
+        except sqlite3.OperationalError:
+            done = []
+        return textnorm.SEGMENTATION if done else "char"
 
     def _keyword_top(self, match: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` best indexed chunks for an FTS5 ``match``, ranked in the index.

@@ -7,15 +7,24 @@ span on its page so a citation can highlight exactly that passage.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from app.core import textnorm
 from app.core.documents.model import Page
 
 TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 """Maps a text to the ``(start, end)`` character span of each of its tokens."""
 
 _SENTENCE_END = ".!?;:。！？"
+
+# A tokenizer without a script's letters in its vocabulary (the bundled
+# English model on Thai, Lao, Khmer …) returns a whole unspaced run as one
+# [UNK] token, so "200 tokens" could be pages of text. Such tokens are counted
+# as one per this many characters instead: the chunk then holds fewer real
+# tokens than the limit (never more), and stays a passage one can cite.
+_LONG_TOKEN_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,27 @@ def _windows(
         i = nxt
 
 
+def _split_long_tokens(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans with over-long tokens of a no-space script cut into pieces (see ``_LONG_TOKEN_CHARS``).
+
+    Pieces never start on a combining mark, so a Thai vowel or tone sign stays
+    with its letter. Other tokens (a long English word piece) are kept as they are.
+    """
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if end - start <= _LONG_TOKEN_CHARS or not textnorm.has_no_space_script(text[start:end]):
+            out.append((start, end))
+            continue
+        lo = start
+        while lo < end:
+            hi = min(lo + _LONG_TOKEN_CHARS, end)
+            while hi < end and unicodedata.category(text[hi]).startswith("M"):
+                hi += 1
+            out.append((lo, hi))
+            lo = hi
+    return out
+
+
 def _heading_at(page: Page, offset: int) -> str | None:
     heading = None
     for pos, title in page.headings:
@@ -112,7 +142,7 @@ def chunk_pages(
         text = page.text
         if not text.strip():
             continue
-        spans = token_spans(text)
+        spans = _split_long_tokens(text, token_spans(text))
         if not spans:
             continue
         for i, j in _windows(text, spans, max_tokens, overlap):

@@ -9,7 +9,7 @@ marked ``inferred``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,12 +17,22 @@ import numpy as np
 from app.core import textnorm
 
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+# A sentence ends at . ! ? before a space, or at Chinese/Japanese 。！？ even
+# with no space after (those scripts put none), past any closing quote.
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])(?![」』”’）)])\s*|(?<=[。！？][」』”’）)])\s*|\n+")
 
 # A sentence restates a source when it is this similar in meaning...
 INFER_SIMILARITY = 0.55
 # ...or when this share of its content words appear in the source.
 INFER_OVERLAP = 0.6
+
+# A sentence's [n] is unsupported when the sentence is this far from source n
+# in meaning AND shares fewer than this share of its content words with it:
+# the model cited a passage that says nothing of the kind. (Loose on purpose:
+# a paraphrase or a partial restatement still counts as supported.)
+UNSUPPORTED_SIMILARITY = 0.3
+UNSUPPORTED_OVERLAP = 0.2
+_SENTENCE_KEEP = re.compile(r"((?<=[.!?。！？])\s+|\n+)")
 
 
 @dataclass(frozen=True)
@@ -82,3 +92,49 @@ def infer(
             if sim >= INFER_SIMILARITY or overlap >= INFER_OVERLAP:
                 support[n] = max(support.get(n, 0.0), max(sim, overlap))
     return sorted(support, key=lambda n: -support[n])
+
+
+def drop_unsupported(
+    answer: str,
+    source_texts: Sequence[str],
+    source_vectors: Sequence[np.ndarray | None],
+    encode: Callable[[list[str]], np.ndarray],
+) -> tuple[str, list[int]]:
+    """Remove ``[n]`` markers from sentences that source ``n`` does not support.
+
+    Only sentences with three content words or more are judged (a bare
+    "UTF-8 [1]" says too little to check), and only against sources whose
+    vector is known. Returns the answer without those markers and the
+    numbers removed, in order.
+    """
+    pieces = _SENTENCE_KEEP.split(answer)
+    judged: list[tuple[int, str, set[int]]] = []
+    for i, piece in enumerate(pieces):
+        nums = {int(p) for m in MARKER.finditer(piece) for p in re.split(r"[,;]", m.group(1))}
+        plain = MARKER.sub("", piece).strip()
+        if nums and len(textnorm.content_words(plain)) >= 3:
+            judged.append((i, plain, nums))
+    if not judged:
+        return answer, []
+    vectors = encode([plain for _, plain, _ in judged])
+    source_words = [textnorm.content_words(t) for t in source_texts]
+    removed: list[int] = []
+    for (i, plain, nums), vec in zip(judged, vectors):
+        words = textnorm.content_words(plain)
+        bad: set[int] = set()
+        for n in sorted(nums):
+            if not 1 <= n <= len(source_texts) or source_vectors[n - 1] is None:
+                continue
+            overlap = len(words & source_words[n - 1]) / max(1, len(words))
+            similarity = float(np.dot(vec, source_vectors[n - 1]))
+            if similarity < UNSUPPORTED_SIMILARITY and overlap < UNSUPPORTED_OVERLAP:
+                bad.add(n)
+        if bad:
+            def keep(match: re.Match[str], bad: set[int] = bad) -> str:
+                good = [p.strip() for p in re.split(r"[,;]", match.group(1)) if int(p) not in bad]
+                return f"[{', '.join(good)}]" if good else ""
+
+            # "uses UTF-8 [3]." → "uses UTF-8." (no space left before the stop)
+            pieces[i] = re.sub(r"[ \t]+(?=[.,;:!?。！？]|$)", "", MARKER.sub(keep, pieces[i]))
+            removed += [n for n in sorted(bad) if n not in removed]
+    return "".join(pieces), removed

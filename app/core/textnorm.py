@@ -1,9 +1,20 @@
 """Text normalisation shared by keyword indexing and matching.
 
-Scripts written without spaces between words (Chinese, Japanese, Thai, …)
-would otherwise be one giant "word" to a keyword index; each of their
-characters is made a token of its own, and queries become phrase searches
-over those characters, so any run of characters can be found.
+Scripts written without spaces between words (Chinese, Japanese, Korean,
+Thai, …) would otherwise be one giant "word" to the keyword index (FTS5's
+``unicode61`` tokenizer keeps a whole run of Han or kana letters as one
+token), so a word inside a sentence could never be found. As Lucene's CJK
+analyzer does, every run of such characters is indexed as its overlapping
+character bigrams ("数据库" → "数据 据库"), and a query's run becomes a phrase
+of its own bigrams, so the word must occur contiguously. Bigrams rather than
+single characters: each bigram is far rarer than its characters, which gives
+BM25 meaningful weights and keeps phrase matching off the huge position lists
+of common characters (的, の, 是 …).
+
+The last character of each run is also indexed on its own (a run of one
+character is just that character), so every character starts some token and
+a one-character query can match as a prefix (``"库"*``). Latin text passes
+through untouched, so English ranking is exactly what it was.
 """
 
 from __future__ import annotations
@@ -12,21 +23,27 @@ import hashlib
 import re
 import unicodedata
 
-# CJK ideographs, kana, Hangul syllables, Thai, Lao, Khmer, Myanmar.
+# Letters of scripts written without spaces (or, for Hangul, with particles
+# glued to words). Punctuation inside these blocks (・, ฯ's neighbours ๏ ๚ ๛,
+# Khmer and Myanmar full stops …) is left out so it splits runs, as FTS5 does.
 _NO_SPACE_RANGES = (
-    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3005-\u3007"  # 々 〆 〇
+    "\u3041-\u309a\u309d-\u309f"  # Hiragana (without the spacing sound marks ゛゜)
+    "\u30a1-\u30fa\u30fc-\u30ff"  # Katakana (without ・ and ゠)
     "\u3400-\u4dbf"  # CJK Extension A
     "\u4e00-\u9fff"  # CJK Unified Ideographs
     "\uf900-\ufaff"  # CJK Compatibility Ideographs
+    "\U00020000-\U0003134f"  # CJK Extensions B–G
+    "\u1100-\u11ff\u3131-\u318e"  # Hangul Jamo, compatibility Jamo
     "\uac00-\ud7af"  # Hangul syllables
-    "\u0e00-\u0e7f"  # Thai
-    "\u0e80-\u0eff"  # Lao
-    "\u1780-\u17ff"  # Khmer
-    "\u1000-\u109f"  # Myanmar
+    "\u0e01-\u0e3a\u0e40-\u0e4e\u0e50-\u0e59"  # Thai
+    "\u0e81-\u0edf"  # Lao
+    "\u1780-\u17d3\u17d7\u17dc\u17dd\u17e0-\u17e9"  # Khmer
+    "\u1000-\u1049\u1050-\u109f"  # Myanmar
 )
-_NO_SPACE_CHAR = re.compile(f"([{_NO_SPACE_RANGES}])")
 _NO_SPACE_RUN = re.compile(f"[{_NO_SPACE_RANGES}]+")
-_WORD = re.compile(r"\w+")
+# A query's terms: a run of no-space script, or a word of anything else.
+_TERM = re.compile(f"[{_NO_SPACE_RANGES}]+|[^\\W{_NO_SPACE_RANGES}]+")
 
 STOPWORDS = frozenset(
     """a an and are as at be but by can could did do does for from had has have how i if in
@@ -36,38 +53,99 @@ STOPWORDS = frozenset(
     just tell please explain describe""".split()
 )
 
+#: A query run of more letters than this (most Chinese and Japanese words have
+#: two to four) is taken for a phrase of several words; see ``fts_query``.
+PHRASE_ONLY_LETTERS = 4
+
+#: Bumped when the keyword index's segmentation changes; the catalog records
+#: it (see ``catalog._m002_cjk_bigrams``) so a reader can tell an old index.
+SEGMENTATION = "bigram-1"
+
+
+def _letters(run: str) -> list[str]:
+    """The run's characters without combining marks.
+
+    FTS5's ``unicode61`` treats marks (Thai vowel and tone signs, Myanmar
+    medials …) as separators; dropping them on both the index and the query
+    side folds them away, as ``remove_diacritics`` does for Latin accents.
+    """
+    return [c for c in run if not unicodedata.category(c).startswith("M")]
+
+
+def bigrams(run: str) -> list[str]:
+    """Overlapping character bigrams of a no-space run ("数据库" → ["数据", "据库"]).
+
+    A run of one character is that character; marks are dropped (see ``_letters``).
+    """
+    chars = _letters(run)
+    if len(chars) <= 1:
+        return ["".join(chars)] if chars else []
+    return [a + b for a, b in zip(chars, chars[1:])]
+
+
+def _index_run(match: re.Match[str]) -> str:
+    chars = _letters(match.group(0))
+    grams = bigrams(match.group(0))
+    if len(chars) > 1:
+        grams.append(chars[-1])  # every character starts a token: see the module docstring
+    return " " + " ".join(grams) + " "
+
 
 def for_index(text: str) -> str:
-    """Text as the keyword index stores it: NFKC, no-space scripts split per character."""
+    """Text as the keyword index stores it: NFKC, no-space runs as bigrams.
+
+    Only the FTS body is segmented; the chunk text shown to users stays as written.
+    """
     text = unicodedata.normalize("NFKC", text)
-    return _NO_SPACE_CHAR.sub(r" \1 ", text)
+    return _NO_SPACE_RUN.sub(_index_run, text)
+
+
+def has_no_space_script(text: str) -> bool:
+    """Whether ``text`` holds letters of a script written without spaces."""
+    return _NO_SPACE_RUN.search(unicodedata.normalize("NFKC", text)) is not None
 
 
 def query_terms(query: str) -> list[str]:
-    """Search terms of a query: words (minus stopwords) and runs of no-space script."""
+    """Search terms of a query: words (minus stopwords) and runs of no-space script.
+
+    Runs are returned whole (as written, for highlighting); ``fts_query`` and
+    ``content_words`` cut them into bigrams.
+    """
     query = unicodedata.normalize("NFKC", query).lower()
-    terms: list[str] = []
-    for match in _WORD.finditer(query):
-        word = match.group(0)
-        # A word may mix scripts ("python中文"): split out the no-space runs.
-        pos = 0
-        for run in _NO_SPACE_RUN.finditer(word):
-            if run.start() > pos:
-                terms.append(word[pos : run.start()])
-            terms.append(run.group(0))
-            pos = run.end()
-        if pos < len(word):
-            terms.append(word[pos:])
+    # A word may mix scripts ("python中文"): runs and words are separate terms.
+    terms = [m.group(0) for m in _TERM.finditer(query)]
     content = [t for t in terms if t not in STOPWORDS and t != "_"]
     return content or terms
 
 
-def fts_query(query: str) -> str | None:
-    """An FTS5 MATCH expression for ``query`` (terms OR-ed, each quoted), or None."""
+def fts_query(query: str, *, segmentation: str = SEGMENTATION) -> str | None:
+    """An FTS5 MATCH expression for ``query`` (terms OR-ed, each quoted), or None.
+
+    A no-space run of up to ``PHRASE_ONLY_LETTERS`` letters (a word) becomes
+    the phrase of its bigrams, so it must occur contiguously; a longer run
+    (a whole question) is that phrase OR any of its bigrams. A single
+    character becomes a prefix query, which matches it at the start of any bigram (and,
+    through the run-final unigram, anywhere). ``segmentation="char"`` builds
+    the query for an index written before bigrams (one token per character),
+    which a read-only reader may meet before a writer has migrated it.
+    """
     parts: list[str] = []
     for term in dict.fromkeys(query_terms(query)):
         if _NO_SPACE_RUN.fullmatch(term):
-            parts.append('"' + " ".join(term) + '"')
+            if segmentation == "char":
+                parts.append('"' + " ".join(_letters(term)) + '"')
+                continue
+            grams = bigrams(term)
+            if len(grams) == 1 and len(grams[0]) == 1:
+                parts.append(f'"{grams[0]}"*')
+            elif grams:
+                parts.append('"' + " ".join(grams) + '"')
+                if len(grams) >= PHRASE_ONLY_LETTERS:
+                    # A long run is a sentence, not a word ("数据库的索引是什么"):
+                    # as a phrase alone it would find nothing unless written
+                    # verbatim, so its bigrams count too, OR-ed like English
+                    # words; the phrase still ranks verbatim passages first.
+                    parts.extend(f'"{g}"' for g in dict.fromkeys(grams))
         else:
             parts.append('"' + term.replace('"', "") + '"')
     return " OR ".join(parts) if parts else None
@@ -79,11 +157,15 @@ def text_hash(text: str) -> str:
 
 
 def content_words(text: str) -> set[str]:
-    """Lower-cased content words (no stopwords); no-space scripts as characters."""
+    """Lower-cased content words (no stopwords); no-space scripts as bigrams.
+
+    Bigrams, not single characters: two Chinese passages share most common
+    characters (的, 是, 在 …) whatever they say, but rarely their bigrams.
+    """
     words = set()
     for term in query_terms(text):
         if _NO_SPACE_RUN.fullmatch(term):
-            words.update(term)
+            words.update(g for g in bigrams(term) if g)
         elif len(term) > 1:
             words.add(term)
     return words
