@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app import __version__
-from app.config import default_data_dir, enforce_offline
+from app.config import DataPaths, Settings, default_data_dir, enforce_offline
 from app.errors import DocentError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("-k", type=int, default=5, help="hits to return (default 5)")
     srch.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
     srch.add_argument("--scope", default=None, help="only search this file or folder")
+    srch.add_argument("--no-rerank", action="store_true",
+                      help="skip the reranker set in the settings (plain hybrid ranking)")
     srch.add_argument("--json", action="store_true")
 
     ask = sub.add_parser("ask", help="answer a question from the library (QUESTION '-' for a batch)")
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--repeat-penalty", type=float, default=None)
     ask.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
     ask.add_argument("--scope", default=None, help="only use this file or folder")
+    ask.add_argument("--no-rerank", action="store_true",
+                     help="skip the reranker set in the settings (plain hybrid ranking)")
     ask.add_argument("--json", action="store_true")
 
     st = sub.add_parser("status", help="what the library holds")
@@ -96,6 +100,18 @@ def _say(message: str) -> None:
 
 def _data_dir(args: argparse.Namespace) -> Path:
     return Path(args.data_dir).expanduser().resolve() if args.data_dir else default_data_dir()
+
+
+def _settings(args: argparse.Namespace) -> Settings | None:
+    """The saved settings with this run's overrides (None: just the saved ones).
+
+    ``--no-rerank`` leaves the reranker out for this run only, so its model is
+    never even loaded; the saved settings are not changed.
+    """
+    if not getattr(args, "no_rerank", False):
+        return None
+    saved = Settings.load(DataPaths(_data_dir(args)).settings)
+    return dataclasses.replace(saved, reranker_path=None)
 
 
 class _StopFlag:
@@ -187,12 +203,14 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     from app.core.library import Library
 
     keyword = args.mode == "keyword"
-    with Library(_data_dir(args), writer=not keyword, purpose="docent search") as lib:
+    with Library(_data_dir(args), writer=not keyword, purpose="docent search",
+                 settings=_settings(args)) as lib:
         retriever = lib.keyword_retriever if keyword else lib.retriever
         scope = str(Path(args.scope).expanduser().resolve()) if args.scope else None
 
         def run(query: str) -> dict[str, Any]:
-            return retriever.search(query, k=args.k, mode=args.mode, scope=scope).to_json()
+            return retriever.search(query, k=args.k, mode=args.mode, scope=scope,
+                                    rerank=not args.no_rerank).to_json()
 
         if args.query == "-":
             return _batch(run, out)
@@ -227,7 +245,8 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"The model file {args.model} does not exist.")
     stop = _StopFlag().install()
     try:
-        with Library(_data_dir(args), purpose="docent ask", model_path=args.model, answer_only_ok=True) as lib:
+        with Library(_data_dir(args), purpose="docent ask", model_path=args.model, answer_only_ok=True,
+                     settings=_settings(args)) as lib:
             if lib.repair is not None:
                 _say(f"docent: {lib.repair.message}")
             if lib.degraded:

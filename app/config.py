@@ -139,6 +139,10 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     min_relevance: float = 0.25
+    # A local sentence-transformers CrossEncoder folder that reorders the
+    # search's best candidates; None: no reranking.
+    reranker_path: str | None = None
+    rerank_candidates: int = 20  # first-stage candidates the reranker reads
     max_file_mb: int = 200
     follow_symlinks: bool = False
     rescan_minutes: float = 10.0

@@ -47,6 +47,10 @@ class ModelError(DocentError):
     """A model (embedding or chat) cannot be loaded or run."""
 
 
+class RerankerError(ModelError):
+    """The reranker folder in the settings holds no usable cross-encoder."""
+
+
 class DataDirLocked(DocentError):
     """Another Docent process is the writer of this data folder."""
 

@@ -23,7 +23,10 @@ def test_the_new_user_story(docent, docs, data_dir) -> None:
     assert search.code == 0, search.err
     hits = search.json()["hits"]
     assert hits[0]["path"] == str(docs["pdf"]) and hits[0]["page"] == 3
-    assert set(hits[0]) == {"rank", "path", "page", "chunk_id", "score", "text"}
+    # The contract's keys, plus each stage's score (the contract allows extra keys).
+    assert set(hits[0]) == {"rank", "path", "page", "chunk_id", "score", "text",
+                            "vector_score", "keyword_score", "rerank_score"}
+    assert hits[0]["rerank_score"] is None  # no reranker configured
     assert {"embed", "vector", "keyword"} <= set(search.json()["timings_ms"])
 
     ask = docent("ask", "How many storm warnings did the keepers record?", "--max-tokens", "60")

@@ -30,6 +30,7 @@ from app.core.indexer import Indexer
 from app.core.integrity import ProbeResult, Repair
 from app.core.llm import LocalModel, Sampling
 from app.core.lock import WriterLock
+from app.core.rerank import Reranker
 from app.core.retrieval import Retriever
 from app.core.vectors import VectorStore
 from app.errors import StoreError, storage_problem
@@ -43,6 +44,8 @@ _STORE_NAMES = {"catalog": "catalog", "chroma": "search index"}
 
 # Settings whose change needs the chat model loaded again.
 _MODEL_FIELDS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers")
+# Settings whose change needs the reranker (and the retrievers using it) built again.
+_RERANK_FIELDS = ("reranker_path", "rerank_candidates")
 
 
 @dataclass(frozen=True)
@@ -491,13 +494,42 @@ class Library:
         ))
 
     @property
+    def reranker(self) -> Reranker | None:
+        """The settings' cross-encoder (loaded at its first use), or None when none is set.
+
+        Raises:
+            RerankerError: the folder in the settings holds no cross-encoder.
+        """
+        path = self.settings.reranker_path
+        if not path:
+            return None
+        return self._once("reranker", lambda: Reranker(path))
+
+    def use_reranker(self, reranker: Reranker) -> None:
+        """Use an already loaded reranker (tests share one across libraries)."""
+        with self._parts_guard:
+            self._parts["reranker"] = reranker
+            # Retrievers built before this would keep the old one.
+            self._parts.pop("retriever", None)
+            self._parts.pop("keyword_retriever", None)
+            self._parts.pop("answerer", None)
+
+    @property
     def retriever(self) -> Retriever:
-        return self._once("retriever", lambda: Retriever(self.catalog, self.vectors, self.embedder))
+        def build() -> Retriever:
+            reranker = self.reranker  # first: a bad folder is reported before the embedder loads
+            return Retriever(self.catalog, self.vectors, self.embedder,
+                             reranker=reranker, rerank_candidates=self.settings.rerank_candidates)
+
+        return self._once("retriever", build)
 
     @property
     def keyword_retriever(self) -> Retriever:
-        """Keyword search only: needs neither Chroma nor the embedder."""
-        return self._once("keyword_retriever", lambda: Retriever(self.catalog))
+        """Keyword search only: needs neither Chroma nor the embedder (the
+        reranker, when set, reads only the passages' text)."""
+        return self._once("keyword_retriever", lambda: Retriever(
+            self.catalog, reranker=self.reranker, rerank_candidates=self.settings.rerank_candidates,
+        ))
 
     @property
     def model_path(self) -> Path:
@@ -538,6 +570,9 @@ class Library:
         reload = any(getattr(old, f) != getattr(settings, f) for f in _MODEL_FIELDS)
         with self._parts_guard:
             self._parts.pop("answerer", None)
+            if any(getattr(old, f) != getattr(settings, f) for f in _RERANK_FIELDS):
+                for part in ("reranker", "retriever", "keyword_retriever"):
+                    self._parts.pop(part, None)
         if reload:
             self._model_path = None
             with self._model_guard:

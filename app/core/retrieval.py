@@ -1,8 +1,9 @@
-"""Hybrid search: vector similarity and BM25 keywords, fused by reciprocal rank.
+"""Hybrid search: vector similarity and BM25 keywords, fused by reciprocal rank,
+optionally reordered by a cross-encoder reranker (:mod:`app.core.rerank`).
 
-Every hit carries both scores where it has them (and the query–chunk cosine
-similarity in every mode, which the answer step uses to decide whether
-anything relevant was found at all).
+Every hit carries both scores where it has them, the reranker's where it ran
+(and the query–chunk cosine similarity in every mode, which the answer step
+uses to decide whether anything relevant was found at all).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from app.core.catalog import Catalog, StoredChunk
 from app.core.embedder import Embedder
 from app.core.vectors import VectorStore
 from app.errors import UsageError
+
+if TYPE_CHECKING:
+    from app.core.rerank import Reranker
 
 MODES = ("hybrid", "vector", "keyword")
 RRF_K = 60  # the constant from Cormack et al.; dampens the weight of the very top ranks
@@ -37,8 +42,10 @@ class Hit:
     keyword_rank: int | None = None
     similarity: float | None = None  # cosine(query, chunk), for relevance decisions
     vector: np.ndarray | None = field(default=None, repr=False)
+    rerank_score: float | None = None  # the cross-encoder's, when the reranker ran on this hit
 
     def to_json(self) -> dict[str, object]:
+        """The contract's hit fields, plus the per-stage scores (None where a stage did not score it)."""
         return {
             "rank": self.rank,
             "path": self.chunk.path,
@@ -46,7 +53,14 @@ class Hit:
             "chunk_id": self.chunk.id,
             "score": round(float(self.score), 6),
             "text": self.chunk.text,
+            "vector_score": _round(self.vector_score),
+            "keyword_score": _round(self.keyword_score),
+            "rerank_score": _round(self.rerank_score),
         }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 @dataclass
@@ -98,41 +112,58 @@ def collapse_near_duplicates(hits: list[Hit], limit: int | None = None) -> list[
 
 
 class Retriever:
-    """Searches the library; the vector side is optional (keyword-only readers)."""
+    """Searches the library; the vector side is optional (keyword-only readers).
+
+    Args:
+        reranker: a cross-encoder that reorders the best candidates (None: off).
+        rerank_candidates: how many first-stage candidates the reranker reads
+            (at least ``k``); more finds more, each costs one model call.
+    """
 
     def __init__(
         self,
         catalog: Catalog,
         vectors: VectorStore | None = None,
         embedder: Embedder | None = None,
+        *,
+        reranker: Reranker | None = None,
+        rerank_candidates: int = 20,
     ) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = embedder
+        self.reranker = reranker
+        self.rerank_candidates = rerank_candidates
 
     def search(
-        self, query: str, *, k: int = 5, mode: str = "hybrid", scope: str | None = None
+        self, query: str, *, k: int = 5, mode: str = "hybrid", scope: str | None = None,
+        rerank: bool = True,
     ) -> SearchResult:
         """The ``k`` best chunks for ``query``.
 
         Args:
             mode: ``hybrid`` (default), ``vector`` or ``keyword``.
             scope: a file or folder; only its files are searched.
+            rerank: reorder the candidates with the reranker, when there is
+                one. A reranked hit's ``score`` is its ``rerank_score``.
         """
         if mode not in MODES:
             raise UsageError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
         if k < 1:
             raise UsageError("-k must be at least 1.")
         started = time.perf_counter()
-        timings: dict[str, float | None] = {"embed": None, "vector": None, "keyword": None, "fuse": None}
-        # Ask each side for more than k: fusion and de-duplication need room.
-        depth = max(4 * k, 20)
+        timings: dict[str, float | None] = {"embed": None, "vector": None, "keyword": None, "fuse": None,
+                                            "rerank": None}
+        # The reranker reads `pool` candidates (None: no reranking this time).
+        pool = max(k, self.rerank_candidates) if rerank and self.reranker is not None else None
+        # Ask each side for more than that: fusion and de-duplication need room.
+        depth = max(4 * k, 20, pool or 0)
         query_vec: np.ndarray | None = None
         vec_hits: list[tuple[str, float]] = []
         known: dict[str, np.ndarray] = {}
         kw_hits: list[tuple[str, float]] = []
         if mode in ("hybrid", "vector") and self.vectors is None and self.embedder is not None:
-            return self._keyword_by_meaning(query, k=k, scope=scope, started=started)
+            return self._keyword_by_meaning(query, k=k, scope=scope, started=started, pool=pool)
         if mode in ("hybrid", "vector"):
             if self.vectors is None or self.embedder is None:
                 raise UsageError("Vector search needs the vector store; use --mode keyword.")
@@ -153,20 +184,43 @@ class Retriever:
             timings["keyword"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         hits = self._fuse(mode, vec_hits, kw_hits)
-        hits = collapse_near_duplicates(hits, k)
+        # De-duplicated before reranking: copies would spend the reranker's
+        # candidate slots (and model calls) on one passage.
+        hits = collapse_near_duplicates(hits, pool or k)
+        timings["fuse"] = (time.perf_counter() - t) * 1000
+        hits = self._rerank(query, hits, k, pool, timings)
         if query_vec is not None:
             self._attach_similarity(hits, query_vec, known)
         for i, hit in enumerate(hits, 1):
             hit.rank = i
-        timings["fuse"] = (time.perf_counter() - t) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         return SearchResult(query, mode, hits, timings)
 
-    def _keyword_by_meaning(self, query: str, *, k: int, scope: str | None, started: float) -> SearchResult:
+    def _rerank(
+        self, query: str, hits: list[Hit], k: int, pool: int | None, timings: dict[str, float | None]
+    ) -> list[Hit]:
+        """The first ``k`` of ``hits``, after the reranker reordered the first
+        ``pool`` of them (None: no reranking); times it in ``timings["rerank"]``."""
+        if pool is None or self.reranker is None or not hits:
+            return hits[:k]
+        t = time.perf_counter()
+        hits = self.reranker.rerank(query, hits, pool)[:k]
+        for hit in hits:
+            if hit.rerank_score is not None:
+                hit.score = hit.rerank_score  # the order shown is the reranker's
+        timings["rerank"] = (time.perf_counter() - t) * 1000
+        return hits
+
+    def _keyword_by_meaning(
+        self, query: str, *, k: int, scope: str | None, started: float, pool: int | None = None
+    ) -> SearchResult:
         """Without the vector store (it cannot be opened): keyword candidates,
         with their similarity to the question computed from their text."""
-        kw_hits = self.catalog.keyword_search(query, max(4 * k, 20), scope=scope)
-        hits = collapse_near_duplicates(self._fuse("keyword", [], kw_hits), k)
+        timings: dict[str, float | None] = {"embed": None, "vector": None, "keyword": None,
+                                            "fuse": None, "rerank": None}
+        kw_hits = self.catalog.keyword_search(query, max(4 * k, 20, pool or 0), scope=scope)
+        hits = collapse_near_duplicates(self._fuse("keyword", [], kw_hits), pool or k)
+        hits = self._rerank(query, hits, k, pool, timings)
         if hits:
             assert self.embedder is not None
             vecs = self.embedder.encode([query] + [h.chunk.text for h in hits])
@@ -175,9 +229,8 @@ class Retriever:
                 hit.similarity = float(np.dot(vec, vecs[0]))
         for i, hit in enumerate(hits, 1):
             hit.rank = i
-        total = (time.perf_counter() - started) * 1000
-        return SearchResult(query, "keyword", hits, {"embed": None, "vector": None, "keyword": None,
-                                                     "fuse": None, "total": total})
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return SearchResult(query, "keyword", hits, timings)
 
     def _scope_file_ids(self, scope: str | None) -> list[int] | None:
         if not scope:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -31,6 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import Settings
+# Only the cheap folder check: the model library itself is never imported here.
+from app.core.rerank import reranker_problem
 
 BUNDLED_LABEL = "Bundled SmolLM2-135M (default)"
 # The embedding backends (Settings.embedding_backend), as offered to the user.
@@ -106,6 +109,20 @@ class SettingsDialog(QDialog):
         self.sources_spin = QSpinBox(self)
         self.sources_spin.setRange(1, 20)
         self.min_relevance_spin = self._double(0.0, 1.0, 0.05)
+        self.reranker_edit = QLineEdit(self)
+        self.reranker_edit.setPlaceholderText("Off (no reranker)")
+        self.reranker_edit.setClearButtonEnabled(True)
+        self.reranker_browse_button = QPushButton("Browse…", self)
+        self.reranker_error = QLabel(self)
+        self.reranker_error.setObjectName("RerankerError")
+        self.reranker_error.setWordWrap(True)
+        self.reranker_error.setStyleSheet(
+            "QLabel#RerankerError { color: rgb(218, 54, 51); font-weight: bold; }"
+        )
+        self.reranker_error.hide()
+        self.rerank_candidates_spin = QSpinBox(self)
+        self.rerank_candidates_spin.setRange(1, 200)
+        self.rerank_candidates_spin.setSuffix(" passages")
         self.max_file_spin = QSpinBox(self)
         self.max_file_spin.setRange(0, 100_000)
         self.max_file_spin.setSuffix(" MB")
@@ -145,6 +162,8 @@ class SettingsDialog(QDialog):
         self._lay_out()
 
         self.browse_button.clicked.connect(self.choose_model_file)
+        self.reranker_browse_button.clicked.connect(self.choose_reranker_folder)
+        self.reranker_edit.textChanged.connect(self._validate)
         self.model_combo.currentIndexChanged.connect(self._validate)
         self.embedding_backend_combo.currentIndexChanged.connect(self._backend_changed)
         self.button_box.accepted.connect(self.accept)
@@ -178,6 +197,8 @@ class SettingsDialog(QDialog):
             follow_symlinks=self.follow_links_check.isChecked(),
             embedding_backend=str(self.embedding_backend_combo.currentData()),
             sync_poll=self.poll_check.isChecked(),
+            reranker_path=self.reranker_path(),
+            rerank_candidates=self.rerank_candidates_spin.value(),
         )
 
     def model_path(self) -> str | None:
@@ -185,9 +206,29 @@ class SettingsDialog(QDialog):
         data = self.model_combo.currentData()
         return str(data) if data else None
 
+    def reranker_path(self) -> str | None:
+        """The chosen cross-encoder folder, or None for no reranking."""
+        text = self.reranker_edit.text().strip()
+        return text or None
+
     def is_valid(self) -> bool:
         """Whether the settings can be accepted as they stand."""
-        return self._model_problem() is None
+        return self._model_problem() is None and self._reranker_problem() is None
+
+    def accept(self) -> None:
+        """Close with the settings, unless a field is unusable (then say why and stay open)."""
+        self._validate()
+        if not self.is_valid():
+            return
+        super().accept()
+
+    @Slot()
+    def choose_reranker_folder(self) -> None:
+        """Ask for a cross-encoder model folder and put it in the reranker field."""
+        start = self.reranker_path() or str(Path.home())
+        name = QFileDialog.getExistingDirectory(self, "Choose a reranker (cross-encoder) folder", start)
+        if name:
+            self.reranker_edit.setText(name)
 
     @Slot()
     def choose_model_file(self) -> None:
@@ -261,6 +302,13 @@ class SettingsDialog(QDialog):
             "every few seconds instead.",
             self.min_relevance_spin: "How closely a passage must match the question to be used. If "
             "none reaches this, Docent says it cannot find the answer instead of guessing.",
+            self.reranker_edit: "A folder holding a sentence-transformers CrossEncoder model (for "
+            "example ms-marco-MiniLM-L-6-v2, saved on this computer). It rereads the best search "
+            "results together with the question and puts the most relevant first: better sources, "
+            "a little slower. Leave empty to turn reranking off.",
+            self.reranker_browse_button: "Pick the folder of a cross-encoder model.",
+            self.rerank_candidates_spin: "How many of the search's best passages the reranker "
+            "rereads. More can find a better passage lower down, but each one takes time.",
             self.system_prompt_edit: "Instructions the model receives before every question. Leave "
             "empty to use Docent's own, which keep answers to your documents and make them cite.",
         }
@@ -290,6 +338,13 @@ class SettingsDialog(QDialog):
         answer_form.addRow(self._label("&Max answer length:", self.max_tokens_spin), self.max_tokens_spin)
         answer_form.addRow(self._label("&Sources per answer:", self.sources_spin), self.sources_spin)
         answer_form.addRow(self._label("Minimum re&levance:", self.min_relevance_spin), self.min_relevance_spin)
+        reranker_row = QHBoxLayout()
+        reranker_row.addWidget(self.reranker_edit, 1)
+        reranker_row.addWidget(self.reranker_browse_button)
+        answer_form.addRow(self._label("Re&ranker:", self.reranker_edit), reranker_row)
+        answer_form.addRow("", self.reranker_error)
+        answer_form.addRow(self._label("Rerank &candidates:", self.rerank_candidates_spin),
+                           self.rerank_candidates_spin)
 
         library_box = QGroupBox("Library", self)
         library_form = QFormLayout(library_box)
@@ -339,6 +394,8 @@ class SettingsDialog(QDialog):
         self.sources_spin.setValue(s.sources_per_answer)
         self.system_prompt_edit.setPlainText(s.system_prompt)
         self.min_relevance_spin.setValue(s.min_relevance)
+        self.reranker_edit.setText(s.reranker_path or "")
+        self.rerank_candidates_spin.setValue(s.rerank_candidates)
         self.max_file_spin.setValue(s.max_file_mb or 0)
         self.rescan_spin.setValue(s.rescan_minutes)
         self.follow_links_check.setChecked(s.follow_symlinks)
@@ -370,6 +427,10 @@ class SettingsDialog(QDialog):
             return f"{p} is a folder, not a model file."
         return None
 
+    def _reranker_problem(self) -> str | None:
+        path = self.reranker_path()
+        return reranker_problem(path) if path else None
+
     @Slot()
     def _backend_changed(self) -> None:
         # Only a change from what is in use now needs the warning.
@@ -381,4 +442,7 @@ class SettingsDialog(QDialog):
         problem = self._model_problem()
         self.model_error.setText(problem or "")
         self.model_error.setVisible(problem is not None)
-        self.ok_button.setEnabled(problem is None)
+        reranker = self._reranker_problem()
+        self.reranker_error.setText(reranker or "")
+        self.reranker_error.setVisible(reranker is not None)
+        self.ok_button.setEnabled(problem is None and reranker is None)

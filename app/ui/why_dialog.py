@@ -29,17 +29,27 @@ NONE = "—"
 YES = "✔"
 
 _COLUMNS = (
-    ("Rank", "Position after fusing the vector and keyword searches (1 = best)."),
+    ("Rank", "Position in the final order (1 = best): the reranker's order when it ran, "
+             "otherwise the order after fusing the vector and keyword searches."),
     ("File", "The document the passage comes from."),
     ("Page", "Page in the document (1 = first page); — for formats without pages."),
-    ("Fused score", "The combined rank score used to order the passages (higher is better)."),
-    ("Vector score", "How close the passage's meaning is to the question, from the vector search."),
-    ("Keyword (BM25)", "How well the passage's words match the question's words."),
+    ("Score", "The score the passages are ordered by (higher is better): the reranker score when "
+              "the reranker ran, otherwise the fused rank score of the vector and keyword searches."),
+    ("Vector score", "How close the passage's meaning is to the question, from the vector search "
+                     "(cosine similarity of their embeddings; higher is better). — when the vector "
+                     "search did not find the passage among its best candidates."),
+    ("Keyword (BM25)", "How well the passage's words match the question's words (BM25; higher is "
+                       "better). — when the keyword search did not find it."),
+    ("Reranker score", "The cross-encoder reranker's judgement of how well the passage answers the "
+                       "question, reading both together (higher is better). — when no reranker is "
+                       "set in Settings → Answers → Reranker, or it was not used for this answer."),
     ("Similarity", "Cosine similarity of question and passage, used to decide whether anything is "
                    "relevant enough to answer from."),
     ("Given to the model", "Whether the passage was put in the prompt as a numbered source."),
     ("Cited", "Whether the answer cites this passage."),
 )
+# Column positions that the code refers to by meaning.
+COL_FILE, COL_GIVEN, COL_CITED = 1, 8, 9
 
 
 def _score(value: object) -> str:
@@ -77,8 +87,8 @@ class WhyDialog(QDialog):
         record: the answer as stored: ``question``, ``answer``, ``declined``,
             ``sources``, ``citations``, ``model``, ``timings_ms`` and
             ``retrieved`` (each with ``chunk_id``, ``path``, ``page``,
-            ``score``, ``vector_score``, ``keyword_score``, ``similarity``,
-            ``given`` and ``text``). Missing keys are tolerated.
+            ``score``, ``vector_score``, ``keyword_score``, ``rerank_score``,
+            ``similarity``, ``given`` and ``text``). Missing keys are tolerated.
     """
 
     def __init__(self, record: dict[str, Any], parent: QWidget | None = None) -> None:
@@ -112,7 +122,7 @@ class WhyDialog(QDialog):
         self._fill()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._show_selected)
 
         self.passage = QPlainTextEdit(self)
@@ -199,6 +209,7 @@ class WhyDialog(QDialog):
                 (_score(entry.get("score")), right, None),
                 (_score(entry.get("vector_score")), right, None),
                 (_score(entry.get("keyword_score")), right, None),
+                (_score(entry.get("rerank_score")), right, None),
                 (_score(entry.get("similarity")), right, None),
                 (YES if entry.get("given") else NONE, center,
                  f"Source [{source['n']}] in the prompt" if source and "n" in source else None),

@@ -36,7 +36,8 @@ def answer_record(answer) -> dict:  # noqa: ANN001 - app.core.answer.Answer
         {
             "chunk_id": h.chunk.id, "path": h.chunk.path, "page": h.chunk.page, "label": h.chunk.label,
             "score": h.score, "vector_score": h.vector_score, "keyword_score": h.keyword_score,
-            "similarity": h.similarity, "given": h.chunk.id in given, "text": h.chunk.text,
+            "similarity": h.similarity, "rerank_score": h.rerank_score,
+            "given": h.chunk.id in given, "text": h.chunk.text,
         }
         for h in answer.retrieved
     ]

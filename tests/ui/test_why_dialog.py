@@ -8,7 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from typing import Any  # noqa: E402
 
-from app.ui.why_dialog import WhyDialog  # noqa: E402
+from app.ui.why_dialog import COL_CITED, COL_GIVEN, WhyDialog  # noqa: E402
 
 
 def _record(**over: Any) -> dict[str, Any]:
@@ -49,9 +49,9 @@ def test_every_retrieved_passage_is_listed_with_its_scores_and_use(qtbot) -> Non
     assert dialog.windowTitle() == "Why this answer"
     assert "How long is the warranty?" in dialog.question_label.text()
     assert dialog.table_rows() == [
-        ["1", "manual.pdf", "4", "0.0328", "0.6123", "7.5000", "0.6123", "✔", "✔"],
-        ["2", "faq.md", "—", "0.0161", "0.4000", "—", "0.4000", "✔", "—"],
-        ["3", "old.txt", "—", "0.0155", "—", "2.2500", "—", "—", "—"],
+        ["1", "manual.pdf", "4", "0.0328", "0.6123", "7.5000", "—", "0.6123", "✔", "✔"],
+        ["2", "faq.md", "—", "0.0161", "0.4000", "—", "—", "0.4000", "✔", "—"],
+        ["3", "old.txt", "—", "0.0155", "—", "2.2500", "—", "—", "—", "—"],
     ]
 
 
@@ -87,7 +87,7 @@ def test_a_declined_answer_says_why(qtbot) -> None:
 
     assert "declined: no passage was relevant enough" in dialog.footer_text()
     assert "first token —" in dialog.footer_text()
-    assert all(row[7] == "—" and row[8] == "—" for row in dialog.table_rows())
+    assert all(row[COL_GIVEN] == "—" and row[COL_CITED] == "—" for row in dialog.table_rows())
 
 
 def test_citations_known_only_by_number_still_mark_their_passage(qtbot) -> None:
@@ -95,8 +95,8 @@ def test_citations_known_only_by_number_still_mark_their_passage(qtbot) -> None:
     dialog = WhyDialog(record)
     qtbot.addWidget(dialog)
 
-    assert [row[8] for row in dialog.table_rows()] == ["—", "✔", "—"]
-    assert "matched to this passage by meaning" in dialog.table.item(1, 8).toolTip()
+    assert [row[COL_CITED] for row in dialog.table_rows()] == ["—", "✔", "—"]
+    assert "matched to this passage by meaning" in dialog.table.item(1, COL_CITED).toolTip()
 
 
 def test_a_snapshot_without_retrieval_details_falls_back_to_the_sources(qtbot) -> None:
@@ -107,5 +107,28 @@ def test_a_snapshot_without_retrieval_details_falls_back_to_the_sources(qtbot) -
 
     rows = dialog.table_rows()
     assert [r[1] for r in rows] == ["manual.pdf", "faq.md"]
-    assert [r[7] for r in rows] == ["✔", "✔"]
+    assert [r[COL_GIVEN] for r in rows] == ["✔", "✔"]
     assert [r[4] for r in rows] == ["—", "—"]
+
+
+def test_vector_keyword_and_reranker_scores_have_their_own_explained_columns(qtbot) -> None:
+    record = _record()
+    # As a reranked answer stores them: the reranker's score orders the passages.
+    for entry, rerank in zip(record["retrieved"], (0.91234, 0.25, None)):
+        entry["rerank_score"] = rerank
+        if rerank is not None:
+            entry["score"] = rerank
+    dialog = WhyDialog(record)
+    qtbot.addWidget(dialog)
+
+    headers = [dialog.table.horizontalHeaderItem(c).text() for c in range(dialog.table.columnCount())]
+    columns = {name: headers.index(name) for name in ("Vector score", "Keyword (BM25)", "Reranker score")}
+    rows = dialog.table_rows()
+    assert [r[columns["Vector score"]] for r in rows] == ["0.6123", "0.4000", "—"]
+    assert [r[columns["Keyword (BM25)"]] for r in rows] == ["7.5000", "—", "2.2500"]
+    assert [r[columns["Reranker score"]] for r in rows] == ["0.9123", "0.2500", "—"]
+    assert [r[headers.index("Score")] for r in rows] == ["0.9123", "0.2500", "0.0155"]
+    tips = {name: dialog.table.horizontalHeaderItem(c).toolTip() for name, c in columns.items()}
+    assert "vector search" in tips["Vector score"]
+    assert "BM25" in tips["Keyword (BM25)"]
+    assert "cross-encoder" in tips["Reranker score"] and "Settings → Answers → Reranker" in tips["Reranker score"]

@@ -1,0 +1,146 @@
+"""Reranking: a cross-encoder rereads the best candidates together with the question.
+
+The first stage (vector + BM25, fused) scores question and passage apart from
+each other; a cross-encoder reads each (question, passage) pair as one input
+and so judges relevance much better, at the cost of one model call per pair.
+It therefore only reorders the first stage's top candidates.
+
+The model is a sentence-transformers ``CrossEncoder`` in a local folder chosen
+in the settings (nothing is downloaded; the app sets ``HF_HUB_OFFLINE=1``).
+It loads on first use, so configuring one costs nothing until a search runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.errors import RerankerError
+
+if TYPE_CHECKING:
+    from app.core.retrieval import Hit
+
+#: Where the user fixes a bad reranker folder; every error message names it.
+SETTING = "Settings → Answers → Reranker"
+_FIX = (f"In {SETTING}, choose a folder holding a sentence-transformers CrossEncoder model "
+        "(for example cross-encoder/ms-marco-MiniLM-L-6-v2, saved locally), or clear the field "
+        "to search without reranking.")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def reranker_problem(folder: str | Path) -> str | None:
+    """Why ``folder`` cannot be used as the reranker, in words for a person; None if it can.
+
+    Cheap (reads two small JSON files, imports no model library), so the
+    settings dialog can call it as the user types. It tells apart the usual
+    mistakes: a missing folder, a file, an embedding (bi-encoder) model, and a
+    classifier with several labels; a sentence-transformers CrossEncoder would
+    load some of these silently with an untrained scoring head.
+    """
+    p = Path(folder).expanduser()
+    if not p.exists():
+        return f"The reranker folder {p} does not exist. {_FIX}"
+    if not p.is_dir():
+        return f"The reranker must be a folder, but {p} is a file. {_FIX}"
+    config = _read_json(p / "config.json")
+    if config is None:
+        return f"The folder {p} holds no model (its config.json is missing or unreadable). {_FIX}"
+    st_config = _read_json(p / "config_sentence_transformers.json") or {}
+    architectures = [str(a) for a in config.get("architectures") or []]
+    cross = st_config.get("model_type") == "CrossEncoder" or any(
+        a.endswith("ForSequenceClassification") for a in architectures
+    )
+    if not cross:
+        if (p / "modules.json").exists() or (p / "1_Pooling").is_dir():
+            return (f"The folder {p} holds an embedding model (a bi-encoder), not a cross-encoder; "
+                    f"it cannot score question–passage pairs. {_FIX}")
+        return f"The folder {p} does not hold a cross-encoder (a model that scores text pairs). {_FIX}"
+    labels = config.get("id2label")
+    if isinstance(labels, dict) and len(labels) > 1:
+        return (f"The model in {p} gives {len(labels)} labels per pair (a classifier such as an NLI "
+                f"model); a reranker gives one relevance score. {_FIX}")
+    if not any((p / name).exists() for name in ("model.safetensors", "pytorch_model.bin",
+                                                "model.safetensors.index.json", "onnx")):
+        return f"The folder {p} has a model description but no weights (model.safetensors). {_FIX}"
+    return None
+
+
+class Reranker:
+    """A cross-encoder from a local folder, loaded on first use (thread-safe).
+
+    Args:
+        folder: the model folder; checked now (cheaply), loaded at the first
+            :meth:`score` or :meth:`rerank`.
+        batch_size: pairs per forward pass.
+
+    Raises:
+        RerankerError: the folder is missing or holds no cross-encoder.
+    """
+
+    def __init__(self, folder: str | Path, *, batch_size: int = 16) -> None:
+        self.folder = Path(folder).expanduser()
+        problem = reranker_problem(self.folder)
+        if problem is not None:
+            raise RerankerError(problem)
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._guard = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The model's folder name, for records and messages."""
+        return self.folder.name
+
+    def load(self) -> None:
+        """Load the model now (the first search would otherwise pay for it)."""
+        with self._guard:
+            if self._model is not None:
+                return
+            try:
+                from sentence_transformers import CrossEncoder
+
+                self._model = CrossEncoder(str(self.folder), local_files_only=True)
+            except Exception as exc:  # noqa: BLE001 - any load failure means the same to the user
+                raise RerankerError(
+                    f"The reranker in {self.folder} could not be loaded ({type(exc).__name__}: "
+                    f"{exc}). {_FIX}"
+                ) from exc
+
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Relevance of each text to ``query`` (higher is better)."""
+        if not texts:
+            return []
+        self.load()
+        try:
+            scores = self._model.predict(
+                [(query, t) for t in texts], batch_size=self.batch_size,
+                show_progress_bar=False, convert_to_numpy=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - a broken model must not take the search down silently
+            raise RerankerError(f"The reranker in {self.folder} failed while scoring "
+                                f"({type(exc).__name__}: {exc}). {_FIX}") from exc
+        return [float(s) for s in scores.reshape(len(texts), -1)[:, 0]]
+
+    def rerank(self, query: str, hits: list[Hit], top_n: int) -> list[Hit]:
+        """The first ``top_n`` hits scored and reordered by the cross-encoder.
+
+        Each scored hit gets ``rerank_score``; the hits past ``top_n`` keep
+        their order after the reranked ones (and ``rerank_score`` None).
+        Ties keep the first stage's order (the sort is stable).
+        """
+        head, tail = hits[:max(0, top_n)], hits[max(0, top_n):]
+        for hit, s in zip(head, self.score(query, [h.chunk.text for h in head])):
+            hit.rerank_score = s
+        head.sort(key=lambda h: h.rerank_score if h.rerank_score is not None else float("-inf"),
+                  reverse=True)
+        return head + tail
