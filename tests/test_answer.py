@@ -165,3 +165,41 @@ def test_a_follow_up_is_searched_with_the_conversation_it_refers_to(indexed, doc
     assert asked["data"]["question"] == follow_up and asked["data"]["search_query"] == query
     done = indexed.audit.records()[-1]["data"]
     assert done["search_query"] == query
+
+
+def test_a_marker_on_a_sentence_its_source_does_not_support_is_removed(embedder) -> None:
+    sources = ["Finance. The cooperative's revenue grew to 4.2 million euros in 2025.",
+               "Honey bees forage up to five kilometres from the hive."]
+    vectors = list(embedder.encode(sources))
+    text = "The cooperative's revenue grew to 4.2 million euros [2]. Honey bees forage five kilometres [2]."
+    cleaned, removed = cite.drop_unsupported(text, sources, vectors, embedder.encode)
+    assert removed == [2]
+    assert cleaned == "The cooperative's revenue grew to 4.2 million euros. Honey bees forage five kilometres [2]."
+    # A short fragment says too little to judge and keeps its marker.
+    assert cite.drop_unsupported("UTF-8 [2].", sources, vectors, embedder.encode) == ("UTF-8 [2].", [])
+
+
+def test_invented_and_unsupported_markers_never_reach_the_citations(indexed) -> None:
+    """Fault injection: a model that cites a source number that does not exist
+    and a source that says something else."""
+    model = indexed.model()
+    question = "What did the cooperative's revenue grow to?"
+    hits = indexed.retriever.search(question, k=5).hits
+    unrelated = next(i for i, h in enumerate(hits, 1) if "revenue" not in h.chunk.text)
+    finance = next(i for i, h in enumerate(hits, 1) if "revenue" in h.chunk.text)
+    scripted = f"The revenue grew to 4.2 million euros in 2025 [{unrelated}][{finance}]. Also see [9]."
+
+    def wrong_citer(prompt, sampling, **kw):  # noqa: ANN001, ANN202
+        yield scripted
+
+    model.stream = wrong_citer
+    try:
+        answer = indexed.answerer.ask(question, sampling=Sampling(max_tokens=40))
+    finally:
+        del model.stream
+    assert "[9]" not in answer.answer and f"[{unrelated}]" not in answer.answer
+    assert [c.n for c in answer.citations] == [finance]
+    assert "revenue" in answer.citations[0].source.hit.chunk.text
+    assert any("[9]" in f and "no source" in f for f in answer.flags)
+    assert any(f"[{unrelated}]" in f and "does not support" in f for f in answer.flags)
+    assert answer.to_json()["flags"] == answer.flags

@@ -284,6 +284,7 @@ class Answerer:
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         rerank: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> Answer:
         """Answer ``question`` from the library, streaming tokens to ``on_token``.
 
@@ -292,7 +293,16 @@ class Answerer:
                 follow-up that refers back to them is searched together with
                 them (see :func:`search_query`).
             rerank: use the configured reranker, if any.
+            on_progress: ``(done, total)`` steps of a whole-document answer.
         """
+        # "Summarise report.pdf", "compare A and B", "list every X in …" are
+        # about whole files: read them all (map-reduce), not the top snippets.
+        from app.core import wholedoc  # here: wholedoc imports this module
+
+        task = wholedoc.detect(question, self.retriever.catalog, scope)
+        if task is not None:
+            return self.ask_whole(task, sampling=sampling, on_token=on_token,
+                                  on_progress=on_progress, should_stop=should_stop)
         started = time.perf_counter()
         query = search_query(question, history)
         record: dict[str, Any] = {"question": question, "k": k, "mode": mode, "scope": scope}
@@ -356,7 +366,7 @@ class Answerer:
             if flags:
                 answer = self._quote_instead(answer, screened, flags, on_token)
         suspicious = [s.hit.chunk.id for s, scr in zip(sources, screened) if scr.flagged]
-        if not answer.declined and not answer.flags and not stopped:
+        if not answer.declined and answer.replaced is None and not stopped:
             self._remember(question, answer.answer, messages[-1]["content"], "".join(raw))
         return self._finish(answer, started, prompt=prompt, sampling=sampling, suspicious=suspicious)
 
@@ -460,8 +470,17 @@ class Answerer:
         marked = cite.markers(text, len(sources))
         text = cite.strip_dangling(text, len(sources))
         by_n = {s.n: s for s in sources}
+        notes = [f"removed [{n}]: no source has that number" for n in marked.dangling]
         if not marked.valid and (not text or _DECLINE_PATTERN.search(text)):
             return Answer(question, text or DECLINE_TEXT, True, sources, [], self.model_name, timings, hits)
+        if marked.valid:
+            # Every [n] must point at a passage that says what the sentence says.
+            text, unsupported = cite.drop_unsupported(
+                text, [s.hit.chunk.text for s in sources], [s.hit.vector for s in sources],
+                self.embedder.encode)
+            notes += [f"removed [{n}]: that source does not support the sentence it was on"
+                      for n in unsupported]
+            marked = cite.markers(text, len(sources))
         if marked.valid:
             citations = [Citation(n, by_n[n], False) for n in marked.valid]
         else:
@@ -470,7 +489,7 @@ class Answerer:
             inferred = cite.infer(sents, vecs, [s.hit.chunk.text for s in sources],
                                   [s.hit.vector for s in sources])
             citations = [Citation(n, by_n[n], True) for n in inferred]
-        return Answer(question, text, False, sources, citations, self.model_name, timings, hits)
+        return Answer(question, text, False, sources, citations, self.model_name, timings, hits, flags=notes)
 
     def _finish(
         self, answer: Answer, started: float, *, prompt: str | None, sampling: Sampling,
@@ -504,3 +523,34 @@ class Answerer:
             "replaced_answer_hash": AuditLog.hash_text(answer.replaced) if answer.replaced is not None else None,
         })
         return answer
+
+    def ask_whole(
+        self,
+        task: Any,
+        *,
+        sampling: Sampling = Sampling(),
+        on_token: Callable[[str], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Answer:
+        """Answer a whole-document ``task`` (:class:`app.core.wholedoc.WholeDocTask`)
+        by map-reduce over its files' chunks; audited like any answer, plus
+        ``whole_document`` (files, batches read)."""
+        from app.core import wholedoc
+
+        started = time.perf_counter()
+        self.audit.append("ask", {"question": task.question, "scope": task.scope,
+                                  "whole_document": {"kind": task.kind, "files": list(task.files)}})
+        trace: dict[str, Any] = {}
+        answer = wholedoc.map_reduce(
+            task, self._model(), self.retriever.catalog, model_name=self.model_name, sampling=sampling,
+            defence=self.defence, embedder=self.embedder, vectors=self.retriever.vectors,
+            on_token=on_token, on_progress=on_progress, should_stop=should_stop, trace=trace,
+        )
+        prompts = trace.get("prompts") or [None]
+        audit = self.audit
+        self.audit = wholedoc.NotingAudit(audit, {"whole_document": wholedoc.whole_document_note(task, trace)})
+        try:
+            return self._finish(answer, started, prompt=prompts[-1], sampling=sampling)
+        finally:
+            self.audit = audit

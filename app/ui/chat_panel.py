@@ -53,6 +53,7 @@ _STYLE = """
   .q { font-weight: 600; margin-top: 14px; }
   .meta { color: palette(mid); font-size: small; }
   .declined { font-style: italic; }
+  .uncited { color: #9a5b00; font-weight: 600; }
   pre { background: rgba(127,127,127,0.12); padding: 6px; }
   code { background: rgba(127,127,127,0.12); }
 </style>
@@ -206,9 +207,13 @@ class ChatPanel(QWidget):
             if t.record.get("declined"):
                 notes.append("not found in your documents")
             elif not t.record.get("citations"):
-                notes.append("⚠ this answer cites none of your documents")
+                # Said on a line of its own, in colour: nothing backs this answer.
+                out.append("<p class='uncited'>⚠ This answer cites none of your documents: "
+                           "nothing shown here backs it. Check it before relying on it.</p>")
             elif all(c.get("inferred") for c in t.record["citations"]):
                 notes.append("sources matched to the answer (the model wrote no [n] markers)")
+            # Markers the checks took out (invented numbers, unsupported claims).
+            notes += [str(f) for f in t.record.get("flags") or [] if str(f).startswith("removed [")]
             cites = t.record.get("citations", [])
             if cites:
                 items = " · ".join(
