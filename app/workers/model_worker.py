@@ -70,6 +70,9 @@ class ModelWorker(QObject):
         try:
             self.library.model()
             self.library.answerer  # noqa: B018 - builds retriever + embedder
+            reranker = self.library.reranker
+            if reranker is not None:
+                reranker.load()  # the first question should not wait for it either
         except DocentError as exc:
             self.state_changed.emit("error", str(exc))
             return
