@@ -17,7 +17,12 @@ from app.core.documents.model import Page
 TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 """Maps a text to the ``(start, end)`` character span of each of its tokens."""
 
-_SENTENCE_END = ".!?;:。！？"
+_SENTENCE_END = ".!?;:。！？；："
+# Full-width marks end a sentence with no space after them (Chinese and
+# Japanese put none); ASCII ones only before a space ("3.14", "a:b" are not ends).
+_UNSPACED_END = "。！？；："
+# Full-width punctuation that closes a clause: a poor first character for a chunk.
+_CLOSING = "。！？；：，、）」』】〕》〉”’"
 
 # A tokenizer without a script's letters in its vocabulary (the bundled
 # English model on Thai, Lao, Khmer …) returns a whole unspaced run as one
@@ -45,7 +50,7 @@ def _is_boundary(text: str, prev_end: int, next_start: int) -> int:
     gap = text[prev_end:next_start]
     if "\n" in gap:
         return 2
-    if prev_end > 0 and text[prev_end - 1] in _SENTENCE_END and (gap or text[prev_end - 1] in "。！？"):
+    if prev_end > 0 and text[prev_end - 1] in _SENTENCE_END and (gap or text[prev_end - 1] in _UNSPACED_END):
         return 1
     return 0
 
@@ -89,6 +94,10 @@ def _windows(
             return
         nxt = max(j - overlap, i + 1)
         while nxt < j and _mid_word(text, spans, nxt):
+            nxt += 1
+        # Nor with the full stop or comma that ended the previous clause: in
+        # Chinese or Japanese it is a token of its own, with no space after.
+        while nxt < j - 1 and text[spans[nxt][0]] in _CLOSING:
             nxt += 1
         i = nxt
 

@@ -25,7 +25,11 @@ from app.errors import Cancelled, ModelError
 
 
 class Embedder(Protocol):
-    """What the rest of the core needs from an embedding model."""
+    """What the rest of the core needs from an embedding model.
+
+    ``fingerprint`` (optional: see ``model_fingerprint``) tells two models
+    apart whose folders happen to share a name.
+    """
 
     name: str
     dim: int
@@ -68,6 +72,7 @@ class SentenceEmbedder:
                 "Choose another model folder in the settings."
             ) from exc
         self.name = Path(model_dir).name
+        self.fingerprint = model_fingerprint(Path(model_dir))
         dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
             self._model, "get_sentence_embedding_dimension"
         )
@@ -99,6 +104,36 @@ class SentenceEmbedder:
                 show_progress_bar=False,
             )
         return vecs.astype(np.float32, copy=False)
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short digest that tells one model folder's weights from another's.
+
+    The folder's name alone is a weak identity (the bundled model lives in a
+    folder called ``model``, and so may anyone's), so the library records
+    this too. Only the weights count -- each weight file's name, size and
+    first and last MiB, which differ between any two trainings -- not the
+    JSON files, which a re-save or a package update rewrites (version
+    stamps) without changing a single vector. Cheap enough for every start.
+    Exported copies (``onnx/``, ``openvino/``) are not what is loaded, so
+    they do not count.
+    """
+    import hashlib
+
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(model_dir).as_posix()
+        if path.suffix not in (".safetensors", ".bin") or rel.split("/")[0] in ("onnx", "openvino"):
+            continue
+        size = path.stat().st_size
+        digest.update(f"\0{rel}:{size}\0".encode())
+        with open(path, "rb") as fh:
+            digest.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), os.SEEK_END)
+                digest.update(fh.read())
+    return digest.hexdigest()[:16]
 
 
 def _token_spans(tokenizer: Any, text: str) -> list[tuple[int, int]]:
@@ -354,6 +389,8 @@ class OnnxInt8Embedder:
                 "backend in the settings."
             ) from exc
         self.name = str(meta["name"])
+        # Of the source folder, as the torch backend records it.
+        self.fingerprint = model_fingerprint(model_dir)
         self.dim = int(meta["dim"])
         self._max_seq = int(meta["max_seq_length"])
         self.max_tokens = self._max_seq - 2  # leave room for [CLS] and [SEP], as the torch path does

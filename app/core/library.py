@@ -450,11 +450,13 @@ class Library:
         identity = f"{embedder.name}:{embedder.dim}" + ("" if backend == "torch" else f":{backend}")
         stored = self.catalog.get_meta("embedder")
         if stored == identity:
+            self._check_fingerprint(embedder)
             return
         if stored is not None and self.catalog.indexed_chunk_count() > 0:
             name, _dim, *rest = stored.split(":") + [""]
             stored_backend = rest[0] or "torch"
-            move = f"move {self.paths.catalog.name} and chroma/ out of {self.paths.root} and re-index"
+            move = (f"move {self.paths.catalog.name} and chroma/ out of {self.paths.root} and re-index "
+                    "(run `docent ingest FOLDER...` again, or add your folders in the window)")
             if name == embedder.name and stored_backend != backend:
                 names = {"torch": "standard (full-precision)", "onnx-int8": "faster (ONNX int8)"}
                 raise StoreError(
@@ -470,6 +472,33 @@ class Library:
         # A new or still empty library takes the identity of what will fill it.
         if self.writer:
             self.catalog.set_meta("embedder", identity)
+            fingerprint = getattr(embedder, "fingerprint", None)
+            if fingerprint:
+                self.catalog.set_meta("embedder_fingerprint", fingerprint)
+
+    def _check_fingerprint(self, embedder: Embedder) -> None:
+        """Same folder name and size, but other weights: still another model.
+
+        The identity above names the model by its folder, and the bundled
+        model's folder is called ``model``, as a user's may be. Libraries
+        indexed before fingerprints were recorded take the current one.
+        """
+        fingerprint = getattr(embedder, "fingerprint", None)
+        if not fingerprint:
+            return
+        stored = self.catalog.get_meta("embedder_fingerprint")
+        if stored is None or self.catalog.indexed_chunk_count() == 0:
+            if self.writer and stored != fingerprint:
+                self.catalog.set_meta("embedder_fingerprint", fingerprint)
+            return
+        if stored != fingerprint:
+            raise StoreError(
+                f"This library was indexed with another embedding model than the one in "
+                f"{self.settings.embedding_model()}, although both folders are called {embedder.name}. "
+                "Docent never mixes two models' vectors in one index. Choose the original model "
+                f"folder again in the settings, or move {self.paths.catalog.name} and chroma/ out of "
+                f"{self.paths.root} and re-index (run `docent ingest FOLDER...` again)."
+            )
 
     @property
     def vectors(self) -> VectorStore:
