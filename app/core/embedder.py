@@ -7,6 +7,25 @@ product.
 Two backends run the same model: ``torch`` (full precision, the default) and
 ``onnx-int8``, an ONNX export quantised dynamically to int8 on first use and
 kept in the data folder, which embeds several times faster on a CPU.
+
+Other languages
+---------------
+The bundled all-MiniLM-L6-v2 understands English; keyword search works in any
+language (see ``textnorm``), but to search Chinese, Japanese, … *by meaning*
+choose a multilingual sentence-transformers model from a local folder in
+Settings → Library → Embedding model (``Settings.embedding_model_path``).
+Docent never downloads one itself; on a computer with internet access run,
+in any Python with ``sentence-transformers`` installed::
+
+    python -c "from sentence_transformers import SentenceTransformer; \
+SentenceTransformer('sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2')\
+.save('paraphrase-multilingual-MiniLM-L12-v2')"
+
+and copy the resulting folder (about 470 MB, 50+ languages, 384 dimensions)
+to the Docent computer. The model is part of a library's identity (its
+folder's name, its vector size and a fingerprint of its weights): a library
+indexed with one model refuses another until it is indexed again, since
+vectors of two models cannot be compared.
 """
 
 from __future__ import annotations
@@ -104,6 +123,44 @@ class SentenceEmbedder:
                 show_progress_bar=False,
             )
         return vecs.astype(np.float32, copy=False)
+
+
+def embedding_model_problem(folder: str | Path) -> str | None:
+    """Why ``folder`` cannot be the embedding model, in words for a person; None if it can.
+
+    Cheap (a few small files, no model library imported), so the settings
+    dialog can check as the user types. It catches what would otherwise load
+    silently and search badly: a cross-encoder (a reranker) or a bare
+    transformer without sentence-transformers' pooling set-up.
+    """
+    fix = ("Choose a folder holding a sentence-transformers model (for example "
+           "paraphrase-multilingual-MiniLM-L12-v2, saved locally), or clear the field to use "
+           "the bundled English model.")
+    p = Path(folder).expanduser()
+    if not p.exists():
+        return f"The embedding model folder {p} does not exist. {fix}"
+    if not p.is_dir():
+        return f"The embedding model must be a folder, but {p} is a file. {fix}"
+    try:
+        config = json.loads((p / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"The folder {p} holds no model (its config.json is missing or unreadable). {fix}"
+    try:
+        st_config = json.loads((p / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        st_config = {}
+    config = config if isinstance(config, dict) else {}
+    st_config = st_config if isinstance(st_config, dict) else {}
+    architectures = [str(a) for a in config.get("architectures") or []]
+    if st_config.get("model_type") == "CrossEncoder" or any(
+        a.endswith("ForSequenceClassification") for a in architectures
+    ):
+        return (f"The folder {p} holds a cross-encoder (a reranker), which scores pairs of texts "
+                f"and cannot turn one passage into a vector. {fix}")
+    if not (p / "modules.json").is_file():
+        return (f"The folder {p} holds a bare transformer, not a sentence-transformers model "
+                f"(modules.json is missing), so its vectors would search poorly. {fix}")
+    return None
 
 
 def model_fingerprint(model_dir: Path) -> str:

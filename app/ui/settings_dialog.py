@@ -32,10 +32,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import Settings
-# Only the cheap folder check: the model library itself is never imported here.
+# Only the cheap folder checks: the model libraries themselves are never imported here.
+from app.core.embedder import embedding_model_problem
 from app.core.rerank import reranker_problem
 
 BUNDLED_LABEL = "Bundled SmolLM2-135M (default)"
+BUNDLED_EMBEDDING_LABEL = "Bundled all-MiniLM-L6-v2, English (default)"
 # The embedding backends (Settings.embedding_backend), as offered to the user.
 EMBEDDING_BACKENDS = (
     ("Standard (full precision)", "torch"),
@@ -140,6 +142,25 @@ class SettingsDialog(QDialog):
             "must be indexed again: Docent never mixes the two kinds of vectors."
         )
         self.embedding_backend_note.hide()
+        # Empty: the bundled English model (Settings.embedding_model_path is None).
+        self.embedding_model_edit = QLineEdit(self)
+        self.embedding_model_edit.setPlaceholderText(BUNDLED_EMBEDDING_LABEL)
+        self.embedding_model_edit.setClearButtonEnabled(True)
+        self.embedding_model_browse_button = QPushButton("Browse…", self)
+        self.embedding_model_error = QLabel(self)
+        self.embedding_model_error.setObjectName("EmbeddingModelError")
+        self.embedding_model_error.setWordWrap(True)
+        self.embedding_model_error.setStyleSheet(
+            "QLabel#EmbeddingModelError { color: rgb(218, 54, 51); font-weight: bold; }"
+        )
+        self.embedding_model_error.hide()
+        self.embedding_model_note = QLabel(self)
+        self.embedding_model_note.setWordWrap(True)
+        self.embedding_model_note.setText(
+            "Takes effect the next time Docent starts. A library indexed with another embedding "
+            "model must be indexed again: vectors of two models cannot be compared."
+        )
+        self.embedding_model_note.hide()
         self.follow_links_check = QCheckBox("Follow symbolic links", self)
         self.poll_check = QCheckBox("Check folders by polling (network drives)", self)
         self.system_prompt_edit = QPlainTextEdit(self)
@@ -166,6 +187,8 @@ class SettingsDialog(QDialog):
         self.reranker_edit.textChanged.connect(self._validate)
         self.model_combo.currentIndexChanged.connect(self._validate)
         self.embedding_backend_combo.currentIndexChanged.connect(self._backend_changed)
+        self.embedding_model_browse_button.clicked.connect(self.choose_embedding_model_folder)
+        self.embedding_model_edit.textChanged.connect(self._embedding_model_changed)
         self.button_box.accepted.connect(self.accept)
         self.button_box.rejected.connect(self.reject)
         self.restore_button.clicked.connect(self.restore_defaults)
@@ -196,6 +219,7 @@ class SettingsDialog(QDialog):
             rescan_minutes=float(self.rescan_spin.value()),
             follow_symlinks=self.follow_links_check.isChecked(),
             embedding_backend=str(self.embedding_backend_combo.currentData()),
+            embedding_model_path=self.embedding_model_path(),
             sync_poll=self.poll_check.isChecked(),
             reranker_path=self.reranker_path(),
             rerank_candidates=self.rerank_candidates_spin.value(),
@@ -213,7 +237,8 @@ class SettingsDialog(QDialog):
 
     def is_valid(self) -> bool:
         """Whether the settings can be accepted as they stand."""
-        return self._model_problem() is None and self._reranker_problem() is None
+        return (self._model_problem() is None and self._reranker_problem() is None
+                and self._embedding_model_problem() is None)
 
     def accept(self) -> None:
         """Close with the settings, unless a field is unusable (then say why and stay open)."""
@@ -221,6 +246,19 @@ class SettingsDialog(QDialog):
         if not self.is_valid():
             return
         super().accept()
+
+    @Slot()
+    def choose_embedding_model_folder(self) -> None:
+        """Ask for a sentence-transformers model folder and put it in the embedding model field."""
+        start = self.embedding_model_path() or str(Path.home())
+        name = QFileDialog.getExistingDirectory(self, "Choose an embedding model folder", start)
+        if name:
+            self.embedding_model_edit.setText(name)
+
+    def embedding_model_path(self) -> str | None:
+        """The chosen embedding model folder, or None for the bundled model."""
+        text = self.embedding_model_edit.text().strip()
+        return text or None
 
     @Slot()
     def choose_reranker_folder(self) -> None:
@@ -294,6 +332,13 @@ class SettingsDialog(QDialog):
             f"int8) embeds about {_ONNX_SPEEDUP}× as fast on the processor, with the same search "
             "quality on Docent's test questions; it is prepared once, on this computer, the first "
             "time it is used. Changing it means indexing your library again.",
+            self.embedding_model_edit: "The model that turns passages and questions into vectors "
+            "for search by meaning: a folder holding a sentence-transformers model. Empty: the "
+            "bundled all-MiniLM-L6-v2, which understands English. For Chinese, Japanese and other "
+            "languages choose a multilingual model such as paraphrase-multilingual-MiniLM-L12-v2 "
+            "(saved to a folder on a computer with internet access, then copied here). Changing it "
+            "means indexing your library again. Keyword search works in every language either way.",
+            self.embedding_model_browse_button: "Pick the folder of a sentence-transformers model.",
             self.rescan_spin: "Besides following changes live, Docent re-checks every folder this "
             "often, to catch changes the system did not report.",
             self.follow_links_check: "Index the targets of symbolic links inside your folders "
@@ -352,6 +397,12 @@ class SettingsDialog(QDialog):
         library_form.addRow(self._label("Full re&scan every:", self.rescan_spin), self.rescan_spin)
         library_form.addRow(self._label("&Embedding:", self.embedding_backend_combo), self.embedding_backend_combo)
         library_form.addRow("", self.embedding_backend_note)
+        embedding_model_row = QHBoxLayout()
+        embedding_model_row.addWidget(self.embedding_model_edit, 1)
+        embedding_model_row.addWidget(self.embedding_model_browse_button)
+        library_form.addRow(self._label("Embedding &model:", self.embedding_model_edit), embedding_model_row)
+        library_form.addRow("", self.embedding_model_error)
+        library_form.addRow("", self.embedding_model_note)
         library_form.addRow("", self.follow_links_check)
         library_form.addRow("", self.poll_check)
 
@@ -402,6 +453,7 @@ class SettingsDialog(QDialog):
         self.poll_check.setChecked(s.sync_poll)
         index = self.embedding_backend_combo.findData(s.embedding_backend)
         self.embedding_backend_combo.setCurrentIndex(max(index, 0))
+        self.embedding_model_edit.setText(s.embedding_model_path or "")
         self._backend_changed()
         self._validate()
 
@@ -431,6 +483,19 @@ class SettingsDialog(QDialog):
         path = self.reranker_path()
         return reranker_problem(path) if path else None
 
+    def _embedding_model_problem(self) -> str | None:
+        path = self.embedding_model_path()
+        return embedding_model_problem(path) if path else None
+
+    @Slot()
+    def _embedding_model_changed(self) -> None:
+        # Only a change from the model in use now needs the warning.
+        original = self._original.embedding_model_path or None
+        chosen = self.embedding_model_path()
+        changed = chosen != original and not (chosen and original and _same_file(chosen, original))
+        self.embedding_model_note.setVisible(bool(changed))
+        self._validate()
+
     @Slot()
     def _backend_changed(self) -> None:
         # Only a change from what is in use now needs the warning.
@@ -445,4 +510,7 @@ class SettingsDialog(QDialog):
         reranker = self._reranker_problem()
         self.reranker_error.setText(reranker or "")
         self.reranker_error.setVisible(reranker is not None)
-        self.ok_button.setEnabled(problem is None and reranker is None)
+        embedding = self._embedding_model_problem()
+        self.embedding_model_error.setText(embedding or "")
+        self.embedding_model_error.setVisible(embedding is not None)
+        self.ok_button.setEnabled(problem is None and reranker is None and embedding is None)
