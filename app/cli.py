@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +25,9 @@ from app.config import DataPaths, Settings, default_data_dir, enforce_offline
 from app.errors import DocentError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+# The modes ``docent eval`` knows (app.core.evaluate.EVAL_MODES, repeated so
+# that building the parser imports nothing heavy).
+EVAL_MODE_NAMES = ("vector", "keyword", "hybrid", "hybrid+reranker")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     aud_sub.add_parser("verify", help="exit 0 if the log is intact, 1 if not")
     show = aud_sub.add_parser("show", help="print the records")
     show.add_argument("--json", action="store_true")
+
+    ev = sub.add_parser("eval", help="measure retrieval and answer quality on a question set")
+    ev.add_argument("questions", type=Path, metavar="QUESTIONS.jsonl")
+    ev.add_argument("--docs", type=Path, required=True, metavar="DIR",
+                    help="the folder the questions' file paths are relative to")
+    ev.add_argument("--modes", default=",".join(EVAL_MODE_NAMES),
+                    help="comma-separated retrieval modes (default: all; hybrid+reranker "
+                         "runs only when a reranker is configured)")
+    ev.add_argument("--reranker", type=Path, default=None, metavar="DIR",
+                    help="a CrossEncoder model folder (default: the settings' reranker, if any)")
+    ev.add_argument("--no-answers", action="store_true", help="score retrieval only (no model)")
+    ev.add_argument("--max-tokens", type=int, default=200)
+    ev.add_argument("--model", type=Path, default=None, metavar="GGUF")
+    ev.add_argument("--work", type=Path, default=None, metavar="DIR",
+                    help="data folder for the evaluation's own index (default: a temporary one)")
+    ev.add_argument("--out", type=Path, default=None, help="write the full results as JSON here")
+    ev.add_argument("--readme", type=Path, default=None,
+                    help="rewrite the table between <!-- eval:start --> and <!-- eval:end --> here")
     return p
 
 
@@ -258,11 +280,27 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
                          if getattr(args, name) is not None}
             sampling = dataclasses.replace(sampling, **overrides)
 
-            def run(question: str, on_token: Callable[[str], None] | None = None) -> dict[str, Any]:
+            def run(question: str, on_token: Callable[[str], None] | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
                 return lib.answerer.ask(
                     question, k=args.k, mode=args.mode, scope=scope, sampling=sampling,
-                    on_token=on_token, should_stop=stop,
+                    on_token=on_token, should_stop=stop, on_progress=on_progress,
                 ).to_json()
+
+            def progress(question: str) -> Callable[[int, int], None]:
+                """Whole-document answers read in parts first: say how far on stderr."""
+                from time import perf_counter
+
+                from app.core import wholedoc
+
+                task = wholedoc.detect(question, lib.catalog, scope)
+                label = task.label if task is not None else "your documents"
+                began = perf_counter()
+
+                def show(done: int, total: int) -> None:
+                    _say("docent: " + wholedoc.progress_text(label, done, total, perf_counter() - began))
+
+                return show
 
             if args.question == "-":
                 return _batch(run, out)
@@ -274,7 +312,7 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
                 out.write(piece)
                 out.flush()
 
-            result = run(args.question, stream)
+            result = run(args.question, stream, progress(args.question))
     finally:
         stop.restore()
     out.write("\n")
@@ -358,6 +396,118 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    """Ingest a question set's corpus into a separate data folder and score
+    every retrieval mode, through the same ``Library`` the app uses."""
+    import tempfile
+
+    from app.config import Settings
+    from app.core import evaluate as ev
+    from app.core.library import Library
+    from app.progress import ProgressBar
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in ev.EVAL_MODES]
+    if unknown:
+        raise UsageError(f"Unknown mode {unknown[0]!r}; use {', '.join(ev.EVAL_MODES)}.")
+    questions = ev.load_questions(args.questions)
+    corpus = ev.corpus_for(args.questions, args.docs)
+    base = Settings.load(_data_dir(args) / "settings.json") if args.data_dir else Settings()
+    if args.reranker is not None:
+        if not args.reranker.expanduser().is_dir():
+            raise UsageError(f"The reranker folder {args.reranker} does not exist.")
+        base = dataclasses.replace(base, reranker_path=str(args.reranker.expanduser().resolve()))
+    reranker = getattr(base, "reranker_path", None)
+    if "hybrid+reranker" in modes and not reranker:
+        _say("docent eval: no reranker configured (--reranker DIR); skipping hybrid+reranker.")
+        modes.remove("hybrid+reranker")
+    stop = _StopFlag().install()
+    temp = None if args.work else tempfile.TemporaryDirectory(prefix="docent-eval-")
+    work = args.work.expanduser().resolve() if args.work else Path(temp.name)  # type: ignore[union-attr]
+    started = time.perf_counter()
+    try:
+        with Library(work, settings=base, purpose="docent eval", model_path=args.model) as lib:
+            bar = ProgressBar()
+            try:
+                report = lib.indexer.ingest(
+                    corpus.files,
+                    progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
+                                                  eta_s=s.eta_s, current=s.current),
+                    should_stop=stop,
+                )
+            finally:
+                bar.close()
+            if report.cancelled:
+                _say("docent eval: stopped.")
+                return EXIT_FAILED
+            if report.failed:
+                _say(f"docent eval: {len(report.failed)} file(s) failed to index, e.g. {report.failed[0]}")
+            ingest_s = time.perf_counter() - started
+            results: dict[str, Any] = {
+                "date": ev.now_iso(),
+                "questions_file": str(args.questions.resolve()),
+                "questions": {"fact": sum(q.kind == "fact" for q in questions),
+                              "absent": sum(q.kind == "absent" for q in questions)},
+                "corpus": corpus.to_json(),
+                "chunks": lib.catalog.indexed_chunk_count(),
+                "ingest_s": round(ingest_s, 1),
+                "settings": {f: getattr(lib.settings, f) for f in
+                             ("chunk_tokens", "chunk_overlap", "min_relevance", "sources_per_answer",
+                              "embedding_backend") if hasattr(lib.settings, f)},
+                "model": None if args.no_answers else lib.model_path.name,
+                "reranker": reranker,
+                "max_tokens": args.max_tokens,
+                "modes": [],
+            }
+            sampling = lib.sampling(args.max_tokens)
+            k = lib.settings.sources_per_answer
+            for mode in modes:
+                if stop():
+                    break
+                search_mode, rerank = ("hybrid", True) if mode == "hybrid+reranker" else (mode, False)
+                extra = {"rerank": rerank} if reranker else {}
+                _say(f"docent eval: {mode}: retrieval…")
+                retrieval, per_r = ev.score_retrieval(
+                    lambda q, n: lib.retriever.search(q, k=n, mode=search_mode, **extra).hits,
+                    questions, corpus.root)
+                answers: dict[str, Any] = {}
+                per_a: dict[str, dict[str, Any]] = {}
+                if not args.no_answers:
+                    bar = ProgressBar()
+                    t0 = time.perf_counter()
+                    try:
+                        answers, per_a = ev.score_answers(
+                            lambda q: lib.answerer.ask(q, k=k, mode=search_mode, sampling=sampling,
+                                                       should_stop=stop, **extra),
+                            questions, corpus.root,
+                            on_progress=lambda d, t: bar.update(
+                                d, t, current=f"{mode}: answers", unit="questions",
+                                eta_s=(time.perf_counter() - t0) / d * (t - d)),
+                        )
+                    finally:
+                        bar.close()
+                result = ev.ModeResult(mode, retrieval, answers, ev.merge_rows(per_r, per_a))
+                results["modes"].append(result.to_json())
+                _say(f"docent eval: {mode}: recall@5 {ev._pct(retrieval['recall_at_5'])}, "
+                     f"MRR@10 {retrieval['mrr_at_10']['value']:.3f}"
+                     + (f", keyword hits {ev._pct(answers['keyword_hit'])}, cites right file "
+                        f"{ev._pct(answers['citation_correct'])}, declines absent "
+                        f"{ev._pct(answers['decline_rate'])}" if answers else ""))
+    finally:
+        stop.restore()
+        if temp is not None:
+            temp.cleanup()
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        results["out"] = str(args.out)
+        args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.readme and not ev.write_readme_table(args.readme, results):
+        _say(f"docent eval: {args.readme} has no <!-- eval:start --> / <!-- eval:end --> markers; left alone.")
+    out.write(ev.table(results) + "\n")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "ingest": cmd_ingest,
     "search": cmd_search,
@@ -365,6 +515,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "status": cmd_status,
     "watch": cmd_watch,
     "audit": cmd_audit,
+    "eval": cmd_eval,
 }
 
 

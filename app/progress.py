@@ -33,12 +33,13 @@ class ProgressBar:
         done: int,
         total: int,
         *,
-        chunks: int,
+        chunks: int | None = None,
         eta_s: float | None,
         current: str | None,
         pages: tuple[int, int] = (0, 0),
+        unit: str = "files",
     ) -> None:
-        """Show ``done`` of ``total`` files, chunks so far and the time left."""
+        """Show ``done`` of ``total`` (``unit``: files, questions…), chunks so far and the time left."""
         now = time.monotonic()
         if now - self._last < (self.every_s if not self._tty else 0.1) and done < total:
             return
@@ -51,7 +52,8 @@ class ProgressBar:
             name = name if len(name) <= 32 else name[:29] + "..."
         if pages[1] > 1:
             name += f" (page {pages[0]}/{pages[1]})"
-        line = f"[{bar}] {done}/{total} files · {chunks} chunks · ETA {format_eta(eta_s)} {name}"
+        made = f" · {chunks} chunks" if chunks is not None else ""
+        line = f"[{bar}] {done}/{total} {unit}{made} · ETA {format_eta(eta_s)} {name}"
         if self._tty:
             self.stream.write("\r\x1b[2K" + line)
             self._drawn = True

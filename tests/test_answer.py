@@ -203,3 +203,11 @@ def test_invented_and_unsupported_markers_never_reach_the_citations(indexed) -> 
     assert any("[9]" in f and "no source" in f for f in answer.flags)
     assert any(f"[{unrelated}]" in f and "does not support" in f for f in answer.flags)
     assert answer.to_json()["flags"] == answer.flags
+
+
+def test_keyword_mode_answers_from_the_documents_too(indexed, docs) -> None:
+    answer = indexed.answerer.ask("How many storm warnings did the lighthouse keepers record?", mode="keyword",
+                                  sampling=Sampling(max_tokens=30, temperature=0.0))
+    assert not answer.declined
+    assert all(s.hit.similarity is not None for s in answer.sources)
+    assert Path(answer.sources[0].hit.chunk.path) == docs["pdf"].resolve()

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 MODES = ("hybrid", "vector", "keyword")
 RRF_K = 60  # the constant from Cormack et al.; dampens the weight of the very top ranks
+# Weights of the two rankings in the fusion. Chosen on the development set
+# (bench/tune.py; results in bench/tune.json and the README), never per question.
+VECTOR_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.0
 _SHINGLE = 5
 _NEAR_DUPLICATE = 0.8
 
@@ -120,6 +124,11 @@ class Retriever:
             (at least ``k``); more finds more, each costs one model call.
     """
 
+    #: Reciprocal-rank fusion: each ranking adds ``weight / (rrf_k + rank)``.
+    rrf_k: int = RRF_K
+    vector_weight: float = VECTOR_WEIGHT
+    keyword_weight: float = KEYWORD_WEIGHT
+
     def __init__(
         self,
         catalog: Catalog,
@@ -189,6 +198,13 @@ class Retriever:
         hits = collapse_near_duplicates(hits, pool or k)
         timings["fuse"] = (time.perf_counter() - t) * 1000
         hits = self._rerank(query, hits, k, pool, timings)
+        if query_vec is None and hits and self.embedder is not None and self.vectors is not None:
+            # Keyword mode ranks without meaning, but the answer step still
+            # needs each hit's similarity to decide whether anything relevant
+            # was found (without it every keyword-mode question was declined).
+            t = time.perf_counter()
+            query_vec = self.embedder.encode([query])[0]
+            timings["embed"] = (time.perf_counter() - t) * 1000
         if query_vec is not None:
             self._attach_similarity(hits, query_vec, known)
         for i, hit in enumerate(hits, 1):
@@ -255,7 +271,9 @@ class Retriever:
             elif mode == "keyword":
                 hit.score = hit.keyword_score or 0.0
             else:
-                hit.score = sum(1.0 / (RRF_K + r) for r in (hit.vector_rank, hit.keyword_rank) if r)
+                hit.score = sum(w / (self.rrf_k + r) for w, r in
+                                ((self.vector_weight, hit.vector_rank), (self.keyword_weight, hit.keyword_rank))
+                                if r)
         return sorted(by_id.values(), key=lambda h: h.score, reverse=True)
 
     def _attach_similarity(

@@ -1,0 +1,313 @@
+"""Answer-quality evaluation over a question set: ``docent eval``.
+
+A question set is a JSON Lines file (the format of ``../shared/eval``)::
+
+    {"id": "py01", "question": "...", "file": "tutorial/appendix.html",
+     "keywords": ["PYTHONSTARTUP"], "kind": "fact"}
+
+with ``kind`` ``fact`` (answerable from ``file``, a path relative to the
+documents folder) or ``absent`` (nothing in the corpus answers it). A fact
+question may also name ``pages`` (1-based page numbers of ``file``) for
+page-level scoring.
+
+The harness runs the app's own code: a :class:`~app.core.library.Library`
+ingests exactly the corpus the set's README names, ``Retriever.search`` is
+scored for retrieval and ``Answerer.ask`` for answers, in each retrieval mode.
+Nothing here knows any particular question.
+
+Metrics (denominators are reported beside each):
+
+- recall@5: share of fact questions with a chunk of ``file`` in the top 5;
+- MRR@10: mean of 1/rank of the first such chunk in the top 10 (0 if none);
+- the same at page level for questions that name ``pages``;
+- keyword-hit rate: share of fact answers containing every keyword
+  (case-insensitive substring);
+- citation correctness: share of fact answers citing a chunk of ``file``;
+- decline rate: share of absent questions the assistant declines. A decline
+  is detected one way for every run: the answer's ``declined`` flag, which
+  the app sets when nothing relevant was retrieved or the model said it
+  could not find the answer (``answer.DECLINE_TEXT`` and its variants).
+
+A declined fact question is a miss for both answer metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.errors import UsageError
+
+#: Retrieval modes, as the window and ``docent ask`` name them; the last
+#: one only runs when a reranker is configured.
+EVAL_MODES = ("vector", "keyword", "hybrid", "hybrid+reranker")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One line of a question set."""
+
+    id: str
+    question: str
+    kind: str
+    file: str | None
+    keywords: tuple[str, ...]
+    pages: tuple[int, ...] = ()
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read and check a question set; a bad line is a usage error naming it."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"Cannot read the question set {path}: {exc.strerror or exc}.") from exc
+    out: list[Question] = []
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            kind = str(row["kind"])
+            if kind not in ("fact", "absent"):
+                raise ValueError(f'kind must be "fact" or "absent", not {kind!r}')
+            file = row.get("file")
+            if kind == "fact" and not file:
+                raise ValueError("a fact question needs a file")
+            pages = row.get("pages") or ([row["page"]] if row.get("page") else [])
+            out.append(Question(str(row["id"]), str(row["question"]), kind, file,
+                                tuple(str(k) for k in row.get("keywords") or ()),
+                                tuple(int(p) for p in pages)))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise UsageError(f"{path}, line {no}: not a question ({exc}).") from exc
+    if not out:
+        raise UsageError(f"{path} holds no questions.")
+    return out
+
+
+# --- the corpus ----------------------------------------------------------------
+
+_FOLDER_LINE = re.compile(r"^\s*[-*]\s*`([^`]+?)/?`\s*:\s*(\d+)\s+files?", re.MULTILINE)
+_EXTENSION = re.compile(r"every\s+`?(\.[A-Za-z0-9]+)`?\s+file", re.IGNORECASE)
+
+
+@dataclass
+class Corpus:
+    """The documents a question set is about."""
+
+    root: Path
+    files: list[Path]
+    # (folder, files the README promises, files found) when the README names them
+    expected: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": str(self.root), "files": len(self.files),
+                "folders": [{"folder": f, "expected": e, "found": n} for f, e, n in self.expected]}
+
+
+def corpus_for(questions_path: Path, docs: Path) -> Corpus:
+    """Exactly the files the set's README names under ``docs``.
+
+    The README lists its folders as bullet lines (```tutorial/`: 17 files``)
+    and the file type (``every `.html` file``). Without a README (or without
+    such lines) the corpus is every file under ``docs``. A folder whose file
+    count differs from the README's is an error: the numbers would not be
+    comparable.
+    """
+    docs = Path(docs).expanduser().resolve()
+    if not docs.is_dir():
+        raise UsageError(f"The documents folder {docs} does not exist. "
+                         "(For the pydocs set: apt-get install python3.11-doc.)")
+    readme = Path(questions_path).with_name("README.md")
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    folders = [(m.group(1).strip("/"), int(m.group(2))) for m in _FOLDER_LINE.finditer(text)]
+    ext = (m.group(1).lower() if (m := _EXTENSION.search(text)) else None)
+    if not folders:
+        files = sorted(p for p in docs.rglob("*") if p.is_file() and (ext is None or p.suffix.lower() == ext))
+        return Corpus(docs, files)
+    files: list[Path] = []
+    expected: list[tuple[str, int, int]] = []
+    for folder, count in folders:
+        found = sorted(p for p in (docs / folder).glob("*")
+                       if p.is_file() and (ext is None or p.suffix.lower() == ext))
+        expected.append((folder, count, len(found)))
+        files += found
+    wrong = [f"{f}/ has {n} files, the README says {e}" for f, e, n in expected if e != n]
+    if wrong:
+        raise UsageError(f"The documents under {docs} are not the set's corpus: {'; '.join(wrong)}.")
+    return Corpus(docs, files, expected)
+
+
+# --- scoring -------------------------------------------------------------------
+
+
+def _is_file(path: str, target: Path) -> bool:
+    return Path(path).resolve() == target
+
+
+def first_rank(hits: Sequence[Any], target: Path, pages: Sequence[int] = ()) -> int | None:
+    """1-based rank of the first hit from ``target`` (on one of ``pages``, when given)."""
+    for i, hit in enumerate(hits, 1):
+        chunk = hit.chunk
+        if _is_file(chunk.path, target) and (not pages or chunk.page in pages):
+            return i
+    return None
+
+
+def keyword_hit(answer: str, keywords: Sequence[str]) -> bool:
+    """Every keyword appears in the answer (case-insensitive substring)."""
+    low = answer.lower()
+    return bool(keywords) and all(k.lower() in low for k in keywords)
+
+
+def _rate(hits: int, n: int) -> dict[str, Any]:
+    return {"rate": round(hits / n, 3) if n else None, "hits": hits, "n": n}
+
+
+@dataclass
+class ModeResult:
+    """Every metric for one retrieval mode, with each question's outcome."""
+
+    mode: str
+    retrieval: dict[str, Any] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    per_question: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "retrieval": self.retrieval, "answers": self.answers,
+                "per_question": self.per_question}
+
+
+def score_retrieval(
+    search: Callable[[str, int], Sequence[Any]], questions: Sequence[Question], root: Path
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """recall@5 and MRR@10 (file level; page level where pages are named).
+
+    Args:
+        search: ``(query, k) -> hits`` in rank order.
+    """
+    facts = [q for q in questions if q.kind == "fact"]
+    at5 = rr = 0.0
+    paged = [q for q in facts if q.pages]
+    p_at5 = p_rr = 0.0
+    per: dict[str, dict[str, Any]] = {}
+    for q in facts:
+        target = (root / str(q.file)).resolve()
+        hits = list(search(q.question, 10))
+        rank = first_rank(hits, target)
+        at5 += 1 if rank is not None and rank <= 5 else 0
+        rr += 1 / rank if rank is not None else 0.0
+        row: dict[str, Any] = {"rank": rank}
+        if q.pages:
+            prank = first_rank(hits, target, q.pages)
+            p_at5 += 1 if prank is not None and prank <= 5 else 0
+            p_rr += 1 / prank if prank is not None else 0.0
+            row["page_rank"] = prank
+        per[q.id] = row
+    n = len(facts)
+    out: dict[str, Any] = {
+        "recall_at_5": _rate(int(at5), n),
+        "mrr_at_10": {"value": round(rr / n, 3) if n else None, "n": n},
+    }
+    if paged:
+        out["page_recall_at_5"] = _rate(int(p_at5), len(paged))
+        out["page_mrr_at_10"] = {"value": round(p_rr / len(paged), 3), "n": len(paged)}
+    else:
+        out["page_recall_at_5"] = None
+        out["page_mrr_at_10"] = None
+    return out, per
+
+
+def score_answers(
+    ask: Callable[[str], Any], questions: Sequence[Question], root: Path,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Keyword-hit rate and citation correctness on facts, decline rate on absents.
+
+    Args:
+        ask: ``question -> Answer`` (the app's own answer object).
+    """
+    kw = cited = fact_declined = declined = 0
+    facts = [q for q in questions if q.kind == "fact"]
+    absents = [q for q in questions if q.kind == "absent"]
+    per: dict[str, dict[str, Any]] = {}
+    for i, q in enumerate(questions, 1):
+        answer = ask(q.question)
+        row: dict[str, Any] = {"declined": answer.declined, "answer": answer.answer,
+                               "cited": [c.source.hit.chunk.path for c in answer.citations]}
+        if q.kind == "fact":
+            target = (root / str(q.file)).resolve()
+            hit = not answer.declined and keyword_hit(answer.answer, q.keywords)
+            good = not answer.declined and any(_is_file(c.source.hit.chunk.path, target)
+                                               for c in answer.citations)
+            kw += hit
+            cited += good
+            fact_declined += answer.declined
+            row.update(keyword_hit=hit, citation_correct=good)
+        else:
+            declined += answer.declined
+        per[q.id] = row
+        if on_progress:
+            on_progress(i, len(questions))
+    return {
+        "keyword_hit": _rate(kw, len(facts)),
+        "citation_correct": _rate(cited, len(facts)),
+        "fact_declined": _rate(fact_declined, len(facts)),
+        "decline_rate": _rate(declined, len(absents)),
+    }, per
+
+
+def merge_rows(*parts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-question rows from several scorers, in question order."""
+    ids = list(dict.fromkeys(i for p in parts for i in p))
+    return [{"id": i, **{k: v for p in parts for k, v in p.get(i, {}).items()}} for i in ids]
+
+
+# --- report --------------------------------------------------------------------
+
+
+def _pct(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("n") in (None, 0):
+        return "—"
+    return f"{entry['rate'] * 100:.0f}% ({entry['hits']}/{entry['n']})"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The README's Markdown table of one evaluation."""
+    rows = ["| Mode | recall@5 | MRR@10 | keyword hits | cites right file | declines absent |",
+            "|---|---|---|---|---|---|"]
+    for m in results["modes"]:
+        r, a = m["retrieval"], m["answers"]
+        mrr = r["mrr_at_10"]["value"]
+        rows.append(f"| {m['mode']} | {_pct(r['recall_at_5'])} | {mrr:.3f} | {_pct(a.get('keyword_hit'))} | "
+                    f"{_pct(a.get('citation_correct'))} | {_pct(a.get('decline_rate'))} |")
+    return "\n".join(rows)
+
+
+def write_readme_table(readme: Path, results: dict[str, Any]) -> bool:
+    """Replace the text between ``<!-- eval:start -->`` and ``<!-- eval:end -->``."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- eval:start -->", "<!-- eval:end -->"
+    if start not in text or end not in text:
+        return False
+    s = results.get("settings", {})
+    body = (f"{table(results)}\n\n"
+            f"{results['questions']['fact']} fact and {results['questions']['absent']} absent questions over "
+            f"{results['corpus']['files']} files; chunks of {s.get('chunk_tokens')} tokens "
+            f"(overlap {s.get('chunk_overlap')}), model `{results.get('model')}`, "
+            f"relevance threshold {s.get('min_relevance')}. "
+            f"Reranker: {results.get('reranker') or 'none configured'}. "
+            f"Full results: `{results.get('out', 'eval/results.json')}`.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
+    return True
+
+
+def now_iso() -> str:
+    """The run's date for the results file."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
