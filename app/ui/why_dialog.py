@@ -104,7 +104,11 @@ class WhyDialog(QDialog):
         self.question_label.setWordWrap(True)
         self.question_label.setTextFormat(Qt.TextFormat.PlainText)
         self.question_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.question_label.setText(f"Question: {record.get('question', '')}")
+        question = f"Question: {record.get('question', '')}"
+        if record.get("search_query"):
+            # A follow-up was searched together with the conversation it refers to.
+            question += f"\nSearched for (with the conversation): {record['search_query']}"
+        self.question_label.setText(question)
         font = self.question_label.font()
         font.setBold(True)
         self.question_label.setFont(font)

@@ -132,3 +132,15 @@ def test_vector_keyword_and_reranker_scores_have_their_own_explained_columns(qtb
     assert "vector search" in tips["Vector score"]
     assert "BM25" in tips["Keyword (BM25)"]
     assert "cross-encoder" in tips["Reranker score"] and "Settings → Answers → Reranker" in tips["Reranker score"]
+
+
+def test_a_follow_up_shows_what_was_searched_for(qtbot) -> None:
+    dialog = WhyDialog(_record(question="and where will it be?",
+                               search_query="What will open next year? and where will it be?"))
+    qtbot.addWidget(dialog)
+    text = dialog.question_label.text()
+    assert "Question: and where will it be?" in text
+    assert "Searched for (with the conversation): What will open next year? and where will it be?" in text
+    plain = WhyDialog(_record())
+    qtbot.addWidget(plain)
+    assert "Searched for" not in plain.question_label.text()
