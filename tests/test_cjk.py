@@ -324,3 +324,27 @@ def test_another_model_in_a_folder_of_the_same_name_is_refused(tmp_path, local_m
     # The original folder still opens the library.
     with Library(data, settings=Settings(embedding_model_path=str(first)), purpose="tests") as lib:
         assert lib.embedder.name == "model"
+
+
+def test_korean_and_thai_words_are_found_inside_longer_runs(tmp_path: Path) -> None:
+    from app.core.catalog import ChunkRow
+
+    cat = Catalog(tmp_path / "c.sqlite3")
+    texts = {
+        "ko": "데이터베이스를 사용하면 검색이 빨라집니다. 인덱스는 중요합니다.",
+        "th": "ภาษาไทยไม่มีการเว้นวรรคระหว่างคำ ฐานข้อมูลช่วยให้ค้นหาได้เร็วขึ้น",
+        "en": "Databases make search faster.",
+    }
+    root = cat.add_root("/lib")
+    for name, text in texts.items():
+        fid = cat.mark_file(f"/lib/{name}.txt", "pending", root_id=root.id)
+        cat.replace_chunks(fid, [ChunkRow(name, 0, None, None, 0, len(text), None, text, textnorm.text_hash(text))],
+                           size=1, mtime_ns=1, hash="h", kind="text", title=None, pages=None)
+    # Korean glues particles to words (데이터베이스+를); Thai writes no spaces at all.
+    assert [c for c, _ in cat.keyword_search("데이터베이스", 5)] == ["ko"]
+    assert [c for c, _ in cat.keyword_search("인덱스", 5)] == ["ko"]
+    assert [c for c, _ in cat.keyword_search("ฐานข้อมูล", 5)] == ["th"]  # "database", mid-run
+    assert [c for c, _ in cat.keyword_search("เว้นวรรค", 5)] == ["th"]  # vowel and tone marks inside
+    assert cat.keyword_search("รถไฟ", 5) == []  # "train": not there
+    assert [c for c, _ in cat.keyword_search("databases faster", 5)] == ["en"]
+    cat.close()
