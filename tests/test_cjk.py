@@ -348,3 +348,11 @@ def test_korean_and_thai_words_are_found_inside_longer_runs(tmp_path: Path) -> N
     assert cat.keyword_search("รถไฟ", 5) == []  # "train": not there
     assert [c for c, _ in cat.keyword_search("databases faster", 5)] == ["en"]
     cat.close()
+
+
+def test_a_chinese_question_highlights_the_words_it_was_found_by() -> None:
+    from app.core.render import highlight_html, query_terms
+
+    assert query_terms("索引") == ["索引"]
+    html = highlight_html("每次插入数据时，数据库都要维护索引，因此写入会变慢。", query_terms("为什么索引会让写入变慢"))
+    assert html.count("<b ") == 3 and ">索引</b>" in html and ">写入</b>" in html and ">变慢</b>" in html

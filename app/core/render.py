@@ -48,8 +48,19 @@ _MAX_QUOTE_DEPTH = 4
 
 def query_terms(question: str) -> list[str]:
     """The words of a question worth highlighting: content words, no stopwords,
-    at least two characters, each once."""
-    return [t for t in dict.fromkeys(textnorm.query_terms(question)) if len(t) >= 2]
+    at least two characters, each once.
+
+    A long run of Chinese, Japanese, … is a whole question rather than a word;
+    keyword search matches its bigrams (see ``textnorm.fts_query``), so those
+    are highlighted too.
+    """
+    terms: list[str] = []
+    for term in textnorm.query_terms(question):
+        terms.append(term)
+        grams = textnorm.bigrams(term) if textnorm.has_no_space_script(term) else []
+        if len(grams) >= textnorm.PHRASE_ONLY_LETTERS:
+            terms.extend(grams)
+    return [t for t in dict.fromkeys(terms) if len(t) >= 2]
 
 
 def highlight_html(text: str, terms: Iterable[str]) -> str:
