@@ -130,8 +130,12 @@ class Source:
 
     def to_json(self) -> dict[str, object]:
         c = self.hit.chunk
+        h = self.hit
+        scores = {name: (None if v is None else round(float(v), 6)) for name, v in
+                  (("vector_score", h.vector_score), ("keyword_score", h.keyword_score),
+                   ("rerank_score", h.rerank_score))}
         return {"n": self.n, "path": c.path, "page": c.page, "chunk_id": c.id,
-                "score": round(float(self.hit.score), 6), "text": c.text, **_position(self.hit)}
+                "score": round(float(h.score), 6), "text": c.text, **_position(h), **scores}
 
 
 @dataclass
