@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QUrl, Qt, QTimer, Signal
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QTextBrowser,
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.answer import citation_place
+from app.core.wholedoc import progress_text
 from app.core.render import answer_html
 
 
@@ -106,6 +109,20 @@ class ChatPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         self.stop_button.setEnabled(False)
 
+        # A whole-document answer reads its files in parts before it writes:
+        # this says how far it got and about how long is left.
+        self.progress_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setMaximumHeight(10)
+        self.progress = QWidget()
+        progress_row = QHBoxLayout(self.progress)
+        progress_row.setContentsMargins(0, 0, 0, 0)
+        progress_row.addWidget(self.progress_label)
+        progress_row.addWidget(self.progress_bar, 1)
+        self.progress.hide()
+        self._progress_started: float | None = None
+
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Scope:"))
         controls.addWidget(self.scope, 1)
@@ -117,6 +134,7 @@ class ChatPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.title)
         layout.addWidget(self.transcript, 1)
+        layout.addWidget(self.progress)
         layout.addWidget(self.question)
         layout.addLayout(controls)
 
@@ -159,6 +177,23 @@ class ChatPanel(QWidget):
         self._busy = busy
         self.stop_button.setEnabled(busy)
         self.send_button.setEnabled(not busy)
+        if not busy:
+            self.hide_progress()
+
+    def show_progress(self, label: str, done: int, total: int) -> None:
+        """Show ``Reading label: done of total parts, about N s left`` with a bar."""
+        if self._progress_started is None or done == 0:
+            self._progress_started = time.monotonic()
+        elapsed = time.monotonic() - self._progress_started
+        self.progress_label.setText(progress_text(label, done, total, elapsed))
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(min(done, total))
+        self.progress.show()
+
+    def hide_progress(self) -> None:
+        """Hide the reading progress (the answer is done, stopped or failed)."""
+        self.progress.hide()
+        self._progress_started = None
 
     def start_answer(self, question: str) -> None:
         self.turns.append(TurnView(None, question, "", streaming=True))

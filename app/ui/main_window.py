@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
         self.model_worker.token.connect(self._token)
         self.model_worker.answered.connect(self._answered)
         self.model_worker.failed.connect(self._answer_failed)
+        self.model_worker.progress.connect(self._answer_progress)
         self.ingest_worker.started.connect(self._ingest_started)
         self.ingest_worker.sync_state.connect(self._sync_state)
         self.ingest_worker.progress.connect(self._ingest_progress)
@@ -502,6 +503,10 @@ class MainWindow(QMainWindow):
     def _token(self, request_id: int, piece: str) -> None:
         if self._pending and self._pending[0] == request_id:
             self.chat.append_token(piece)
+
+    def _answer_progress(self, request_id: int, done: int, total: int, label: str) -> None:
+        if self._pending and self._pending[0] == request_id:
+            self.chat.show_progress(label, done, total)
 
     def _answered(self, request_id: int, record: dict) -> None:
         if not self._pending or self._pending[0] != request_id:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.core import wholedoc
 from app.core.library import Library
 from app.errors import DocentError
 
@@ -52,6 +53,9 @@ class ModelWorker(QObject):
     token = Signal(int, str)  # request id, text piece
     answered = Signal(int, dict)  # request id, answer record
     failed = Signal(int, str)  # request id, human message
+    # request id, steps done, steps in all, what is being read ("report.pdf"):
+    # a whole-document answer reads its files in parts before it answers.
+    progress = Signal(int, int, int, str)
 
     def __init__(self, library: Library) -> None:
         super().__init__()
@@ -87,15 +91,29 @@ class ModelWorker(QObject):
         self._stop.clear()
         self.state_changed.emit("answering", request.question)
         try:
-            answer = self.library.answerer.ask(
-                request.question,
-                k=request.k,
-                scope=request.scope,
-                history=request.history,
-                sampling=self.library.sampling(),
-                on_token=lambda piece: self.token.emit(request.request_id, piece),
-                should_stop=self._stop.is_set,
-            )
+            answerer = self.library.answerer
+            on_token = lambda piece: self.token.emit(request.request_id, piece)  # noqa: E731
+            # Detected here (not only inside ``ask``) so progress can name what is read.
+            task = wholedoc.detect(request.question, answerer.retriever.catalog, request.scope)
+            if task is not None:
+                answer = answerer.ask_whole(
+                    task,
+                    sampling=self.library.sampling(),
+                    on_token=on_token,
+                    on_progress=lambda done, total: self.progress.emit(
+                        request.request_id, done, total, task.label),
+                    should_stop=self._stop.is_set,
+                )
+            else:
+                answer = answerer.ask(
+                    request.question,
+                    k=request.k,
+                    scope=request.scope,
+                    history=request.history,
+                    sampling=self.library.sampling(),
+                    on_token=on_token,
+                    should_stop=self._stop.is_set,
+                )
         except DocentError as exc:
             self.failed.emit(request.request_id, str(exc))
         except Exception as exc:  # noqa: BLE001
