@@ -483,6 +483,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
                             on_progress=lambda d, t: bar.update(
                                 d, t, current=f"{mode}: answers", unit="questions",
                                 eta_s=(time.perf_counter() - t0) / d * (t - d)),
+                            should_stop=stop,
                         )
                     finally:
                         bar.close()

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.errors import UsageError
+from app.errors import Cancelled, UsageError
 
 #: Retrieval modes, as the window and ``docent ask`` name them; the last
 #: one only runs when a reranker is configured.
@@ -225,17 +225,22 @@ def score_retrieval(
 def score_answers(
     ask: Callable[[str], Any], questions: Sequence[Question], root: Path,
     on_progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Keyword-hit rate and citation correctness on facts, decline rate on absents.
 
     Args:
         ask: ``question -> Answer`` (the app's own answer object).
+        should_stop: checked between questions; raises ``Cancelled`` when set
+            (a partial set's rates would not be comparable).
     """
     kw = cited = fact_declined = declined = 0
     facts = [q for q in questions if q.kind == "fact"]
     absents = [q for q in questions if q.kind == "absent"]
     per: dict[str, dict[str, Any]] = {}
     for i, q in enumerate(questions, 1):
+        if should_stop is not None and should_stop():
+            raise Cancelled("The evaluation was stopped; no results were written.")
         answer = ask(q.question)
         row: dict[str, Any] = {"declined": answer.declined, "answer": answer.answer,
                                "cited": [c.source.hit.chunk.path for c in answer.citations]}
