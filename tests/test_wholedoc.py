@@ -250,3 +250,22 @@ def test_an_ambiguous_name_lists_the_candidates(library, docs, tmp_path) -> None
     assert "which one do you mean" in answer.answer
     assert str(docs["pdf"].parent / "a" / "minutes.txt") in answer.answer
     assert answer.sources == [] and answer.citations == []
+
+
+def test_tidy_drops_runs_of_bare_markers_and_prompt_echoes() -> None:
+    assert wholedoc._tidy("Intro [1].\n[2]\n- [3]\n- [4]") == "Intro [1]."
+    assert wholedoc._tidy("[1]\n- [2]\nPython is easy.\nTask: Combine these notes") == "- [2]\nPython is easy."
+    assert wholedoc._tidy("Python is easy.\n[1] [2]") == "Python is easy.\n[1] [2]", "a closing marker line stays"
+    assert wholedoc._tidy("[1]\n- [2]") == "[1]\n- [2]", "never tidied away entirely"
+
+
+def test_docent_ask_prints_reading_progress_on_stderr(docent, tmp_path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    corpus.make_pdf(folder / "appetite.pdf", tutorial_pages("appetite.html", 2))
+    assert docent("ingest", str(folder)).code == 0
+    human = docent("ask", "Summarise appetite.pdf", "--max-tokens", "30")
+    assert human.code == 0, human.err
+    assert "Reading appetite.pdf: 0 of" in human.err and "Reading appetite.pdf:" in human.err.splitlines()[-1]
+    assert human.out.strip() and "Reading" not in human.out, "progress goes to stderr, the answer to stdout"
+    # (--json goes through the same Answer.to_json; its shape is checked above, in-process.)

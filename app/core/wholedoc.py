@@ -366,7 +366,38 @@ def _generate(model: LocalModel, messages: list[Message], sampling: Sampling, ru
     if should_stop is not None and should_stop():
         run.stopped = True
     text = "".join(pieces).strip()
-    return _cut_echo(text) if defence.any else text
+    if defence.any:
+        text = _cut_echo(text)
+    return _tidy(text)
+
+
+# Past these lines a small model is echoing this module's own prompt layout.
+_OWN_ECHO = re.compile(r"^[ \t]*(?:Task:|Notes on part \d+ of \d+:).*$", re.MULTILINE | re.IGNORECASE)
+# A line that is only a marker ("[2]", "- [3]"): small models list these in runs.
+_BARE_MARKER = re.compile(r"^[ \t]*(?:[-*•]|\d+[.)])?[ \t]*(?:\[\d+(?:\s*,\s*\d+)*\][ \t]*)+[.,;:]?[ \t]*$")
+
+
+def _tidy(text: str) -> str:
+    """``text`` without an echo of the prompt and without runs of bare
+    markers (a run's last marker stays when a line of text follows: it
+    labels that line). Never tidies everything away (then ``text`` is kept)."""
+    echo = _OWN_ECHO.search(text)
+    lines = (text[: echo.start()] if echo else text).strip().split("\n")
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and _BARE_MARKER.match(lines[j]):
+            j += 1
+        if j - i >= 2:  # a run of bare markers
+            if j < len(lines) and lines[j].strip():
+                kept.append(lines[j - 1])
+            i = j
+            continue
+        kept.append(lines[i])
+        i += 1
+    tidy = "\n".join(kept).strip()
+    return tidy or text
 
 
 def _renumber(note: str, mapping: dict[int, int]) -> str:
@@ -558,6 +589,11 @@ def map_reduce(
             {"role": "user", "content": _reduce_message(task, texts, True)}]
     text = "" if stop_now() else _generate(model, msgs, sampling, run, started, should_stop, on_token, defence)
     run.stopped = run.stopped or stop_now()
+    if not text and not run.stopped:
+        # The model wrote nothing usable from its notes: the notes are the answer.
+        text = "\n\n".join(texts)
+        if on_token:
+            on_token(text)
     if run.stopped:
         flags.append("stopped while writing the answer")
     else:
