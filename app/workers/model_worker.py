@@ -43,6 +43,8 @@ def answer_record(answer) -> dict:  # noqa: ANN001 - app.core.answer.Answer
         for h in answer.retrieved
     ]
     record["stopped"] = answer.stopped
+    if answer.search_query:
+        record["search_query"] = answer.search_query
     return record
 
 
