@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup screenshot bench bench-quick bench-window bench-sync bench-injection clean
+.PHONY: run test setup screenshot bench bench-quick bench-window bench-sync bench-injection eval eval-quick tune clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -43,6 +43,34 @@ bench-sync: setup
 
 bench-injection: setup
 	$(VENV)/bin/python bench/injection.py
+
+# Answer quality on the development set (../shared/eval/pydocs, or
+# DOCENT_EVAL_DIR): every retrieval mode, answers by the bundled model.
+# Writes eval/results.json and the README's quality table. The reranker row
+# uses a small cross-encoder trained here once (bench/reranker_train.py, on
+# Python's library reference, not the evaluation corpus) and kept in
+# .cache/reranker; EVAL_RERANKER=DIR uses another, EVAL_RERANKER= none.
+EVAL_SET ?= $(firstword $(foreach d,$(DOCENT_EVAL_DIR) ../shared/eval/pydocs /work/shared/eval/pydocs,$(wildcard $(d)/questions.jsonl)))
+EVAL_RERANKER ?= .cache/reranker
+EVAL_DOCS := /usr/share/doc/python3.11/html
+
+eval:
+	@DOCENT_EXTRA_DEBS="python3.11-doc" ./scripts/bootstrap.sh
+	@test -n "$(EVAL_SET)" || { echo "No question set: set DOCENT_EVAL_DIR to the folder holding questions.jsonl"; exit 2; }
+	@if [ "$(EVAL_RERANKER)" = ".cache/reranker" ] && [ ! -f .cache/reranker/config.json ]; then \
+		$(VENV)/bin/python bench/reranker_train.py .cache/reranker; fi
+	$(VENV)/bin/docent eval $(EVAL_SET) --docs $(EVAL_DOCS) --out eval/results.json --readme README.md \
+		$(if $(EVAL_RERANKER),--reranker $(EVAL_RERANKER)) $(EVAL_ARGS)
+
+# Retrieval only (no answers, no reranker): a minute or two.
+eval-quick:
+	@DOCENT_EXTRA_DEBS="python3.11-doc" ./scripts/bootstrap.sh
+	$(VENV)/bin/docent eval $(EVAL_SET) --docs $(EVAL_DOCS) --no-answers --modes vector,keyword,hybrid
+
+# How chunk size, overlap, fusion weights and the relevance threshold were chosen.
+tune:
+	@DOCENT_EXTRA_DEBS="python3.11-doc" ./scripts/bootstrap.sh
+	$(VENV)/bin/python bench/tune.py --out bench/tune.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

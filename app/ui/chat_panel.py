@@ -247,8 +247,9 @@ class ChatPanel(QWidget):
                            "nothing shown here backs it. Check it before relying on it.</p>")
             elif all(c.get("inferred") for c in t.record["citations"]):
                 notes.append("sources matched to the answer (the model wrote no [n] markers)")
-            # Markers the checks took out (invented numbers, unsupported claims).
-            notes += [str(f) for f in t.record.get("flags") or [] if str(f).startswith("removed [")]
+            # What the checks changed or noticed: markers taken out (invented
+            # numbers, unsupported claims), a long file sampled, an injection.
+            notes += [str(f) for f in t.record.get("flags") or []]
             cites = t.record.get("citations", [])
             if cites:
                 items = " · ".join(
