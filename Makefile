@@ -70,7 +70,7 @@ eval-quick:
 # How chunk size, overlap, fusion weights and the relevance threshold were chosen.
 tune:
 	@DOCENT_EXTRA_DEBS="python3.11-doc" ./scripts/bootstrap.sh
-	$(VENV)/bin/python bench/tune.py --out bench/tune.json
+	$(VENV)/bin/python bench/tune.py --out bench/tune.json --readme README.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -138,7 +138,7 @@ class Settings:
     system_prompt: str = ""
     chunk_tokens: int = 200
     chunk_overlap: int = 32
-    min_relevance: float = 0.25
+    min_relevance: float = 0.39  # app.core.answer.MIN_RELEVANCE, chosen on the dev set (bench/tune.py)
     # A local sentence-transformers CrossEncoder folder that reorders the
     # search's best candidates; None: no reranking.
     reranker_path: str | None = None

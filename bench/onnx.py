@@ -43,12 +43,8 @@ enforce_offline()
 from app.core.library import Library  # noqa: E402
 from app.core.retrieval import Retriever  # noqa: E402
 
-DOCS = Path("/usr/share/doc/python3.11/html")
-# The dev set lives in the project's shared folder beside the checkout; a
-# clone elsewhere names it with DOCENT_EVAL_DIR.
-EVAL = next((p for p in (Path(os.environ["DOCENT_EVAL_DIR"]) if os.environ.get("DOCENT_EVAL_DIR") else None,
-                         ROOT.parent / "shared" / "eval" / "pydocs", Path("/work/shared/eval/pydocs"))
-             if p is not None and (p / "questions.jsonl").is_file()), ROOT.parent / "shared" / "eval" / "pydocs")
+from bench.devset import DOCS, EVAL  # noqa: E402
+
 FOLDERS = ("tutorial", "howto", "faq")
 BACKENDS = ("torch", "onnx-int8")
 MODES = ("vector", "hybrid")

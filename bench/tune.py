@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -42,10 +41,7 @@ from app.core import evaluate as ev  # noqa: E402
 from app.core.library import Library  # noqa: E402
 from app.core.retrieval import Retriever  # noqa: E402
 
-DOCS = Path("/usr/share/doc/python3.11/html")
-EVAL = next((p for p in (Path(os.environ["DOCENT_EVAL_DIR"]) if os.environ.get("DOCENT_EVAL_DIR") else None,
-                         ROOT.parent / "shared" / "eval" / "pydocs", Path("/work/shared/eval/pydocs"))
-             if p is not None and (p / "questions.jsonl").is_file()), ROOT.parent / "shared" / "eval" / "pydocs")
+from bench.devset import DOCS, EVAL  # noqa: E402
 
 SIZES = (96, 128, 200, 256)
 OVERLAPS = (0, 32, 64)
@@ -64,11 +60,76 @@ def key(row: dict[str, float], current: bool) -> tuple[float, float, bool]:
     return (row["recall_at_5"], row["mrr_at_10"], current)
 
 
+def choose_threshold(best_sim: dict[str, list[float]], current: float) -> tuple[list[dict], dict]:
+    """The relevance threshold that keeps the most fact questions and declines
+    the most absent ones; of the thresholds that tie, the middle of their
+    range (rounded to the settings' two decimals), so that it sits as far as
+    the data allows from the nearest question on either side."""
+    candidates = sorted({round(x, 2) for xs in best_sim.values() for x in xs} | {current})
+    table = []
+    for t in candidates:
+        kept = sum(x >= t for x in best_sim["fact"])
+        declined = sum(x < t for x in best_sim["absent"])
+        table.append({"threshold": t, "facts_kept": kept, "absent_declined": declined})
+    top = max(r["facts_kept"] + r["absent_declined"] for r in table)
+    tied = [r["threshold"] for r in table if r["facts_kept"] + r["absent_declined"] == top]
+    middle = round((min(tied) + max(tied)) / 2, 2)
+    kept = sum(x >= middle for x in best_sim["fact"])
+    declined = sum(x < middle for x in best_sim["absent"])
+    return table, {"threshold": middle, "facts_kept": kept, "absent_declined": declined, "tied_range": [min(tied), max(tied)]}
+
+
+def summary(out: dict) -> str:
+    """The README's account of a tuning run (between <!-- tune:start/end -->)."""
+    lines = ["| chunk tokens | overlap | chunks | vector r@5 / MRR | keyword r@5 / MRR | hybrid r@5 / MRR |",
+             "|---|---|---|---|---|---|"]
+    chosen = out["chosen_chunking"]
+    nf = out["threshold"]["n_fact"]
+    for r in out["chunking"]:
+        mark = " **(chosen)**" if (r["chunk_tokens"], r["chunk_overlap"]) == (
+            chosen["chunk_tokens"], chosen["chunk_overlap"]) else ""
+        cells = [f"{r[m]['recall_at_5']}/{nf} · {r[m]['mrr_at_10']:.3f}" for m in ("vector", "keyword", "hybrid")]
+        lines.append(f"| {r['chunk_tokens']}{mark} | {r['chunk_overlap']} | {r['chunks']} | " + " | ".join(cells) + " |")
+    f = out["chosen_fusion"]
+    best = max(out["fusion"], key=lambda r: (r["recall_at_5"], r["mrr_at_10"]))
+    worst = min(out["fusion"], key=lambda r: (r["recall_at_5"], r["mrr_at_10"]))
+    chosen_row = next(r for r in out["fusion"] if r["rrf_k"] == f["rrf_k"] and r["keyword_weight"] == f["keyword_weight"])
+    t = out["threshold"]
+    c = t["chosen"]
+    return "\n".join(lines) + (
+        "\n\nChunking was measured with plain RRF (k = 60, equal weights); the fusion was then tuned "
+        "on the chosen chunking."
+        f"\n\nFusion (hybrid, {len(out['fusion'])} settings of the RRF constant and the keyword ranking's "
+        f"weight against the vector ranking's): chosen k = {f['rrf_k']}, keyword weight "
+        f"{f['keyword_weight']} ({chosen_row['recall_at_5']}/{nf}, MRR@10 {chosen_row['mrr_at_10']:.3f}); "
+        f"the range was {worst['recall_at_5']}/{nf} · {worst['mrr_at_10']:.3f} to "
+        f"{best['recall_at_5']}/{nf} · {best['mrr_at_10']:.3f}.\n\n"
+        f"Relevance threshold (the best passage's cosine similarity): {c['threshold']} keeps "
+        f"{c['facts_kept']}/{t['n_fact']} answerable questions and declines {c['absent_declined']}/{t['n_absent']} "
+        f"absent ones before the model is asked (of the thresholds that tie, the middle of their range: "
+        f"{t['chosen'].get('tied_range')}); the rest go to the model, which may still decline.")
+
+
+def write_readme(readme: Path, out: dict) -> None:
+    """Replace the text between the tune markers, if the README has them."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- tune:start -->", "<!-- tune:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        readme.write_text(f"{head}{start}\n{summary(out)}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "tune.json")
     parser.add_argument("--quick", action="store_true", help="two chunk sizes only (a smoke run)")
+    parser.add_argument("--readme", type=Path, default=None, help="rewrite the tune table in this README")
+    parser.add_argument("--summarise", type=Path, default=None, metavar="JSON",
+                        help="only rewrite the README from an earlier run's results")
     args = parser.parse_args()
+    if args.summarise:
+        write_readme(args.readme or ROOT / "README.md", json.loads(args.summarise.read_text(encoding="utf-8")))
+        return
     questions = ev.load_questions(EVAL / "questions.jsonl")
     corpus = ev.corpus_for(EVAL / "questions.jsonl", DOCS)
     default = Settings()
@@ -126,13 +187,7 @@ def main() -> None:
     for q in questions:
         hits = retriever.search(q.question, k=default.sources_per_answer, mode="hybrid", rerank=False).hits
         best_sim[q.kind].append(max((h.similarity or 0.0) for h in hits) if hits else 0.0)
-    candidates = sorted({round(x, 2) for xs in best_sim.values() for x in xs} | {default.min_relevance})
-    table = []
-    for t in candidates:
-        kept = sum(x >= t for x in best_sim["fact"])
-        declined = sum(x < t for x in best_sim["absent"])
-        table.append({"threshold": t, "facts_kept": kept, "absent_declined": declined})
-    best_t = max(table, key=lambda r: (r["facts_kept"] + r["absent_declined"], -r["threshold"]))
+    table, best_t = choose_threshold(best_sim, default.min_relevance)
     out["threshold"] = {
         "best_similarity": {k: [round(x, 3) for x in v] for k, v in best_sim.items()},
         "table": table,
@@ -143,6 +198,8 @@ def main() -> None:
     tmp.cleanup()
     out["seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    if args.readme:
+        write_readme(args.readme, out)
     print(json.dumps({k: out[k] for k in ("chosen_chunking", "chosen_fusion")} | {"threshold": best_t}, indent=1))
 
 

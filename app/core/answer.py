@@ -60,6 +60,13 @@ SYSTEM_PROMPT = (
     "in the latest message."
 )
 
+# Chosen on the development set (bench/tune.py): the best passage's cosine
+# similarity below which the question is declined without asking the model.
+MIN_RELEVANCE = 0.39
+# Passages below this similarity are never given to the model, even beside a
+# relevant one: at this level they share little more than the language.
+SOURCE_FLOOR = 0.25
+
 _KEPT_TURNS = 32  # conversations whose prompts are remembered for KV-cache reuse
 
 # A follow-up leans on the conversation when it refers back ("its second
@@ -257,7 +264,7 @@ class Answerer:
         audit: AuditLog,
         embedder: Embedder,
         *,
-        min_relevance: float = 0.25,
+        min_relevance: float = MIN_RELEVANCE,
         system_prompt: str = "",
         defence: injection.Defence = injection.Defence(),
     ) -> None:
@@ -316,7 +323,12 @@ class Answerer:
         extra = {} if rerank else {"rerank": False}
         result = self.retriever.search(query, k=k, mode=mode, scope=scope, **extra)
         retrieve_ms = (time.perf_counter() - started) * 1000
-        relevant = [h for h in result.hits if (h.similarity or 0.0) >= self.min_relevance]
+        # Decline unless the best passage is close enough to the question; when
+        # it is, the model also gets the next ones down to a lower floor (a
+        # supporting passage is often less similar than the best one).
+        best = max(((h.similarity or 0.0) for h in result.hits), default=0.0)
+        floor = min(SOURCE_FLOOR, self.min_relevance)
+        relevant = [h for h in result.hits if (h.similarity or 0.0) >= floor] if best >= self.min_relevance else []
         timings: dict[str, float | None] = {"retrieve": retrieve_ms, "first_token": None, "total": None}
         if not relevant:
             answer = Answer(question, DECLINE_TEXT, True, [], [], self.model_name, timings, result.hits,
