@@ -211,3 +211,14 @@ def test_keyword_mode_answers_from_the_documents_too(indexed, docs) -> None:
     assert not answer.declined
     assert all(s.hit.similarity is not None for s in answer.sources)
     assert Path(answer.sources[0].hit.chunk.path) == docs["pdf"].resolve()
+
+
+def test_a_terse_question_about_a_chosen_file_is_answered_from_it(indexed, docs) -> None:
+    # Too vague to pass the relevance threshold across the whole library…
+    question = "What temperature and how long?"
+    anywhere = indexed.answerer.ask(question, sampling=Sampling(max_tokens=30))
+    assert anywhere.declined
+    # …but "Ask about this file" says where the answer is.
+    scoped = indexed.answerer.ask(question, scope=str(docs["md"]), sampling=Sampling(max_tokens=30))
+    assert not scoped.declined
+    assert scoped.sources and {s.hit.chunk.path for s in scoped.sources} == {str(docs["md"])}

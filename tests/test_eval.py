@@ -78,7 +78,7 @@ def test_a_bad_question_line_is_named(tmp_path: Path) -> None:
 def test_docent_eval_scores_every_mode_and_writes_the_results(docent, tiny_set, tmp_path: Path) -> None:
     questions, docs = tiny_set
     readme = tmp_path / "README.md"
-    readme.write_text("# Results\n\n<!-- eval:start -->\nold\n<!-- eval:end -->\n\nafter\n", encoding="utf-8")
+    readme.write_text("# Results\n\n<!-- eval:start -->\nSTALE TABLE\n<!-- eval:end -->\n\nafter\n", encoding="utf-8")
     out = tmp_path / "results.json"
     result = docent("eval", str(questions), "--docs", str(docs), "--out", str(out), "--readme", str(readme),
                     "--max-tokens", "32", "--work", str(tmp_path / "work"), timeout=900)
@@ -105,7 +105,7 @@ def test_docent_eval_scores_every_mode_and_writes_the_results(docent, tiny_set, 
     assert hybrid["retrieval"]["recall_at_5"]["hits"] == 3 and hybrid["retrieval"]["mrr_at_10"]["value"] == 1.0
     assert hybrid["answers"]["decline_rate"]["hits"] == 1  # nothing about Verdi: declined
     text = readme.read_text(encoding="utf-8")
-    assert "old" not in text and text.endswith("after\n")
+    assert "STALE TABLE" not in text and text.endswith("after\n")
     assert "| hybrid | 100% (3/3) | 1.000 |" in text and "declines absent" in text
     assert "| hybrid | 100% (3/3) | 1.000 |" in result.out
 

@@ -328,7 +328,11 @@ class Answerer:
         # supporting passage is often less similar than the best one).
         best = max(((h.similarity or 0.0) for h in result.hits), default=0.0)
         floor = min(SOURCE_FLOOR, self.min_relevance)
-        relevant = [h for h in result.hits if (h.similarity or 0.0) >= floor] if best >= self.min_relevance else []
+        # "Ask about this file" says where the answer is: a terse question
+        # ("what temperature and how long?") is then about that file even when
+        # it shares few words with it, so only the floor applies.
+        gate = floor if scope and any(h.chunk.path == scope for h in result.hits) else self.min_relevance
+        relevant = [h for h in result.hits if (h.similarity or 0.0) >= floor] if best >= gate else []
         timings: dict[str, float | None] = {"retrieve": retrieve_ms, "first_token": None, "total": None}
         if not relevant:
             answer = Answer(question, DECLINE_TEXT, True, [], [], self.model_name, timings, result.hits,
