@@ -115,6 +115,17 @@ def _emit(obj: Any, out: TextIO) -> None:
     out.flush()
 
 
+def _shown(path: str | None) -> str | None:
+    """``path`` relative to the working directory when it lies inside it (for
+    results committed to the repository: no machine's absolute paths)."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
 def _say(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
@@ -455,7 +466,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
                              ("chunk_tokens", "chunk_overlap", "min_relevance", "sources_per_answer",
                               "embedding_backend") if hasattr(lib.settings, f)},
                 "model": None if args.no_answers else lib.model_path.name,
-                "reranker": reranker,
+                "reranker": _shown(reranker),
                 "max_tokens": args.max_tokens,
                 "modes": [],
             }
