@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup screenshot bench bench-quick bench-window bench-sync bench-injection eval eval-quick tune clean
+.PHONY: run test setup package install-desktop screenshot bench bench-quick bench-window bench-sync bench-injection eval eval-quick tune clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -20,6 +20,15 @@ run: setup
 test: setup
 	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest
+
+# The installed desktop app: dist/Docent/ (one folder, runs without Python),
+# then check it with dist/Docent/docent --selftest.
+package:
+	./packaging/build.sh
+
+# Put the built app in the desktop's application menu (~/.local).
+install-desktop:
+	./packaging/install-linux.sh
 
 screenshot: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(VENV)/bin/python scripts/screenshot.py docs/screenshot.png

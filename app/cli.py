@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data folder (default: $DOCENT_DATA_DIR or the user data folder)")
     p.add_argument("--version", action="version", version=f"docent {__version__}")
+    p.add_argument("--selftest", action="store_true",
+                   help="check this installation end to end, offline, in a temporary folder; exit 0 if it works")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     ing = sub.add_parser("ingest", help="add folders or files to the library and index them")
@@ -531,15 +533,32 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
 }
 
 
+def cmd_selftest(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.selftest import header, run_selftest
+
+    out.write(header() + "\n")
+    out.flush()
+
+    def show(step) -> None:  # noqa: ANN001 - app.core.selftest.Step
+        out.write(step.line() + "\n")
+        out.flush()
+
+    report = run_selftest(on_step=show)
+    out.write(report.verdict() + "\n")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one ``docent`` command; returns the exit code."""
     enforce_offline()
     parser = build_parser()
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    if args.command is None:
+    if args.command is None and not args.selftest:
         return -1  # the caller opens the window
     try:
+        if args.selftest:
+            return cmd_selftest(args, out)
         return COMMANDS[args.command](args, out)
     except DocentError as exc:
         _say(f"docent: {exc}")

@@ -221,3 +221,13 @@ def test_a_file_where_a_folder_should_be(tmp_path: Path) -> None:
     (home / ".ollama").mkdir()
     (home / ".ollama/models").write_text("not a folder")
     assert find_models(home) == []
+
+
+def test_a_processor_too_old_for_llama_cpp_gets_a_sentence_not_a_crash() -> None:
+    from app.core.llm import cpu_problem
+
+    old = "processor\t: 0\nflags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt avx\n"
+    problem = cpu_problem(old)
+    assert problem is not None and "AVX2, FMA, F16C" in problem and "Searching and indexing still work" in problem
+    assert cpu_problem(old.replace("avx\n", "avx avx2 fma f16c\n")) is None
+    assert cpu_problem() is None  # this machine runs the bundled model (the other tests prove it)

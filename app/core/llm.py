@@ -18,6 +18,42 @@ from typing import Any
 
 from app.errors import ModelError
 
+# The instruction sets llama.cpp is built for (scripts/bootstrap.sh: the
+# x86-64-v3 baseline, not -march=native). A processor without them would
+# die of an illegal instruction on the first token; it gets a sentence instead.
+REQUIRED_CPU_FLAGS = ("avx", "avx2", "fma", "f16c")
+
+
+def cpu_problem(cpuinfo: str | None = None) -> str | None:
+    """Why this processor cannot run the bundled llama.cpp, or None if it can.
+
+    Reads ``/proc/cpuinfo`` on x86-64 Linux (``cpuinfo`` overrides it for
+    tests); elsewhere, or when it cannot be read, it assumes the best.
+    """
+    import platform
+
+    if cpuinfo is None:
+        if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+            return None
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    if not flags:
+        return None
+    missing = [f for f in REQUIRED_CPU_FLAGS if f not in flags]
+    if not missing:
+        return None
+    return (f"This computer's processor lacks {', '.join(m.upper() for m in missing)}, which Docent's "
+            "local language model needs (Intel from 2013, AMD from 2015 onwards have them). Searching "
+            "and indexing still work; answers need a newer computer.")
+
+
 # Used when a GGUF carries no chat template (ChatML is the most common).
 _CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -75,6 +111,9 @@ class LocalModel:
             raise ModelError(
                 f"The model file {path} does not exist. Choose a GGUF model file in the settings."
             )
+        problem = cpu_problem()
+        if problem is not None:
+            raise ModelError(problem)
         try:
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter

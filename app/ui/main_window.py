@@ -7,12 +7,22 @@ ingest worker owns parsing/embedding/storing, each on its own QThread.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, QTimer, QUrl, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -29,6 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import __version__
+from app.applog import setup_logging
 from app.config import APP_NAME, default_data_dir
 from app.core.catalog import Catalog
 from app.core.chats import ChatStore
@@ -36,9 +48,11 @@ from app.core.library import Library
 from app.core.opening import NotOpenable, check_openable
 from app.errors import DataDirLocked, DocentError
 from app.progress import format_eta
+from app.resources import app_icon
 from app.ui.audit_panel import AuditPanel
 from app.ui.banner import Banner
 from app.ui.chat_panel import ChatPanel, ChatsList, TurnView, chat_splitter
+from app.ui.crash import install_excepthook
 from app.ui.library_pane import LibraryPane
 from app.ui.sources_panel import SourcesPanel
 from app.ui.theme import apply_system_theme
@@ -661,8 +675,18 @@ def launch(argv: list[str] | None = None, *, data_dir: Path | None = None) -> in
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     apply_system_theme(app)
+    if app.windowIcon().isNull():
+        try:
+            app.setWindowIcon(QIcon(str(app_icon())))
+        except FileNotFoundError:
+            pass  # a source checkout without icons still opens
+    folder = data_dir or default_data_dir()
+    log_file = setup_logging(folder)
+    logging.getLogger("docent").info("Docent %s starting on %s (data folder %s)", __version__,
+                                     sys.platform, folder)
+    install_excepthook(log_file, parent=QApplication.activeWindow)
     try:
-        library = Library(data_dir or default_data_dir(), purpose="the Docent window")
+        library = Library(folder, purpose="the Docent window")
     except DataDirLocked as exc:
         QMessageBox.warning(None, APP_NAME, str(exc))
         return exc.exit_code
