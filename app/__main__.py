@@ -8,6 +8,13 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     """Run Docent and return its exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--integrity-probe"]:
+        # The installed app's start-up check runs in a child process of the
+        # app itself (there is no separate Python to run it with).
+        from app.core.integrity import main as probe
+
+        return probe(args[1:])
     from app.cli import build_parser, run
 
     code = run(argv)

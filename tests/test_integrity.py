@@ -474,3 +474,21 @@ def test_a_lost_catalog_with_no_trace_of_its_roots_says_so(docs, data_dir, embed
         assert "add them again" in lib.repair.message
     finally:
         lib.close()
+
+
+def test_the_installed_app_probes_by_running_itself(docs, data_dir, embedder, monkeypatch) -> None:
+    # A PyInstaller build has no Python to run `-m app.core.integrity` with:
+    # it runs its own executable with --integrity-probe.
+    _build(data_dir, docs["pdf"].parent, embedder)
+    launcher = str(Path(sys.executable).parent / "docent")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", launcher)
+    cmd = integrity.probe_command(data_dir, ("catalog", "chroma"))
+    assert cmd[:2] == [launcher, "--integrity-probe"]
+    monkeypatch.undo()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    verdicts = {m["store"]: m["verdict"] for m in map(json.loads, proc.stdout.splitlines())
+                if isinstance(m, dict) and "store" in m}
+    assert set(verdicts) == {"catalog", "chroma"}
+    assert set(verdicts.values()) == {"ok"}

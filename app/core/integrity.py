@@ -240,6 +240,10 @@ def stores_exist(paths: DataPaths) -> bool:
 # The probe (parent side)
 
 
+#: The installed app's own flag for running a probe child (see probe_command).
+PROBE_FLAG = "--integrity-probe"
+
+
 def _project_root() -> Path:
     import app
 
@@ -295,9 +299,22 @@ def _describe_exit(code: int | None, stderr: str) -> str:
     return f"{what}: {detail[:300]}" if detail else what
 
 
+def probe_command(data_dir: Path, stores: tuple[str, ...]) -> list[str]:
+    """The command line of a probe child.
+
+    From source it is this module run by the same Python; the installed app
+    (PyInstaller) has no Python to run modules with, so it runs itself with
+    ``--integrity-probe``, which ``app.__main__`` hands to :func:`main`.
+    """
+    args = ["--probe", str(data_dir), "--only", ",".join(stores)]
+    if getattr(sys, "frozen", False):
+        return [sys.executable, PROBE_FLAG, *args]
+    return [sys.executable, "-m", "app.core.integrity", *args]
+
+
 def _run_child(data_dir: Path, stores: tuple[str, ...], timeout_s: float) -> tuple[dict[str, str], bool, str]:
     """Run one probe child; returns (verdicts it printed, whether it started, why it ended)."""
-    cmd = [sys.executable, "-m", "app.core.integrity", "--probe", str(data_dir), "--only", ",".join(stores)]
+    cmd = probe_command(data_dir, stores)
     started_at = time.monotonic()
     try:
         proc = subprocess.run(
@@ -347,11 +364,6 @@ def probe(paths: DataPaths, timeout_s: float = 60) -> ProbeResult:
         timeout_s: time allowed for a small library; large stores get more,
             at an assumed 50 MB/s, so a slow disk is not taken for damage.
     """
-    if getattr(sys, "frozen", False):
-        # A packaged build has no separate Python to run ``-m`` with, and
-        # starting the app binary again would start a second Docent.
-        why = "unknown: a packaged build cannot run the check in a separate process"
-        return ProbeResult(catalog=why, chroma=why)
     limit = timeout_s + _store_bytes(paths) / _BYTES_PER_S
     pending = tuple(s for s in STORES)
     verdicts: dict[str, str] = {}
