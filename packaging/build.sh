@@ -11,6 +11,8 @@ if ! .venv/bin/python -c 'import PyInstaller' 2>/dev/null; then
   .venv/bin/python -m pip install -q "pyinstaller==6.22.3"
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False
+# torch warns about its own deprecated modules while PyInstaller scans them.
+export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::FutureWarning"
 .venv/bin/pyinstaller --noconfirm --log-level WARN --distpath "$root/dist" --workpath "$root/build/pyinstaller" \
   "$root/packaging/docent.spec"
 size="$(du -sh "$root/dist/Docent" | cut -f1)"

@@ -60,6 +60,9 @@ from app.workers.ingest_worker import IngestWorker
 from app.workers.model_worker import AskRequest, ModelWorker
 
 
+_log = logging.getLogger("docent")
+
+
 class _Requests(QObject):
     """Signals that carry requests to the workers' threads (queued connections)."""
 
@@ -554,6 +557,10 @@ class MainWindow(QMainWindow):
             "error": "Model: not available",
         }.get(state, detail)
         self.model_label.setText(text)
+        if state in ("ready", "error") and state != getattr(self, "_logged_model_state", None):
+            # The log tells a bug report (and the start-up benchmark) when the model was usable.
+            self._logged_model_state = state
+            _log.log(logging.INFO if state == "ready" else logging.ERROR, "Model %s: %s", state, detail)
         if state == "error":
             self.banner.show_message("The model could not be loaded.", details=detail, level="error")
 
