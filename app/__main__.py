@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from app.ui.main_window import launch
     except ImportError as exc:
+        fix = ("Reinstall Docent; the installed app may be incomplete" if getattr(sys, "frozen", False)
+               else "On Debian, `make run` installs the system libraries Qt needs")
         sys.stderr.write(
             f"Docent's window could not start: {exc}.\n"
-            "On Debian, `make run` installs the system libraries Qt needs; "
-            "the command line works meanwhile (docent --help).\n"
+            f"{fix}; the command line works meanwhile (docent --help).\n"
         )
         return 1
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else None

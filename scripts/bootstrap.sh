@@ -5,13 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Qt needs these X/EGL libraries even offscreen; xvfb for screenshots;
+# Qt needs these X/EGL libraries even offscreen; xvfb and x11-utils (xwininfo)
+# for screenshots and the installed app's window test;
 # cmake and a compiler build llama-cpp-python from source.
 DEB_PACKAGES=(
   libegl1 libgl1 libopengl0 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xkb1 libx11-xcb1 libnss3 libxcomposite1 libxdamage1
-  libxrandr2 libxtst6 libxi6 libasound2 xvfb xauth cmake build-essential git
+  libxrandr2 libxtst6 libxi6 libasound2 xvfb xauth x11-utils cmake build-essential git
 )
 # Extra packages a target needs (make bench: the R manuals and Python's docs
 # as real corpora), e.g. DOCENT_EXTRA_DEBS="r-doc-pdf python3.11-doc".

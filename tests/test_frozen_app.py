@@ -1,0 +1,62 @@
+"""The installed app: built with PyInstaller, it runs with no Python, no network, no set-up.
+
+This builds the real bundle (a few minutes) into a temporary folder, then
+runs its self-test with networking off and opens its window under Xvfb.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "packaging"))
+
+import measure  # noqa: E402  (packaging/measure.py: the same checks the README's table comes from)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    pytest.importorskip("PyInstaller", reason="PyInstaller is part of the test extra")
+    out = tmp_path_factory.mktemp("package")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "pyinstaller"), "--noconfirm", "--log-level", "ERROR",
+         "--distpath", str(out / "dist"), "--workpath", str(out / "build"), str(ROOT / "packaging" / "docent.spec")],
+        capture_output=True, text=True, env=env, timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.rmtree(out / "build", ignore_errors=True)
+    return out / "dist" / "Docent"
+
+
+def test_the_bundle_passes_its_selftest_with_no_python_and_no_network(bundle) -> None:
+    # No PATH to a Python, no venv, an empty home: what a user's machine has.
+    result = measure.selftest(bundle / "docent")
+    report = "\n".join(result["report"])
+    assert result["exit"] == 0, report
+    assert "self-test (installed app)" in report and "citing page 3" in report
+    assert result["report"][-1].startswith("Self-test passed")
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which("xwininfo") is None,
+                    reason="needs xvfb-run and xwininfo (make test installs them)")
+def test_the_bundle_opens_its_window_and_loads_the_bundled_model(bundle) -> None:
+    result = measure.startup(bundle / "docent")
+    assert result["window_shown_s"] is not None, "no Docent window appeared"
+    assert result["model_ready_s"] is not None, "the window never said the model was ready"
+
+
+def test_the_bundle_leaves_out_gpu_libraries_and_test_binaries(bundle) -> None:
+    names = [p.name for p in bundle.rglob("*")]
+    assert not [n for n in names if n.startswith(("libcudnn", "libnccl", "libtorch_cuda", "libcublas"))]
+    assert [p.name for p in (bundle / "_internal" / "torch" / "bin").iterdir()] == ["torch_shm_manager"]
+    assert not list(bundle.rglob("Qt6WebEngineCore*"))
+    assert list(bundle.rglob("libqoffscreen.so")) and list(bundle.rglob("*QtPdf*"))
