@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
+def bundle(tmp_path_factory) -> Iterator[Path]:
     pytest.importorskip("PyInstaller", reason="PyInstaller is part of the test extra")
     out = tmp_path_factory.mktemp("package")
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning"}
@@ -34,7 +35,8 @@ def bundle(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     shutil.rmtree(out / "build", ignore_errors=True)
-    return out / "dist" / "Docent"
+    yield out / "dist" / "Docent"
+    shutil.rmtree(out, ignore_errors=True)  # 1.4 GB; pytest would keep the last three runs
 
 
 def test_the_bundle_passes_its_selftest_with_no_python_and_no_network(bundle) -> None:
