@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from app.ui.main_window import launch
     except ImportError as exc:
-        fix = ("Reinstall Docent; the installed app may be incomplete" if getattr(sys, "frozen", False)
+        from app.resources import is_frozen
+
+        fix = ("Reinstall Docent; the installed app may be incomplete" if is_frozen()
                else "On Debian, `make run` installs the system libraries Qt needs")
         sys.stderr.write(
             f"Docent's window could not start: {exc}.\n"

@@ -15,13 +15,9 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-LOG_FILE = "docent.log"
+from app.config import DataPaths
+
 _HANDLER_NAME = "docent-file"
-
-
-def log_path(data_dir: Path) -> Path:
-    """Where the log file of the data folder ``data_dir`` is."""
-    return Path(data_dir) / LOG_FILE
 
 
 def setup_logging(data_dir: Path, *, level: int = logging.INFO) -> Path | None:
@@ -36,7 +32,7 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO) -> Path | None:
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
             handler.close()
-    path = log_path(data_dir)
+    path = DataPaths(Path(data_dir)).log
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3,
@@ -51,14 +47,9 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO) -> Path | None:
     return path
 
 
-def describe(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> str:
-    """The full traceback of an exception, as text for the log and the details box."""
-    return "".join(traceback.format_exception(exc_type, exc, tb))
-
-
 def log_unexpected(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> str:
-    """Write an unexpected error to the log; returns its traceback text."""
-    details = describe(exc_type, exc, tb)
+    """Write an unexpected error to the log; returns its traceback text (for the details box)."""
+    details = "".join(traceback.format_exception(exc_type, exc, tb))
     logging.getLogger("docent").error("Unexpected error:\n%s", details)
     if sys.stderr is not None:  # a windowed build may have no stderr
         sys.stderr.write(details)

@@ -75,6 +75,10 @@ class DataPaths:
     def settings(self) -> Path:
         return self.root / SETTINGS_FILE
 
+    @property
+    def log(self) -> Path:
+        return self.root / "docent.log"
+
 
 def _package_dir(name: str) -> Path | None:
     """Folder of an installed package, found without importing it."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 def is_frozen() -> bool:
     """True when running from the PyInstaller build, not from source."""
-    return bool(getattr(sys, "frozen", False)) and hasattr(sys, "_MEIPASS")
+    return bool(getattr(sys, "frozen", False))
 
 
 def resources_dir() -> Path:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.core.readme import replace_section  # noqa: E402
 PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx")
 # Parts that are another run of a script with extra arguments.
 VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}
-README_START = "<!-- bench:start -->"
-README_END = "<!-- bench:end -->"
 
 
 def run_part(name: str, out: Path, quick: bool) -> dict[str, Any]:
@@ -151,7 +152,6 @@ def growth(r: dict[str, Any]) -> list[dict[str, Any]]:
 def table(results: dict[str, Any]) -> str:
     """The README section, in Markdown."""
     lines = [
-        README_START,
         f"Measured by `make bench` on {results['machine']} ({results['date']}). "
         "Each Docent figure is measured next to the raw library doing the same work in the same run.",
         "",
@@ -171,7 +171,7 @@ def table(results: dict[str, Any]) -> str:
             embed = "–" if g["embed_s_est"] is None else f"≈ {g['embed_s_est'] / 60:,.1f} min"
             lines.append(f"| {g['chunks']:,} | {_fmt(g['hybrid_p50_ms'])} / {_fmt(g['hybrid_p95_ms'])} ms "
                          f"| {g['store_s']} s | {embed} |")
-    lines += ["", "![Benchmark ratios against their targets](docs/bench.png)", README_END]
+    lines += ["", "![Benchmark ratios against their targets](docs/bench.png)"]
     return "\n".join(lines)
 
 
@@ -231,14 +231,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
 def update_readme(section: str) -> None:
     readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        _, tail = rest.split(README_END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n## Benchmarks\n\n" + section + "\n"
-    readme.write_text(text, encoding="utf-8")
+    if not replace_section(readme, "bench", section):
+        text = readme.read_text(encoding="utf-8").rstrip()
+        readme.write_text(f"{text}\n\n## Benchmarks\n\n<!-- bench:start -->\n{section}\n<!-- bench:end -->\n",
+                          encoding="utf-8")
 
 
 def main() -> None:

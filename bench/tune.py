@@ -39,6 +39,7 @@ enforce_offline()
 
 from app.core import evaluate as ev  # noqa: E402
 from app.core.library import Library  # noqa: E402
+from app.core.readme import replace_section  # noqa: E402
 from app.core.retrieval import Retriever  # noqa: E402
 
 from bench.devset import DOCS, EVAL  # noqa: E402
@@ -112,11 +113,7 @@ def summary(out: dict) -> str:
 
 def write_readme(readme: Path, out: dict) -> None:
     """Replace the text between the tune markers, if the README has them."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = "<!-- tune:start -->", "<!-- tune:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        readme.write_text(f"{head}{start}\n{summary(out)}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+    replace_section(readme, "tune", summary(out))
 
 
 def main() -> None:

@@ -1,13 +1,14 @@
 """Measure the built app: size, oldest glibc it needs, start-up time, self-test.
 
-    .venv/bin/python packaging/measure.py [dist/Docent] [--out packaging/bundle.json]
+    .venv/bin/python packaging/measure.py [dist/Docent] [--out packaging/bundle.json] [--readme README.md]
 
 Run after ``make package``, on a machine with Xvfb (``make package`` sets it
 up). Start-up is timed from launch to the window on screen (polled with
 xwininfo) and to the model being ready (the log line the window writes);
 both under Xvfb with networking off when ``unshare -n`` is available. The
 glibc floor is the newest ``GLIBC_x.y`` symbol version any ELF file in the
-bundle asks for: the oldest Linux the bundle can start on.
+bundle asks for: the oldest Linux the bundle can start on. The results go
+to ``--out`` and, with ``--readme``, to the README's bundle table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.core.readme import replace_section  # noqa: E402
+
 _GLIBC = re.compile(rb"GLIBC_(\d+)\.(\d+)(?:\.(\d+))?")
 
 
@@ -107,10 +112,33 @@ def startup(exe: Path) -> dict[str, object]:
     return {"window_shown_s": shown, "model_ready_s": ready}
 
 
+def table(result: dict) -> str:
+    """The README's bundle table."""
+    runs = result["startup_runs"]
+
+    def series(key: str) -> str:
+        values = [r[key] for r in runs if r[key] is not None]
+        if not values:
+            return "did not happen"
+        return f"{sorted(values)[len(values) // 2]:.1f} s ({len(runs)} runs: {', '.join(f'{v:.2f}' for v in values)})"
+
+    test = result["selftest"]
+    return "\n".join([
+        "| Bundle (`packaging/measure.py`, this machine) | |",
+        "|---|---|",
+        f"| Size of `dist/Docent/` | {result['size_mb']} MB, {result['files']} files |",
+        f"| Oldest glibc | {result['glibc_floor']} (built on {result['built_on']}) |",
+        f"| Window on screen after launch | {series('window_shown_s')} |",
+        f"| Model ready (window usable for questions) | {series('model_ready_s')} |",
+        f"| `docent --selftest`, no network | {'passed' if test['exit'] == 0 else 'FAILED'} in {test['seconds']} s |",
+    ])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("dist", nargs="?", type=Path, default=ROOT / "dist" / "Docent")
     parser.add_argument("--out", type=Path, default=ROOT / "packaging" / "bundle.json")
+    parser.add_argument("--readme", type=Path, default=None, help="rewrite the bundle table in this README")
     args = parser.parse_args()
     exe = args.dist / "docent"
     if not exe.exists():
@@ -129,7 +157,9 @@ def main() -> int:
         "startup_runs": [startup(exe) for _ in range(3)],
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    if args.readme:
+        replace_section(args.readme, "bundle", table(result))
+    print(table(result))
     return 0 if result["selftest"]["exit"] == 0 else 1
 
 

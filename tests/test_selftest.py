@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,5 @@ def test_a_broken_installation_fails_the_selftest_with_the_missing_file(monkeypa
 
 
 def _env() -> dict[str, str]:
-    import os
-
+    """This environment without a data folder override: the self-test must not need one."""
     return {k: v for k, v in os.environ.items() if k != "DOCENT_DATA_DIR"}

@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.readme import replace_section
 from app.errors import Cancelled, UsageError
+
 
 #: Retrieval modes, as the window and ``docent ask`` name them; the last
 #: one only runs when a reranker is configured.
@@ -295,10 +297,6 @@ def table(results: dict[str, Any]) -> str:
 
 def write_readme_table(readme: Path, results: dict[str, Any]) -> bool:
     """Replace the text between ``<!-- eval:start -->`` and ``<!-- eval:end -->``."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = "<!-- eval:start -->", "<!-- eval:end -->"
-    if start not in text or end not in text:
-        return False
     s = results.get("settings", {})
     body = (f"{table(results)}\n\n"
             f"{results['questions']['fact']} fact and {results['questions']['absent']} absent questions over "
@@ -307,10 +305,7 @@ def write_readme_table(readme: Path, results: dict[str, Any]) -> bool:
             f"relevance threshold {s.get('min_relevance')}. "
             f"Reranker: {results.get('reranker') or 'none configured'}. "
             f"Full results: `{results.get('out', 'eval/results.json')}`.")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
-    return True
+    return replace_section(readme, "eval", body)
 
 
 def now_iso() -> str:

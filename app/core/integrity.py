@@ -47,6 +47,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.config import DataPaths
+from app.resources import is_frozen
 
 #: Where damaged stores are moved to, inside the data folder.
 DAMAGED_DIR = "damaged"
@@ -307,7 +308,7 @@ def probe_command(data_dir: Path, stores: tuple[str, ...]) -> list[str]:
     ``--integrity-probe``, which ``app.__main__`` hands to :func:`main`.
     """
     args = ["--probe", str(data_dir), "--only", ",".join(stores)]
-    if getattr(sys, "frozen", False):
+    if is_frozen():
         return [sys.executable, PROBE_FLAG, *args]
     return [sys.executable, "-m", "app.core.integrity", *args]
 

@@ -48,10 +48,6 @@ class SelfTestReport:
     def ok(self) -> bool:
         return bool(self.steps) and all(s.ok for s in self.steps)
 
-    def lines(self) -> list[str]:
-        """The report as a person reads it."""
-        return [header(), *(s.line() for s in self.steps), self.verdict()]
-
     def verdict(self) -> str:
         """The last line: passed, or the reason it failed."""
         if self.ok:
@@ -101,7 +97,8 @@ def run_selftest(on_step: Callable[[Step], None] | None = None) -> SelfTestRepor
         try:
             def open_library() -> str:
                 nonlocal library
-                shutil.copy2(sample_document(), docs / sample_document().name)
+                sample = sample_document()
+                shutil.copy2(sample, docs / sample.name)
                 library = Library(Path(tmp) / "data", settings=Settings(), purpose="docent --selftest")
                 return f"temporary data folder {Path(tmp) / 'data'}"
 

@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self._request_ids = itertools.count(1)
         self._pending: tuple[int, str, int | None] | None = None  # request id, question, turn to replace
         self.model_state = "loading"
+        self._logged_model_state: str | None = None  # the last state written to docent.log
         self.ingesting = False
         self._jobs = 0
         self.last_report: dict | None = None
@@ -557,7 +558,7 @@ class MainWindow(QMainWindow):
             "error": "Model: not available",
         }.get(state, detail)
         self.model_label.setText(text)
-        if state in ("ready", "error") and state != getattr(self, "_logged_model_state", None):
+        if state in ("ready", "error") and state != self._logged_model_state:
             # The log tells a bug report (and the start-up benchmark) when the model was usable.
             self._logged_model_state = state
             _log.log(logging.INFO if state == "ready" else logging.ERROR, "Model %s: %s", state, detail)
@@ -686,11 +687,10 @@ def launch(argv: list[str] | None = None, *, data_dir: Path | None = None) -> in
         try:
             app.setWindowIcon(QIcon(str(app_icon())))
         except FileNotFoundError:
-            pass  # a source checkout without icons still opens
+            pass  # an incomplete install still opens, without its icon
     folder = data_dir or default_data_dir()
     log_file = setup_logging(folder)
-    logging.getLogger("docent").info("Docent %s starting on %s (data folder %s)", __version__,
-                                     sys.platform, folder)
+    _log.info("Docent %s starting on %s (data folder %s)", __version__, sys.platform, folder)
     install_excepthook(log_file, parent=QApplication.activeWindow)
     try:
         library = Library(folder, purpose="the Docent window")
