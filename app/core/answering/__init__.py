@@ -1,0 +1,1 @@
+"""Answering: search, prompts with numbered sources, guarded generation, citations."""

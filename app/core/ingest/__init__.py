@@ -1,0 +1,1 @@
+"""Ingestion: walking library folders, indexing files, keeping them in sync."""
