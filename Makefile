@@ -59,7 +59,7 @@ bench-injection: setup
 # uses a small cross-encoder trained here once (bench/reranker_train.py, on
 # Python's library reference, not the evaluation corpus) and kept in
 # .cache/reranker; EVAL_RERANKER=DIR uses another, EVAL_RERANKER= none.
-EVAL_SET ?= $(firstword $(foreach d,$(DOCENT_EVAL_DIR) ../shared/eval/pydocs /work/shared/eval/pydocs,$(wildcard $(d)/questions.jsonl)))
+EVAL_SET ?= $(firstword $(foreach d,$(DOCENT_EVAL_DIR) ../shared/eval/pydocs,$(wildcard $(d)/questions.jsonl)))
 EVAL_RERANKER ?= .cache/reranker
 EVAL_DOCS := /usr/share/doc/python3.11/html
 

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Files the tests read and cannot make themselves (real prose), kept in the repository.
+DATA = Path(__file__).resolve().parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def eval_set(name: str) -> Path:
+    """The shared development question set ``name`` (``pydocs``, ``pdfdocs``):
+    under ``DOCENT_EVAL_DIR``'s parent when it is set, else ``../shared/eval``
+    beside the repository. The folder may be missing; callers skip then."""
+    env = os.environ.get("DOCENT_EVAL_DIR")
+    if env:
+        given = Path(env)
+        return given if given.name == name else given.parent / name
+    return REPO.parent / "shared" / "eval" / name
 
 # Each PDF page talks about one distinct subject, so a search can be checked
 # against the page it must find.

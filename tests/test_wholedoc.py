@@ -3,33 +3,23 @@ named file's chunks, with progress, Stop and citations that resolve."""
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from app.core import wholedoc
-from app.core.catalog import Catalog
-from app.core.llm import Sampling
+from app.core.answering import wholedoc
+from app.core.stores.catalog import Catalog
+from app.core.models.llm import Sampling
 from tests import corpus
 
-PYDOCS = Path("/usr/share/doc/python3.11/html/tutorial")
-QUESTIONS = Path("/work/shared/eval/pydocs/questions.jsonl")
+QUESTIONS = corpus.eval_set("pydocs") / "questions.jsonl"
 
 
-def tutorial_pages(name: str, pages: int, words: int = 110) -> list[str]:
-    """Real prose for a multi-page PDF: the Python tutorial's own paragraphs
-    (the corpus's pages, repeated with their numbers, where it is not installed)."""
-    source = PYDOCS / name
-    if source.is_file():
-        body = source.read_text(encoding="utf-8", errors="replace")
-        body = re.sub(r"(?s)<(script|style|head)\b.*?</\1>", " ", body)
-        paras = [html.unescape(re.sub(r"<[^>]+>", " ", p)) for p in re.findall(r"(?s)<p>(.*?)</p>", body)]
-        text = " ".join(" ".join(p.split()) for p in paras)
-    else:  # pragma: no cover - depends on the machine
-        text = " ".join(f"Part {i}. {p}" for i in range(pages) for p in corpus.PDF_PAGES)
+def tutorial_pages(pages: int, words: int = 110) -> list[str]:
+    """Real prose for a multi-page PDF: ``tests/data/appetite.txt``, the
+    opening of a programming tutorial (shipped with the tests)."""
+    text = corpus.DATA.joinpath("appetite.txt").read_text(encoding="utf-8")
     # The PDF's core font is Latin-1 only.
     words_list = text.encode("latin-1", "replace").decode("latin-1").split()
     assert len(words_list) >= pages * words, "enough real text for the pages"
@@ -138,7 +128,7 @@ def test_progress_text_counts_and_estimates() -> None:
 def small_model():
     """The bundled model with a small context, so a short document needs a few batches."""
     from app.config import bundled_chat_model
-    from app.core.llm import LocalModel
+    from app.core.models.llm import LocalModel
 
     return LocalModel(bundled_chat_model(), n_ctx=512)
 
@@ -146,7 +136,7 @@ def small_model():
 @pytest.fixture()
 def tutorial(library, docs, small_model, tmp_path):
     """The corpus library plus a 4-page PDF of the Python tutorial's first chapter."""
-    pdf = corpus.make_pdf(docs["pdf"].parent / "appetite.pdf", tutorial_pages("appetite.html", 4))
+    pdf = corpus.make_pdf(docs["pdf"].parent / "appetite.pdf", tutorial_pages(4))
     library.indexer.ingest([docs["pdf"].parent])
     library.use_model(small_model)
     return library, pdf
@@ -262,7 +252,7 @@ def test_tidy_drops_runs_of_bare_markers_and_prompt_echoes() -> None:
 def test_docent_ask_prints_reading_progress_on_stderr(docent, tmp_path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
-    corpus.make_pdf(folder / "appetite.pdf", tutorial_pages("appetite.html", 2))
+    corpus.make_pdf(folder / "appetite.pdf", tutorial_pages(2))
     assert docent("ingest", str(folder)).code == 0
     human = docent("ask", "Summarise appetite.pdf", "--max-tokens", "30")
     assert human.code == 0, human.err

@@ -38,7 +38,7 @@ class Watcher(QObject):
 def small_model():
     """A small context, so a four-page PDF is read in several parts."""
     from app.config import bundled_chat_model
-    from app.core.llm import LocalModel
+    from app.core.models.llm import LocalModel
 
     return LocalModel(bundled_chat_model(), n_ctx=512)
 
@@ -48,7 +48,7 @@ def test_the_chat_shows_reading_progress_and_stop_works(qtbot, open_window, tmp_
 
     folder = tmp_path / "docs"
     folder.mkdir()
-    corpus.make_pdf(folder / "appetite.pdf", tutorial_pages("appetite.html", 4))
+    corpus.make_pdf(folder / "appetite.pdf", tutorial_pages(4))
     window = open_window(tmp_path / "data")
     window.library.apply_settings(dataclasses.replace(window.library.settings, max_tokens=40))
     window.library.use_model(small_model)
