@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--integrity-probe"]:
         # The installed app's start-up check runs in a child process of the
         # app itself (there is no separate Python to run it with).
-        from app.core.integrity import main as probe
+        from app.core.stores.integrity import main as probe
 
         return probe(args[1:])
     from app.cli import build_parser, run

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from app import __version__
+from app import __version__, config
 from app.config import DataPaths, Settings, default_data_dir, enforce_offline
 from app.errors import DocentError, UsageError
 
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     srch = sub.add_parser("search", help="find passages (QUERY '-' reads one query per line)")
     srch.add_argument("query", metavar="QUERY")
-    srch.add_argument("-k", type=int, default=5, help="hits to return (default 5)")
+    srch.add_argument("-k", type=int, default=config.SOURCES_PER_ANSWER,
+                      help=f"hits to return (default {config.SOURCES_PER_ANSWER})")
     srch.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
     srch.add_argument("--scope", default=None, help="only search this file or folder")
     srch.add_argument("--no-rerank", action="store_true",
@@ -63,9 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer a question from the library (QUESTION '-' for a batch)")
     ask.add_argument("question", metavar="QUESTION")
-    ask.add_argument("-k", type=int, default=5, help="passages given to the model (default 5)")
+    ask.add_argument("-k", type=int, default=config.SOURCES_PER_ANSWER,
+                     help=f"passages given to the model (default {config.SOURCES_PER_ANSWER})")
     ask.add_argument("--model", type=Path, default=None, metavar="GGUF", help="a GGUF model file")
-    ask.add_argument("--max-tokens", type=int, default=512)
+    ask.add_argument("--max-tokens", type=int, default=config.MAX_TOKENS)
     ask.add_argument("--temperature", type=float, default=None)
     ask.add_argument("--top-k", type=int, default=None)
     ask.add_argument("--top-p", type=float, default=None)
@@ -265,7 +267,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _citation_line(c: dict[str, Any]) -> str:
-    from app.core.answer import citation_place
+    from app.core.documents.model import citation_place
 
     mark = " (inferred)" if c.get("inferred") else ""
     return f"[{c['n']}] {citation_place(c)}{mark} — {c['path']}"
@@ -304,7 +306,7 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
                 """Whole-document answers read in parts first: say how far on stderr."""
                 from time import perf_counter
 
-                from app.core import wholedoc
+                from app.core.answering import wholedoc
 
                 task = wholedoc.detect(question, lib.catalog, scope)
                 label = task.label if task is not None else "your documents"
@@ -364,7 +366,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     from app.core.library import Library
-    from app.core.sync import FolderSync
+    from app.core.ingest.sync import FolderSync
 
     missing = [p for p in args.paths if not p.expanduser().exists()]
     if missing:
@@ -387,7 +389,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
     from app.config import DataPaths
-    from app.core.audit import AuditLog
+    from app.core.stores.audit import AuditLog
 
     log = AuditLog(DataPaths(_data_dir(args)).audit, writable=False)
     if args.audit_command == "verify":

@@ -35,6 +35,28 @@ def enforce_offline() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+# --- Defaults, each written once ---------------------------------------------
+# The settings, the core's signatures and the command line all read these.
+# Retrieval and chunking values were chosen on the development sets
+# (bench/tune.py, README "Answers you can trust").
+CHUNK_TOKENS = 200
+CHUNK_OVERLAP = 32
+# The best passage's cosine similarity below which a question is declined
+# without asking the model.
+MIN_RELEVANCE = 0.39
+# Passages below this similarity are never given to the model, even beside a
+# relevant one: at this level they share little more than the language.
+SOURCE_FLOOR = 0.25
+SOURCES_PER_ANSWER = 5
+TEMPERATURE = 0.2
+TOP_K = 40
+TOP_P = 0.9
+REPEAT_PENALTY = 1.1
+MAX_TOKENS = 512
+SEED = 42
+MAX_FILE_MB = 200
+
+
 def default_data_dir() -> Path:
     """The data folder: ``DOCENT_DATA_DIR`` or the platform's user data dir."""
     env = os.environ.get("DOCENT_DATA_DIR")
@@ -133,21 +155,21 @@ class Settings:
     n_ctx: int = 4096
     n_gpu_layers: int = 0
     n_threads: int | None = None
-    temperature: float = 0.2
-    top_k: int = 40
-    top_p: float = 0.9
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    sources_per_answer: int = 5
+    temperature: float = TEMPERATURE
+    top_k: int = TOP_K
+    top_p: float = TOP_P
+    repeat_penalty: float = REPEAT_PENALTY
+    max_tokens: int = MAX_TOKENS
+    sources_per_answer: int = SOURCES_PER_ANSWER
     system_prompt: str = ""
-    chunk_tokens: int = 200
-    chunk_overlap: int = 32
-    min_relevance: float = 0.39  # app.core.answer.MIN_RELEVANCE, chosen on the dev set (bench/tune.py)
+    chunk_tokens: int = CHUNK_TOKENS
+    chunk_overlap: int = CHUNK_OVERLAP
+    min_relevance: float = MIN_RELEVANCE
     # A local sentence-transformers CrossEncoder folder that reorders the
     # search's best candidates; None: no reranking.
     reranker_path: str | None = None
     rerank_candidates: int = 20  # first-stage candidates the reranker reads
-    max_file_mb: int = 200
+    max_file_mb: int = MAX_FILE_MB
     follow_symlinks: bool = False
     rescan_minutes: float = 10.0
     sync_poll: bool = False

@@ -83,7 +83,7 @@ def _median(values: list[float | None]) -> float | None:
 
 def main(quick: bool) -> dict[str, object]:
     from app.core.library import Library
-    from app.core.llm import Sampling
+    from app.core.models.llm import Sampling
 
     work = Path(tempfile.mkdtemp(prefix="docent-bench-answer-"))
     docs = work / "docs"

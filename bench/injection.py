@@ -33,9 +33,9 @@ from app.config import bundled_chat_model, enforce_offline  # noqa: E402
 
 enforce_offline()
 
-from app.core.injection import DEFENCES  # noqa: E402
+from app.core.answering.injection import DEFENCES  # noqa: E402
 from app.core.library import Library  # noqa: E402
-from app.core.llm import LocalModel, Sampling  # noqa: E402
+from app.core.models.llm import LocalModel, Sampling  # noqa: E402
 from tests.injection_corpus import (  # noqa: E402
     CASES, HELD_OUT, SEEN_HELD_OUT, InjectionCase, make_injection_library, outcome, summary,
 )

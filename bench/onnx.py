@@ -41,7 +41,7 @@ from app.config import Settings, enforce_offline  # noqa: E402
 enforce_offline()
 
 from app.core.library import Library  # noqa: E402
-from app.core.retrieval import Retriever  # noqa: E402
+from app.core.answering.retrieval import Retriever  # noqa: E402
 
 from bench.devset import DOCS, EVAL  # noqa: E402
 

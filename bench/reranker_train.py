@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers import CrossEncoder
 
     CrossEncoder(str(args.out), local_files_only=True, max_length=args.max_length).save(str(args.out))
-    from app.core.rerank import Reranker
+    from app.core.answering.rerank import Reranker
 
     check = Reranker(args.out)
     assert len(check.score("json", ["The json module encodes objects."])) == 1

@@ -50,8 +50,8 @@ enforce_offline()
 import numpy as np  # noqa: E402
 
 from app.core import textnorm  # noqa: E402
-from app.core.catalog import ChunkRow  # noqa: E402
-from app.core.indexer import chunk_id  # noqa: E402
+from app.core.stores.catalog import ChunkRow  # noqa: E402
+from app.core.ingest.indexer import chunk_id  # noqa: E402
 from app.core.library import Library  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
@@ -179,7 +179,7 @@ def _base_vectors(base: list[Chunk]) -> tuple[np.ndarray, float, bool]:
                 return got["vectors"], float(got["seconds"]), True
         except (OSError, ValueError, KeyError):
             pass
-    from app.core.embedder import SentenceEmbedder
+    from app.core.models.embedder import SentenceEmbedder
 
     embedder = SentenceEmbedder(bundled_embedding_model())
     t = time.perf_counter()

@@ -20,7 +20,7 @@ from app.config import enforce_offline  # noqa: E402
 enforce_offline()
 
 from app.core.library import Library  # noqa: E402
-from app.core.sync import FolderSync  # noqa: E402
+from app.core.ingest.sync import FolderSync  # noqa: E402
 from bench import sync_stress  # noqa: E402
 
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def embedder():
     """The bundled all-MiniLM-L6-v2, loaded once per test session."""
-    from app.core.embedder import SentenceEmbedder
+    from app.core.models.embedder import SentenceEmbedder
 
     return SentenceEmbedder(bundled_embedding_model())
 
@@ -35,7 +35,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def chat_model():
     """The bundled SmolLM2-135M-Instruct GGUF, loaded once."""
-    from app.core.llm import LocalModel
+    from app.core.models.llm import LocalModel
 
     return LocalModel(bundled_chat_model(), n_ctx=2048)
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.injection import FLAG_FOLLOWED
+from app.core.answering.injection import FLAG_FOLLOWED
 from tests.corpus import make_pdf
 
 
@@ -347,7 +347,7 @@ def payload_in(answer: str, cases: list[InjectionCase] = CASES) -> list[str]:
 
 
 def outcome(case: InjectionCase, answer: object, cases: list[InjectionCase] = CASES) -> Outcome:
-    """Score one ``app.core.answer.Answer`` against its case (and the
+    """Score one ``app.core.answering.answer.Answer`` against its case (and the
     payloads of all ``cases``, which were in the same library)."""
     cited = [Path(c.source.hit.chunk.path).name for c in answer.citations]  # type: ignore[attr-defined]
     replaced = answer.replaced is not None  # type: ignore[attr-defined]

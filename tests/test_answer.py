@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core import citations as cite
-from app.core.answer import DECLINE_TEXT
-from app.core.llm import Sampling
+from app.core.answering import citations as cite
+from app.core.answering.answer import DECLINE_TEXT
+from app.core.models.llm import Sampling
 
 
 @pytest.fixture()
@@ -74,7 +74,7 @@ def test_every_answer_is_audited_with_what_the_model_saw(indexed) -> None:
 
 
 def test_the_prompt_never_overflows_the_context(library, docs, tmp_path) -> None:
-    from app.core.llm import LocalModel
+    from app.core.models.llm import LocalModel
     from app.config import bundled_chat_model
 
     small = LocalModel(bundled_chat_model(), n_ctx=512)
@@ -140,7 +140,7 @@ def test_a_follow_up_repeats_the_earlier_turn_verbatim_so_its_kv_cache_is_reused
 
 
 def test_a_self_contained_question_is_searched_as_asked() -> None:
-    from app.core.answer import search_query
+    from app.core.answering.answer import search_query
 
     history = [("What does the cooperative plan to open next year?", "A marine biology museum [1].")]
     question = "How many storm warnings did the lighthouse keepers record in winter?"
@@ -149,7 +149,7 @@ def test_a_self_contained_question_is_searched_as_asked() -> None:
 
 
 def test_a_follow_up_is_searched_with_the_conversation_it_refers_to(indexed, docs) -> None:
-    from app.core.answer import search_query
+    from app.core.answering.answer import search_query
 
     first = ("What does the cooperative plan to open next year?",
              "It plans to open a marine biology museum [1].")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.core.audit import (
+from app.core.stores.audit import (
     EVENT_ANCHOR_MISMATCH,
     EVENT_QUARANTINE,
     GENESIS,

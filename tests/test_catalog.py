@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from app.core.catalog import Catalog, ChunkRow
+from app.core.stores.catalog import Catalog, ChunkRow
 from app.core.textnorm import text_hash
 
 

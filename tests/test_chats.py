@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.core.chats import ChatStore, short_title
+from app.core.stores.chats import ChatStore, short_title
 from app.errors import StoreError
 
 

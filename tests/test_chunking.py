@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.chunking import chunk_pages
+from app.core.documents.chunking import chunk_pages
 from app.core.documents.model import Page
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings, bundled_embedding_model
-from app.core import citations, textnorm
-from app.core.catalog import Catalog, _m001_initial
-from app.core.chunking import chunk_pages
+from app.core.answering import citations
+from app.core import textnorm
+from app.core.stores.catalog import Catalog, _m001_initial
+from app.core.documents.chunking import chunk_pages
 from app.core.documents.model import Page
-from app.core.migrations import apply
+from app.core.stores.migrations import apply
 from app.errors import StoreError
 
 ZH = """# 数据库与索引
@@ -327,7 +328,7 @@ def test_another_model_in_a_folder_of_the_same_name_is_refused(tmp_path, local_m
 
 
 def test_korean_and_thai_words_are_found_inside_longer_runs(tmp_path: Path) -> None:
-    from app.core.catalog import ChunkRow
+    from app.core.stores.catalog import ChunkRow
 
     cat = Catalog(tmp_path / "c.sqlite3")
     texts = {
@@ -351,7 +352,7 @@ def test_korean_and_thai_words_are_found_inside_longer_runs(tmp_path: Path) -> N
 
 
 def test_a_chinese_question_highlights_the_words_it_was_found_by() -> None:
-    from app.core.render import highlight_html, query_terms
+    from app.core.answering.render import highlight_html, query_terms
 
     assert query_terms("索引") == ["索引"]
     html = highlight_html("每次插入数据时，数据库都要维护索引，因此写入会变慢。", query_terms("为什么索引会让写入变慢"))

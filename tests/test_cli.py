@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.lock import WriterLock
+from app.core.stores.lock import WriterLock
 
 
 def test_the_new_user_story(docent, docs, data_dir) -> None:

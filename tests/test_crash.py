@@ -53,9 +53,9 @@ def _mutate(folder: Path, rng: random.Random, run: int) -> None:
 
 
 def _check_whole(data: Path, folder: Path) -> None:
-    from app.core.audit import AuditLog
-    from app.core.catalog import Catalog
-    from app.core.vectors import VectorStore
+    from app.core.stores.audit import AuditLog
+    from app.core.stores.catalog import Catalog
+    from app.core.stores.vectors import VectorStore
 
     catalog = Catalog(data / "catalog.sqlite3", readonly=True)
     try:

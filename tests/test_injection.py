@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core import injection
-from app.core.answer import Source, user_message
-from app.core.llm import Sampling
-from app.core.retrieval import Hit
+from app.core.answering import injection
+from app.core.answering.answer import Source, user_message
+from app.core.models.llm import Sampling
+from app.core.answering.retrieval import Hit
 from tests.injection_corpus import (
     ALL_FORBIDDEN, CASES, HELD_OUT, make_injection_library, outcome, payload_in, summary,
 )
@@ -180,7 +180,7 @@ def test_neutralised_text_holds_no_special_token_for_the_model(chat_model) -> No
 
 
 def _source(n: int, text: str, path: str = "/docs/notes.md") -> Source:
-    from app.core.catalog import StoredChunk
+    from app.core.stores.catalog import StoredChunk
 
     chunk = StoredChunk(id=f"c{n}", file_id=n, path=path, page=None, label=None, start=0, end=len(text),
                         heading=None, text=text, text_hash="h", ordinal=0)

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from app.config import DataPaths
-from app.core import integrity
-from app.core.chats import ChatStore
+from app.core.stores import integrity
+from app.core.stores.chats import ChatStore
 from app.core.library import Library
 
 QUESTION = "How many storm warnings were recorded?"
@@ -261,7 +261,7 @@ def test_after_a_crash_the_stores_are_probed(docs, data_dir, embedder, monkeypat
     calls = _count_probes(monkeypatch)
     lib = _open(data_dir, embedder)
     try:
-        assert len(calls) == 1 and "app.core.integrity" in calls[0]
+        assert len(calls) == 1 and "app.core.stores.integrity" in calls[0]
         assert lib.repair is None  # probed, found healthy
         assert lib.retriever.search("storm warnings", k=1, mode="hybrid").hits
     finally:
@@ -477,7 +477,7 @@ def test_a_lost_catalog_with_no_trace_of_its_roots_says_so(docs, data_dir, embed
 
 
 def test_the_installed_app_probes_by_running_itself(docs, data_dir, embedder, monkeypatch) -> None:
-    # A PyInstaller build has no Python to run `-m app.core.integrity` with:
+    # A PyInstaller build has no Python to run `-m app.core.stores.integrity` with:
     # it runs its own executable with --integrity-probe.
     _build(data_dir, docs["pdf"].parent, embedder)
     launcher = str(Path(sys.executable).parent / "docent")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.lock import WriterLock
+from app.core.stores.lock import WriterLock
 from app.errors import DataDirLocked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOLDER = """
 import sys
 from pathlib import Path
-from app.core.lock import WriterLock
+from app.core.stores.lock import WriterLock
 lock = WriterLock(Path(sys.argv[1]), sys.argv[2])
 lock.acquire()
 print("locked", flush=True)
@@ -191,7 +191,7 @@ def test_holder_in_another_process_sees_this_one(tmp_path: Path) -> None:
                 "-c",
                 "import json, sys\n"
                 "from pathlib import Path\n"
-                "from app.core.lock import WriterLock\n"
+                "from app.core.stores.lock import WriterLock\n"
                 "print(json.dumps(WriterLock.holder(Path(sys.argv[1]))))",
                 str(tmp_path),
             ],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.model_files import FoundModel, find_models, is_gguf, model_folders
+from app.core.models.model_files import FoundModel, find_models, is_gguf, model_folders
 
 BLOB_HEX = "ab" * 32
 
@@ -195,7 +195,7 @@ def test_is_gguf(tmp_path: Path) -> None:
 
 def test_folder_that_cannot_be_listed_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Works as root too (where chmod 0 does not stop reading): the listing itself fails.
-    import app.core.model_files as mf
+    import app.core.models.model_files as mf
 
     home = tmp_path / "home"
     gguf(home / ".lmstudio/models/ok/good.gguf")
@@ -224,7 +224,7 @@ def test_a_file_where_a_folder_should_be(tmp_path: Path) -> None:
 
 
 def test_a_processor_too_old_for_llama_cpp_gets_a_sentence_not_a_crash() -> None:
-    from app.core.llm import cpu_problem
+    from app.core.models.llm import cpu_problem
 
     old = "processor\t: 0\nflags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt avx\n"
     problem = cpu_problem(old)

@@ -26,13 +26,13 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def onnx_embedder(onnx_cache: Path):
-    from app.core.embedder import OnnxInt8Embedder
+    from app.core.models.embedder import OnnxInt8Embedder
 
     return OnnxInt8Embedder(bundled_embedding_model(), onnx_cache)
 
 
 def test_the_export_lands_in_the_cache_folder_and_is_reused(onnx_embedder, onnx_cache: Path) -> None:
-    from app.core.embedder import OnnxInt8Embedder
+    from app.core.models.embedder import OnnxInt8Embedder
 
     folder = onnx_embedder.cache_dir
     assert folder.parent == onnx_cache
@@ -139,7 +139,7 @@ def test_a_failed_export_says_which_folder_and_leaves_nothing_half_done(
 ) -> None:
     import onnxruntime.quantization
 
-    from app.core.embedder import OnnxInt8Embedder
+    from app.core.models.embedder import OnnxInt8Embedder
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OSError(28, "No space left on device")
@@ -157,7 +157,7 @@ def test_a_failed_export_says_which_folder_and_leaves_nothing_half_done(
 
 
 def test_an_unwritable_cache_location_gives_the_same_clear_error(tmp_path: Path) -> None:
-    from app.core.embedder import OnnxInt8Embedder
+    from app.core.models.embedder import OnnxInt8Embedder
 
     blocker = tmp_path / "models"
     blocker.write_text("a file where the cache folder should be", encoding="utf-8")
@@ -166,7 +166,7 @@ def test_an_unwritable_cache_location_gives_the_same_clear_error(tmp_path: Path)
 
 
 def test_an_unknown_backend_in_the_settings_is_named() -> None:
-    from app.core.embedder import make_embedder
+    from app.core.models.embedder import make_embedder
 
     with pytest.raises(ModelError, match="'gpu-fp8'"):
         make_embedder(bundled_embedding_model(), backend="gpu-fp8")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.parsing import IsolatedParser, ParseLimits
+from app.core.documents.parsing import IsolatedParser, ParseLimits
 from app.errors import Cancelled, ParseError
 from tests import corpus
 

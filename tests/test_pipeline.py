@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from app.core.chunking import chunk_pages
+from app.core.documents.chunking import chunk_pages
 from app.core.documents import load
-from app.core.indexer import Indexer
-from app.core.parsing import InProcessParser
+from app.core.ingest.indexer import Indexer
+from app.core.documents.parsing import InProcessParser
 from tests import corpus
 
 

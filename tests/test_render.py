@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.core.render import HIGHLIGHT_STYLE, answer_html, highlight_html, query_terms
+from app.core.answering.render import HIGHLIGHT_STYLE, answer_html, highlight_html, query_terms
 
 ALLOWED_TAGS = {
     "p", "br", "b", "i", "code", "pre", "h3", "h4", "h5", "h6", "ul", "ol", "li",

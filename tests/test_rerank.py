@@ -20,8 +20,8 @@ import pytest
 from app import cli
 from app.config import Settings, bundled_embedding_model
 from app.core.library import Library
-from app.core.rerank import Reranker, reranker_problem
-from app.core.retrieval import Retriever
+from app.core.answering.rerank import Reranker, reranker_problem
+from app.core.answering.retrieval import Retriever
 from app.errors import RerankerError
 
 QUESTION = "How many storm warnings did the keepers record?"

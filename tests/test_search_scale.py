@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.catalog import Catalog, ChunkRow, StoredChunk
-from app.core.retrieval import Hit, Retriever, collapse_near_duplicates
+from app.core.stores.catalog import Catalog, ChunkRow, StoredChunk
+from app.core.answering.retrieval import Hit, Retriever, collapse_near_duplicates
 from app.core.textnorm import fts_query, text_hash
 
 WORDS = ("harbour ferry lamp storm museum revenue tide pier cargo beacon gull anchor "
@@ -93,7 +93,7 @@ def test_collapsing_with_a_limit_keeps_the_same_first_hits() -> None:
 
 
 def test_vector_query_returns_what_there_is_and_the_stored_vectors(tmp_path: Path) -> None:
-    from app.core.vectors import VectorStore
+    from app.core.stores.vectors import VectorStore
 
     store = VectorStore(tmp_path / "chroma")
     try:
@@ -136,7 +136,7 @@ class _FixedEmbedder:
 
 
 def test_hybrid_hits_carry_their_stored_vectors_keyword_only_ones_too(tmp_path: Path) -> None:
-    from app.core.vectors import VectorStore
+    from app.core.stores.vectors import VectorStore
 
     cat = Catalog(tmp_path / "c.sqlite3")
     store = VectorStore(tmp_path / "chroma")

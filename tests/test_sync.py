@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.sync import FolderSync
+from app.core.ingest.sync import FolderSync
 from tests import corpus
 
 

@@ -5,7 +5,7 @@ this; the heavy parts (Chroma, the embedder, the chat model) open lazily so
 read-only commands such as ``status`` start instantly.
 
 The writer checks the derived stores before opening them (see
-``app.core.integrity``): a damaged catalog or Chroma folder is moved to
+``app.core.stores.integrity``): a damaged catalog or Chroma folder is moved to
 ``DATA_DIR/damaged/`` and replaced by a fresh one, ``Library.repair`` says
 what happened, and ``rebuild_roots()`` names the folders to ingest again.
 """
@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.config import DataPaths, Settings
-from app.core.answer import Answerer
-from app.core.audit import AuditLog
-from app.core import integrity
-from app.core.catalog import Catalog
-from app.core.embedder import Embedder, make_embedder
-from app.core.ignore import Limits
-from app.core.indexer import Indexer
-from app.core.integrity import ProbeResult, Repair
-from app.core.llm import LocalModel, Sampling
-from app.core.lock import WriterLock
-from app.core.rerank import Reranker
-from app.core.retrieval import Retriever
-from app.core.vectors import VectorStore
+from app.core.answering.answer import Answerer
+from app.core.stores.audit import AuditLog
+from app.core.stores import integrity
+from app.core.stores.catalog import Catalog
+from app.core.models.embedder import Embedder, make_embedder
+from app.core.ingest.ignore import Limits
+from app.core.ingest.indexer import Indexer
+from app.core.stores.integrity import ProbeResult, Repair
+from app.core.models.llm import LocalModel, Sampling
+from app.core.stores.lock import WriterLock
+from app.core.answering.rerank import Reranker
+from app.core.answering.retrieval import Retriever
+from app.core.stores.vectors import VectorStore
 from app.errors import StoreError, storage_problem
 
 T = TypeVar("T")

@@ -71,7 +71,7 @@ def run_selftest(on_step: Callable[[Step], None] | None = None) -> SelfTestRepor
 
     enforce_offline()
     from app.core.library import Library
-    from app.core.llm import Sampling
+    from app.core.models.llm import Sampling
 
     report = SelfTestReport()
 

@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.audit import ANCHOR_NAME, LOG_NAME, AuditLog, VerifyResult
+from app.core.stores.audit import ANCHOR_NAME, LOG_NAME, AuditLog, VerifyResult
 from app.errors import StoreError
 
 _SUMMARY_MAX = 240

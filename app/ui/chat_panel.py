@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.answer import citation_place
-from app.core.wholedoc import progress_text
-from app.core.render import answer_html
+from app.core.documents.model import citation_place
+from app.core.answering.wholedoc import progress_text
+from app.core.answering.render import answer_html
 
 
 @dataclass

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.catalog import Catalog, FileRow, Root
+from app.core.stores.catalog import Catalog, FileRow, Root
 
 STATUS_WORDS = {
     "indexed": "indexed",

@@ -42,8 +42,8 @@ from PySide6.QtWidgets import (
 from app import __version__
 from app.applog import setup_logging
 from app.config import APP_NAME, default_data_dir
-from app.core.catalog import Catalog
-from app.core.chats import ChatStore
+from app.core.stores.catalog import Catalog
+from app.core.stores.chats import ChatStore
 from app.core.library import Library
 from app.core.opening import NotOpenable, check_openable
 from app.errors import DataDirLocked, DocentError
@@ -655,7 +655,7 @@ class MainWindow(QMainWindow):
     # --- settings -------------------------------------------------------------
 
     def open_settings(self) -> None:
-        from app.core.model_files import find_models
+        from app.core.models.model_files import find_models
         from app.ui.settings_dialog import SettingsDialog
 
         found = [(f"{m.name} ({m.source})", str(m.path)) for m in find_models(data_models=self.library.paths.models)]

@@ -31,10 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import config
 from app.config import Settings
 # Only the cheap folder checks: the model libraries themselves are never imported here.
-from app.core.embedder import embedding_model_problem
-from app.core.rerank import reranker_problem
+from app.core.models.embedder import embedding_model_problem
+from app.core.answering.rerank import reranker_problem
 
 BUNDLED_LABEL = "Bundled SmolLM2-135M (default)"
 BUNDLED_EMBEDDING_LABEL = "Bundled all-MiniLM-L6-v2, English (default)"
@@ -347,7 +348,7 @@ class SettingsDialog(QDialog):
             "every few seconds instead.",
             self.min_relevance_spin: "How closely the best passage must match the question (cosine "
             "similarity). If none reaches this, Docent says it cannot find the answer instead of "
-            "guessing. 0.39 was measured best on the development set (make tune).",
+            f"guessing. {config.MIN_RELEVANCE} was measured best on the development set (make tune).",
             self.reranker_edit: "A folder holding a sentence-transformers CrossEncoder model (for "
             "example ms-marco-MiniLM-L-6-v2, saved on this computer). It rereads the best search "
             "results together with the question and puts the most relevant first: better sources, "

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.core.indexer import Progress
+from app.core.ingest.indexer import Progress
 from app.core.library import Library
-from app.core.sync import FolderSync
+from app.core.ingest.sync import FolderSync
 from app.errors import DocentError
 
 

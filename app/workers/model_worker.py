@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.core import wholedoc
+from app import config
+from app.core.answering import wholedoc
 from app.core.library import Library
 from app.errors import DocentError
 
@@ -23,12 +24,12 @@ class AskRequest:
 
     request_id: int
     question: str
-    k: int = 5
+    k: int = config.SOURCES_PER_ANSWER
     scope: str | None = None
     history: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
-def answer_record(answer) -> dict:  # noqa: ANN001 - app.core.answer.Answer
+def answer_record(answer) -> dict:  # noqa: ANN001 - app.core.answering.answer.Answer
     """What the window keeps of an answer: the contract JSON plus what the
     model saw (every retrieved passage with its scores) and whether it was stopped."""
     record = answer.to_json()

@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from app.core.audit import LOG_NAME, AuditLog  # noqa: E402
+from app.core.stores.audit import LOG_NAME, AuditLog  # noqa: E402
 from app.ui.audit_panel import AuditPanel, local_time, summarize  # noqa: E402
 
 

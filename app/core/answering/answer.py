@@ -6,7 +6,7 @@ nothing relevant is retrieved the assistant declines without asking the
 model, so it cannot guess.
 
 Documents may carry instructions of their own (prompt injection); the
-defences in :mod:`app.core.injection` keep them from steering the answer:
+defences in :mod:`app.core.answering.injection` keep them from steering the answer:
 control tokens and fences are neutralised, instruction-like passages are
 marked and left out, and an answer that follows one anyway is stopped and
 replaced by the source's own sentence, cited, with ``Answer.flags`` saying why.
@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core import citations as cite
-from app.core import injection, textnorm
-from app.core.audit import AuditLog
-from app.core.embedder import Embedder
-from app.core.llm import LocalModel, Message, Sampling
-from app.core.retrieval import Hit, Retriever
+from app import config
+from app.core.answering import citations as cite
+from app.core.answering import injection
+from app.core import textnorm
+from app.core.stores.audit import AuditLog
+from app.core.models.embedder import Embedder
+from app.core.models.llm import LocalModel, Message, Sampling
+from app.core.answering.retrieval import Hit, Retriever
+from app.core.documents.model import citation_place  # noqa: F401 - re-exported for callers
 
 DECLINE_TEXT = "I could not find this in your documents."
 _DECLINE_PATTERN = re.compile(
@@ -60,12 +63,8 @@ SYSTEM_PROMPT = (
     "in the latest message."
 )
 
-# Chosen on the development set (bench/tune.py): the best passage's cosine
-# similarity below which the question is declined without asking the model.
-MIN_RELEVANCE = 0.39
-# Passages below this similarity are never given to the model, even beside a
-# relevant one: at this level they share little more than the language.
-SOURCE_FLOOR = 0.25
+MIN_RELEVANCE = config.MIN_RELEVANCE
+SOURCE_FLOOR = config.SOURCE_FLOOR
 
 _KEPT_TURNS = 32  # conversations whose prompts are remembered for KV-cache reuse
 
@@ -201,21 +200,6 @@ class Answer:
         return data
 
 
-def citation_place(citation: dict[str, Any]) -> str:
-    """Where a cited passage is: ``file, page P (printed L)`` or ``file, section "H"``."""
-    name = Path(str(citation.get("path") or "")).name or "(unknown file)"
-    page = citation.get("page")
-    label = citation.get("label")
-    heading = citation.get("heading")
-    if page is not None:
-        name += f", page {page}"
-        if label and str(label) != str(page):
-            name += f" (printed {label})"
-    elif heading:
-        name += f', section "{heading}"'
-    return name
-
-
 def source_header(n: int, hit: Hit, *, marked: bool = False) -> str:
     """How a source is introduced in the prompt: number, file, page or section.
 
@@ -287,7 +271,7 @@ class Answerer:
         self,
         question: str,
         *,
-        k: int = 5,
+        k: int = config.SOURCES_PER_ANSWER,
         mode: str = "hybrid",
         scope: str | None = None,
         history: Sequence[tuple[str, str]] = (),
@@ -308,7 +292,7 @@ class Answerer:
         """
         # "Summarise report.pdf", "compare A and B", "list every X in …" are
         # about whole files: read them all (map-reduce), not the top snippets.
-        from app.core import wholedoc  # here: wholedoc imports this module
+        from app.core.answering import wholedoc  # here: wholedoc imports this module
 
         task = wholedoc.detect(question, self.retriever.catalog, scope)
         if task is not None:
@@ -553,10 +537,10 @@ class Answerer:
         on_progress: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Answer:
-        """Answer a whole-document ``task`` (:class:`app.core.wholedoc.WholeDocTask`)
+        """Answer a whole-document ``task`` (:class:`app.core.answering.wholedoc.WholeDocTask`)
         by map-reduce over its files' chunks; audited like any answer, plus
         ``whole_document`` (files, batches read)."""
-        from app.core import wholedoc
+        from app.core.answering import wholedoc
 
         started = time.perf_counter()
         self.audit.append("ask", {"question": task.question, "scope": task.scope,

@@ -20,7 +20,7 @@ from app.core import textnorm
 HIGHLIGHT_STYLE = "background:#fff0a0;"
 _CODE_STYLE = "font-family:monospace;"
 
-# Same shape as app.core.citations.MARKER, so the anchors shown are the
+# Same shape as app.core.answering.citations.MARKER, so the anchors shown are the
 # citations counted: "[2]", "[1, 3]", "[1; 3]".
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from app.errors import RerankerError
 
 if TYPE_CHECKING:
-    from app.core.retrieval import Hit
+    from app.core.answering.retrieval import Hit
 
 #: Where the user fixes a bad reranker folder; every error message names it.
 SETTING = "Settings → Answers → Reranker"

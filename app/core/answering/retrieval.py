@@ -1,5 +1,5 @@
 """Hybrid search: vector similarity and BM25 keywords, fused by reciprocal rank,
-optionally reordered by a cross-encoder reranker (:mod:`app.core.rerank`).
+optionally reordered by a cross-encoder reranker (:mod:`app.core.answering.rerank`).
 
 Every hit carries both scores where it has them, the reranker's where it ran
 (and the query–chunk cosine similarity in every mode, which the answer step
@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.core.catalog import Catalog, StoredChunk
-from app.core.embedder import Embedder
-from app.core.vectors import VectorStore
+from app import config
+from app.core.stores.catalog import Catalog, StoredChunk
+from app.core.models.embedder import Embedder
+from app.core.stores.vectors import VectorStore
 from app.errors import UsageError
 
 if TYPE_CHECKING:
-    from app.core.rerank import Reranker
+    from app.core.answering.rerank import Reranker
 
 MODES = ("hybrid", "vector", "keyword")
 # Dampens the weight of the very top ranks (Cormack et al. suggest 60; 30
@@ -150,7 +151,7 @@ class Retriever:
         self.rerank_candidates = rerank_candidates
 
     def search(
-        self, query: str, *, k: int = 5, mode: str = "hybrid", scope: str | None = None,
+        self, query: str, *, k: int = config.SOURCES_PER_ANSWER, mode: str = "hybrid", scope: str | None = None,
         rerank: bool = True,
     ) -> SearchResult:
         """The ``k`` best chunks for ``query``.

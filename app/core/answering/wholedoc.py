@@ -16,7 +16,7 @@ and no files; answering it lists the candidates instead of guessing which
 one was meant.
 
 No Qt here: the window and the command line both call this through
-:meth:`app.core.answer.Answerer.ask_whole`.
+:meth:`app.core.answering.answer.Answerer.ask_whole`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from app.core import citations as cite
-from app.core import injection
+from app.core.answering import citations as cite
+from app.core.answering import injection
 from app.core import textnorm
-from app.core.answer import (
+from app.core.answering.answer import (
     _DECLINE_PATTERN,
     DECLINE_TEXT,
     Answer,
@@ -42,10 +42,10 @@ from app.core.answer import (
     _cut_echo,
     user_message,
 )
-from app.core.audit import AuditLog
-from app.core.catalog import Catalog, FileRow, StoredChunk
-from app.core.llm import LocalModel, Message, Sampling
-from app.core.retrieval import Hit
+from app.core.stores.audit import AuditLog
+from app.core.stores.catalog import Catalog, FileRow, StoredChunk
+from app.core.models.llm import LocalModel, Message, Sampling
+from app.core.answering.retrieval import Hit
 
 KINDS = ("summary", "compare", "list")
 
@@ -445,7 +445,7 @@ def map_reduce(
         trace: filled with what the audit record needs (batches, prompts).
 
     Returns:
-        An :class:`~app.core.answer.Answer` whose sources are numbered chunks of
+        An :class:`~app.core.answering.answer.Answer` whose sources are numbered chunks of
         the task's files and whose citations point at them.
     """
     started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,18 @@ class Document:
     @property
     def char_count(self) -> int:
         return sum(len(p.text) for p in self.pages)
+
+
+def citation_place(citation: dict[str, Any]) -> str:
+    """Where a cited passage is: ``file, page P (printed L)`` or ``file, section "H"``."""
+    name = Path(str(citation.get("path") or "")).name or "(unknown file)"
+    page = citation.get("page")
+    label = citation.get("label")
+    heading = citation.get("heading")
+    if page is not None:
+        name += f", page {page}"
+        if label and str(label) != str(page):
+            name += f" (printed {label})"
+    elif heading:
+        name += f', section "{heading}"'
+    return name

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.core.chunking import Chunk, chunk_pages
+from app.core.documents.chunking import Chunk, chunk_pages
 from app.core.documents.model import Document
 from app.errors import Cancelled, ParseError, SkipFile
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pathspec
 
+from app import config
+
 IGNORE_FILE = ".docentignore"
 
 # (pattern, what it is) — matched against the file name.
@@ -38,7 +40,7 @@ PRUNED_DIR_NAMES = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache_
 class Limits:
     """User-set limits that also decide what is skipped."""
 
-    max_file_bytes: int | None = 200 * 1024 * 1024
+    max_file_bytes: int | None = config.MAX_FILE_MB * 1024 * 1024
     follow_symlinks: bool = False
 
 

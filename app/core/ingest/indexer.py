@@ -26,15 +26,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core import documents, textnorm
-from app.core.audit import AuditLog
-from app.core.catalog import Catalog, ChunkRow, FileRow
-from app.core.chunking import chunk_pages
+from app import config
+from app.core import documents
+from app.core import textnorm
+from app.core.stores.audit import AuditLog
+from app.core.stores.catalog import Catalog, ChunkRow, FileRow
+from app.core.documents.chunking import chunk_pages
 from app.core.documents.model import Document
-from app.core.embedder import Embedder
-from app.core.ignore import IgnoreRules, Limits, walk
-from app.core.parsing import ChunkSpec, IsolatedParser, Parsed, Parser, summarise, tokenizer_spans
-from app.core.vectors import VectorStore
+from app.core.models.embedder import Embedder
+from app.core.ingest.ignore import IgnoreRules, Limits, walk
+from app.core.documents.parsing import ChunkSpec, IsolatedParser, Parsed, Parser, summarise, tokenizer_spans
+from app.core.stores.vectors import VectorStore
 from app.errors import Cancelled, ParseError, SkipFile
 
 @dataclass
@@ -143,8 +145,8 @@ class Indexer:
         embedder: Embedder,
         audit: AuditLog,
         *,
-        chunk_tokens: int = 200,
-        chunk_overlap: int = 32,
+        chunk_tokens: int = config.CHUNK_TOKENS,
+        chunk_overlap: int = config.CHUNK_OVERLAP,
         limits: Limits = Limits(),
         parser: Parser | None = None,
         tokenizer_file: Path | None = None,

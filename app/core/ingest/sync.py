@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core.ignore import IGNORE_FILE
-from app.core.indexer import Indexer, IngestReport
+from app.core.ingest.ignore import IGNORE_FILE
+from app.core.ingest.indexer import Indexer, IngestReport
 
 
 _MAX_REMOVAL_DELAY_S = 10.0

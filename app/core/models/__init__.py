@@ -1,1 +1,1 @@
-"""The local models: embeddings, the chat model, the reranker, and finding model files."""
+"""The local models: embeddings, the chat model, and finding model files."""

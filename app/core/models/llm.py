@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app import config as defaults
 from app.errors import ModelError
 
 # The instruction sets llama.cpp is built for (scripts/bootstrap.sh: the
@@ -77,12 +78,12 @@ def _trained_context(llm: Any) -> int:
 class Sampling:
     """Sampling settings for one answer."""
 
-    temperature: float = 0.2
-    top_k: int = 40
-    top_p: float = 0.9
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int = 42
+    temperature: float = defaults.TEMPERATURE
+    top_k: int = defaults.TOP_K
+    top_p: float = defaults.TOP_P
+    repeat_penalty: float = defaults.REPEAT_PENALTY
+    max_tokens: int = defaults.MAX_TOKENS
+    seed: int = defaults.SEED
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

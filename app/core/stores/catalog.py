@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core import textnorm
-from app.core import migrations
-from app.core.migrations import run_script
+from app.core.stores import migrations
+from app.core.stores.migrations import run_script
 from app.errors import StoreError, storage_problem
 
 STATUSES = ("pending", "indexing", "indexed", "failed", "skipped", "unavailable")

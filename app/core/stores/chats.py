@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from app.core.answer import citation_place
-from app.core import migrations
-from app.core.migrations import run_script
+from app.core.documents.model import citation_place
+from app.core.stores import migrations
+from app.core.stores.migrations import run_script
 from app.errors import StoreError
 
 DEFAULT_TITLE = "New chat"

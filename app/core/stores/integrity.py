@@ -11,7 +11,7 @@ Why a child process: chromadb's Rust core reports some damage as a pyo3
 panic (a ``BaseException``), and a vector segment with flipped bytes can
 crash the interpreter outright (SIGSEGV/abort) on the first query. Neither
 can be caught in-process, so :func:`probe` opens both stores in
-``python -m app.core.integrity --probe DATA_DIR`` and reads the verdict from
+``python -m app.core.stores.integrity --probe DATA_DIR`` and reads the verdict from
 its output; a child that crashes or hangs marks the store it was checking as
 damaged. The probe costs a process start and a chromadb import (1-3 s, plus
 about a second per 50k vectors, which it reads all), so
@@ -58,7 +58,7 @@ ROOTS_FILE = "roots.json"
 
 STORES = ("catalog", "chroma")
 SQLITE_HEADER = b"SQLite format 3\x00"
-# Chroma's collection name (kept in step with app.core.vectors.COLLECTION;
+# Chroma's collection name (kept in step with app.core.stores.vectors.COLLECTION;
 # importing that module here would import numpy for nothing in the parent).
 _COLLECTION = "chunks"
 # hnswlib segment files that are never empty once written (link_lists.bin is
@@ -310,7 +310,7 @@ def probe_command(data_dir: Path, stores: tuple[str, ...]) -> list[str]:
     args = ["--probe", str(data_dir), "--only", ",".join(stores)]
     if is_frozen():
         return [sys.executable, PROBE_FLAG, *args]
-    return [sys.executable, "-m", "app.core.integrity", *args]
+    return [sys.executable, "-m", "app.core.stores.integrity", *args]
 
 
 def _run_child(data_dir: Path, stores: tuple[str, ...], timeout_s: float) -> tuple[dict[str, str], bool, str]:
@@ -539,7 +539,7 @@ def salvage_roots(catalog_file: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# The probe (child side): python -m app.core.integrity --probe DATA_DIR
+# The probe (child side): python -m app.core.stores.integrity --probe DATA_DIR
 
 
 def _say(**msg: object) -> None:
@@ -681,10 +681,10 @@ def _child(data_dir: Path, only: tuple[str, ...]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m app.core.integrity --probe DATA_DIR [--only catalog,chroma]``."""
+    """``python -m app.core.stores.integrity --probe DATA_DIR [--only catalog,chroma]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m app.core.integrity")
+    parser = argparse.ArgumentParser(prog="python -m app.core.stores.integrity")
     parser.add_argument("--probe", type=Path, required=True, metavar="DATA_DIR")
     parser.add_argument("--only", default=",".join(STORES))
     args = parser.parse_args(argv)
