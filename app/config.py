@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from app.durable import atomic_write_text
 from app.errors import ModelError
 
 APP_NAME = "Docent"
@@ -188,9 +189,7 @@ class Settings:
     def save(self, path: Path) -> None:
         """Write settings atomically (a crash never leaves half a file)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(asdict(self), indent=2))
 
     def chat_model(self) -> Path:
         """The GGUF file to answer with."""

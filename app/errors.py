@@ -39,8 +39,29 @@ class SkipFile(DocentError):
         super().__init__(f"{self.path}: skipped ({reason})")
 
 
+#: What went wrong with a store, for code to act on (the message is for people).
+DISK_FULL = "disk_full"  # the disk (or quota) holding the data folder is full
+READ_ONLY = "read_only"  # the data folder cannot be written (read-only mount, permissions)
+DAMAGED = "damaged"  # the store's files are not what they should be
+MISMATCH = "mismatch"  # the store was built for other settings (another embedding model)
+FAILED = "failed"  # anything else: the message says what
+
+
 class StoreError(DocentError):
-    """The catalog or the vector store cannot be read or written."""
+    """A store (catalog, vectors, conversations, audit log) cannot be read or written.
+
+    ``kind`` says which of the cases above it is, so callers decide on it,
+    never on the words of the message.
+    """
+
+    def __init__(self, message: str, *, kind: str = FAILED) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def cannot_write(self) -> bool:
+        """True for a full disk or a read-only data folder: reading still works."""
+        return self.kind in (DISK_FULL, READ_ONLY)
 
 
 class ModelError(DocentError):
@@ -64,11 +85,13 @@ class Cancelled(DocentError):
         super().__init__(message)
 
 
-def storage_problem(exc: BaseException, where: Path | str) -> str | None:
-    """A sentence for a full disk or a read-only data folder, else None.
+def storage_problem(exc: BaseException, where: Path | str, file: Path | str | None = None) -> StoreError | None:
+    """The StoreError for a full disk or a read-only data folder, else None.
 
     SQLite, Chroma and the OS each word these differently; the user needs the
-    same two facts: what is wrong, and that nothing is lost once it is fixed.
+    same facts whichever store hit it: what is wrong, which file, what to do,
+    and that nothing is lost once it is fixed. ``where`` is the data folder,
+    ``file`` the store that could not be written.
     """
     import errno
 
@@ -83,11 +106,18 @@ def storage_problem(exc: BaseException, where: Path | str) -> str | None:
             full = shutil.disk_usage(Path(where)).free < 1024 * 1024
         except OSError:
             pass
+    what = f" ({file} could not be written)" if file is not None else ""
     if full:
-        return (f"The disk holding Docent's data ({where}) is full. Free some space: nothing "
-                "was marked indexed that is not, and indexing continues where it stopped.")
+        return StoreError(
+            f"The disk holding Docent's data ({where}) is full{what}. Free some space: nothing "
+            "was marked indexed that is not, and indexing continues where it stopped.",
+            kind=DISK_FULL,
+        )
     if err == errno.EROFS or "readonly database" in text or "read-only file system" in text:
-        return (f"Docent cannot write to its data folder {where}: it is read-only. Make it "
-                "writable (or choose another data folder); questions about what is already "
-                "indexed still work from the command line (status, search --mode keyword).")
+        return StoreError(
+            f"Docent cannot write to its data folder {where}: it is read-only{what}. Make it "
+            "writable (or choose another data folder); questions about what is already "
+            "indexed still work from the command line (status, search --mode keyword).",
+            kind=READ_ONLY,
+        )
     return None

@@ -29,13 +29,13 @@ import hashlib
 import json
 import os
 import threading
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from app.errors import StoreError
+from app.durable import atomic_write_bytes, fsync_dir
+from app.errors import DISK_FULL, FAILED, READ_ONLY, StoreError
 
 LOG_NAME = "audit.jsonl"
 ANCHOR_NAME = "anchor.json"
@@ -219,10 +219,14 @@ def _torn_note(kind: str | None, size: int) -> str:
     return f"the last line ({size} bytes) {what}"
 
 
-def _out_of_space(exc: BaseException) -> bool:
-    """True when a write failed because the disk (or quota) is full."""
-    cause = exc.__cause__
-    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+def _write_error(message: str, err: OSError) -> StoreError:
+    """A StoreError for a failed write, with the kind its errno names."""
+    kind = FAILED
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        kind = DISK_FULL
+    elif err.errno == errno.EROFS:
+        kind = READ_ONLY
+    return StoreError(f"{message}: {err.strerror or err}.", kind=kind)
 
 
 def _now() -> datetime:
@@ -231,36 +235,6 @@ def _now() -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes a rename or a new file durable on POSIX; Windows cannot open a
-    # folder this way and does not need it.
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _replace(src: Path, dst: Path) -> None:
-    # On Windows a reader holding the anchor open makes the rename fail for a
-    # moment (PermissionError); POSIX renames never wait on readers.
-    for attempt in range(5):
-        try:
-            os.replace(src, dst)
-            return
-        except PermissionError:
-            if os.name != "nt" or attempt == 4:
-                raise
-            time.sleep(0.01)
 
 
 @dataclass(frozen=True)
@@ -289,9 +263,16 @@ class AuditLog:
     thread-safe and cheap (it keeps the last seq and hash in memory instead of
     re-reading the log). Open with ``writable=False`` to read or verify a log
     that another process is writing.
+
+    Records that cannot be written now are held in memory, in order, and
+    counted by :attr:`held`: a writable log holds them while the disk is full
+    (and writes them as soon as there is room); a log opened with
+    ``hold=True`` (and not writable: the read-only "answer only" mode, when
+    the data folder cannot be written at all) holds every record it is given,
+    while reading and verifying still work.
     """
 
-    def __init__(self, folder: Path, *, writable: bool = True) -> None:
+    def __init__(self, folder: Path, *, writable: bool = True, hold: bool = False) -> None:
         """Open the log in ``folder``.
 
         When writable, the folder is created, a torn last line left by a crash
@@ -302,6 +283,7 @@ class AuditLog:
         self.path = self.folder / LOG_NAME
         self.anchor_path = self.folder / ANCHOR_NAME
         self.writable = writable
+        self.hold = hold
         self._held: list[tuple[str, dict[str, Any]]] = []
         self._lock = _lock_for(self.path)
         self._seq = 0
@@ -311,9 +293,7 @@ class AuditLog:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                raise StoreError(
-                    f"Cannot create the audit folder {self.folder}: {err.strerror or err}."
-                ) from err
+                raise _write_error(f"Cannot create the audit folder {self.folder}", err) from err
             with self._lock:
                 self._recover(check_anchor=True)
 
@@ -330,21 +310,21 @@ class AuditLog:
         The line is on disk (fsync) before the anchor moves, so the anchor is
         never ahead of the log. Raises StoreError if the log cannot be written.
         """
-        if not self.writable:
-            raise StoreError("The audit log was opened read-only; it cannot be written.")
+        if not self.writable and not self.hold:
+            raise StoreError("The audit log was opened read-only; it cannot be written.", kind=READ_ONLY)
         if not isinstance(event, str) or not event:
             raise StoreError("An audit record needs an event name.")
         if not isinstance(data, dict):
             raise StoreError("An audit record's data must be a dictionary.")
         normalised = _normalise(data)
         with self._lock:
-            if self._held and not self._flush_held():
+            if not self.writable or (self._held and not self._flush_held()):
                 self._held.append((event, normalised))
                 return {"event": event, "data": normalised, "held": True}
             try:
                 return self._append_locked(event, normalised)
             except StoreError as exc:
-                if not _out_of_space(exc):
+                if exc.kind != DISK_FULL:
                     raise
                 # A full disk must not stop Docent answering: the record waits
                 # in memory, in order, and is written as soon as there is room.
@@ -353,7 +333,7 @@ class AuditLog:
 
     @property
     def held(self) -> int:
-        """Records waiting in memory because the disk was full."""
+        """Records waiting in memory (the disk was full, or the log is held read-only)."""
         return len(self._held)
 
     def _flush_held(self) -> bool:
@@ -363,7 +343,7 @@ class AuditLog:
             try:
                 self._append_locked(event, data)
             except StoreError as exc:
-                if _out_of_space(exc):
+                if exc.kind == DISK_FULL:
                     return False
                 raise
             self._held.pop(0)
@@ -535,21 +515,13 @@ class AuditLog:
         return None, f"the anchor file ({ANCHOR_NAME}) is damaged"
 
     def _write_anchor(self) -> None:
-        # Written to a temporary file and renamed over the old anchor, so a
-        # crash leaves either the old anchor or the new one, never half of one.
-        tmp = self.folder / (ANCHOR_NAME + ".tmp")
+        # Atomic (temporary file, then rename): a crash leaves either the old
+        # anchor or the new one, never half of one.
         payload = json.dumps({"seq": self._seq, "hash": self._hash}).encode("utf-8")
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _replace(tmp, self.anchor_path)
+            atomic_write_bytes(self.anchor_path, payload)
         except OSError as err:
-            raise StoreError(
-                f"Cannot update the audit anchor {self.anchor_path}: {err.strerror or err}."
-            ) from err
-        _fsync_dir(self.folder)
+            raise _write_error(f"Cannot update the audit anchor {self.anchor_path}", err) from err
 
     def _scan_tail(self) -> _Tail:
         """Read only the end of the log: enough for the last two records."""
@@ -671,16 +643,13 @@ class AuditLog:
                 fh.write(tail.torn)
                 fh.flush()
                 os.fsync(fh.fileno())
-            _fsync_dir(qdir)
+            fsync_dir(qdir)
             with open(self.path, "r+b") as fh:
                 fh.truncate(tail.good_end)
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as err:
-            raise StoreError(
-                f"Cannot quarantine the torn end of the audit log {self.path}: "
-                f"{err.strerror or err}."
-            ) from err
+            raise _write_error(f"Cannot quarantine the torn end of the audit log {self.path}", err) from err
         return {
             "file": f"{QUARANTINE_DIR}/{target.name}",
             "bytes": len(tail.torn),
@@ -693,9 +662,7 @@ class AuditLog:
         try:
             return open(self.path, "ab")
         except OSError as err:
-            raise StoreError(
-                f"Cannot write the audit log {self.path}: {err.strerror or err}."
-            ) from err
+            raise _write_error(f"Cannot write the audit log {self.path}", err) from err
 
     def _append_locked(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """Append with ``self._lock`` held and ``data`` already normalised."""
@@ -730,9 +697,7 @@ class AuditLog:
                     fh.truncate(self._size)
                 except OSError:
                     pass
-                raise StoreError(
-                    f"Cannot write the audit log {self.path}: {err.strerror or err}."
-                ) from err
+                raise _write_error(f"Cannot write the audit log {self.path}", err) from err
         self._seq = record["seq"]
         self._hash = record["hash"]
         self._size += len(line)

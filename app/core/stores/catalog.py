@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core import textnorm
-from app.core.stores import migrations
 from app.core.stores.migrations import run_script
-from app.errors import StoreError, storage_problem
+from app.core.stores.sqlite import SqliteStore
+from app.durable import atomic_write_text
 
 STATUSES = ("pending", "indexing", "indexed", "failed", "skipped", "unavailable")
 
@@ -160,7 +157,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_c
 _SEGMENTED = _m002_cjk_bigrams.__name__  # the migration after which the index holds bigrams
 
 
-class Catalog:
+class Catalog(SqliteStore):
     """SQLite catalog of the library.
 
     Args:
@@ -168,114 +165,18 @@ class Catalog:
         readonly: open without writing (for ``status``/``search`` beside a
             running writer). A missing file reads as an empty library.
         roots_file: a JSON file rewritten whenever the roots change, so the
-            library folders survive a damaged catalog (see ``integrity``).
+            library folders survive a damaged catalog (see ``recovery``).
     """
 
+    what = "catalog"
+    # The window's panes may still read while the library closes: nothing, not an error.
+    closed_reads_empty = True
+    MIGRATIONS = MIGRATIONS
+    damaged_advice = "It may be damaged; move it aside and run `docent ingest` again to rebuild it."
+
     def __init__(self, path: Path, *, readonly: bool = False, roots_file: Path | None = None) -> None:
-        self.path = Path(path)
-        self.readonly = readonly
         self.roots_file = Path(roots_file) if roots_file is not None else None
-        self._lock = threading.RLock()
-        self._db: sqlite3.Connection | None = None
-        try:
-            if readonly:
-                if self.path.exists():
-                    self._db = sqlite3.connect(
-                        f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30
-                    )
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(
-                    str(self.path), check_same_thread=False, timeout=30, isolation_level=None
-                )
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            if self._db is not None:
-                self._db.row_factory = sqlite3.Row
-                self._db.execute("PRAGMA foreign_keys=ON")
-                self._db.execute("PRAGMA busy_timeout=30000")
-                if not readonly:
-                    self._migrate()
-        except sqlite3.DatabaseError as exc:
-            problem = storage_problem(exc, self.path.parent)
-            if problem:
-                raise StoreError(problem) from exc
-            raise StoreError(
-                f"The catalog {self.path} cannot be opened ({exc}). "
-                "It may be damaged; move it aside and run `docent ingest` again to rebuild it."
-            ) from exc
-
-    # --- plumbing ---------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        with self._lock:
-            if self._db is not None:
-                if not self.readonly:
-                    # Fold the WAL into the database, so readers need nothing
-                    # but the main file (they fall back to it on a full disk).
-                    try:
-                        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    except sqlite3.Error:
-                        pass
-                self._db.close()
-                self._db = None
-
-    def _migrate(self) -> None:
-        migrations.apply(self._require(), MIGRATIONS)
-
-    def _require(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreError(f"The catalog {self.path} is not open.")
-        return self._db
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back on any error.
-
-        A full disk or read-only folder becomes a StoreError that says so.
-        """
-        with self._lock:
-            db = self._require()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                if db.in_transaction:
-                    try:
-                        db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                problem = storage_problem(exc, self.path.parent)
-                if problem:
-                    raise StoreError(problem) from exc
-                raise StoreError(f"The catalog {self.path} could not be updated ({exc}).") from exc
-
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            if self._db is None:
-                return []  # read-only view of a library that does not exist yet
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                text = str(exc).lower()
-                if not (self.readonly and ("i/o error" in text or "unable to open" in text)):
-                    raise
-                # A reader on a full or read-only disk cannot set up the WAL
-                # index; read the main file as it stands (the writer folds the
-                # WAL into it when it closes).
-                self._db.close()
-                self._db = sqlite3.connect(
-                    f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False
-                )
-                self._db.row_factory = sqlite3.Row
-                return self._db.execute(sql, params).fetchall()
+        super().__init__(path, readonly=readonly)
 
     # --- meta ---------------------------------------------------------------
 
@@ -331,18 +232,9 @@ class Catalog:
         if self.roots_file is None or self.readonly:
             return
         data = {"roots": [r.path for r in self.roots()], "updated_at": _now()}
-        tmp = self.roots_file.with_name(f"{self.roots_file.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2, ensure_ascii=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.roots_file)
+            atomic_write_text(self.roots_file, json.dumps(data, indent=2, ensure_ascii=False))
         except OSError as exc:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
             logging.getLogger(__name__).warning(
                 "Could not save the library folders to %s: %s", self.roots_file, exc
             )
@@ -559,7 +451,7 @@ class Catalog:
         if not self.readonly:
             return textnorm.SEGMENTATION  # a writer migrated on opening
         try:
-            done = self._query("SELECT 1 FROM migrations WHERE name = ?", (_SEGMENTED,))
+            done = self._rows("SELECT 1 FROM migrations WHERE name = ?", (_SEGMENTED,))
         except sqlite3.OperationalError:
             done = []
         return textnorm.SEGMENTATION if done else "char"
@@ -579,7 +471,7 @@ class Catalog:
         """
         want = k
         while True:
-            rows = self._query(
+            rows = self._rows(
                 """SELECT c.id, t.score, f.status FROM
                      (SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts
                       WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) AS t
@@ -597,7 +489,7 @@ class Catalog:
         """The ``k`` best chunks under ``scope``: filtered before ranking, since
         a small folder's chunks may all rank below the rest of the library."""
         prefix = scope.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self._query(
+        rows = self._rows(
             """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
                JOIN chunks c ON c.rid = chunks_fts.rowid
                JOIN files f ON f.id = c.file_id

@@ -13,17 +13,15 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from app.core.documents.model import citation_place
-from app.core.stores import migrations
 from app.core.stores.migrations import run_script
+from app.core.stores.sqlite import SqliteStore
 from app.errors import StoreError
 
 DEFAULT_TITLE = "New chat"
@@ -108,80 +106,19 @@ def _m001_initial(db: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
 
 
-class ChatStore:
+class ChatStore(SqliteStore):
     """The conversation history, in its own SQLite file.
 
     Args:
         path: the ``chats.sqlite3`` file (created with its folder if missing).
     """
 
+    what = "conversation history"
+    MIGRATIONS = MIGRATIONS
+    damaged_advice = "It may be damaged; move it aside to start with an empty history."
+
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        self._db: sqlite3.Connection | None = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(self.path), check_same_thread=False, timeout=30, isolation_level=None
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._migrate()
-        except (sqlite3.DatabaseError, OSError) as exc:
-            self.close()
-            raise StoreError(
-                f"The conversation history {self.path} cannot be opened ({exc}). "
-                "It may be damaged; move it aside to start with an empty history."
-            ) from exc
-
-    # --- plumbing ---------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the connection (idempotent)."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-    def _require(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreError(f"The conversation history {self.path} is not open.")
-        return self._db
-
-    def _migrate(self) -> None:
-        migrations.apply(self._require(), MIGRATIONS)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; rolled back on any error."""
-        with self._lock:
-            db = self._require()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._store_error(exc) from exc
-            try:
-                yield db
-            except sqlite3.Error as exc:
-                db.execute("ROLLBACK")
-                raise self._store_error(exc) from exc
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._require().execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise self._store_error(exc) from exc
-
-    def _store_error(self, exc: sqlite3.Error) -> StoreError:
-        return StoreError(f"The conversation history {self.path} could not be updated ({exc}).")
+        super().__init__(path)
 
     @staticmethod
     def _touch(db: sqlite3.Connection, conversation_id: int) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from app.durable import atomic_write_text
 from app.errors import DataDirLocked, StoreError, storage_problem
 
 LOCK_NAME = "writer.lock"
@@ -142,9 +143,8 @@ class WriterLock:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
-            raise StoreError(
-                storage_problem(err, self.data_dir)
-                or f"Cannot use the data folder {self.data_dir}: {err.strerror or err}."
+            raise storage_problem(err, self.data_dir) or StoreError(
+                f"Cannot use the data folder {self.data_dir}: {err.strerror or err}."
             ) from err
         try:
             locked = False
@@ -257,12 +257,7 @@ class WriterLock:
             .isoformat(timespec="seconds")
             .replace("+00:00", "Z"),
         }
-        tmp = self.data_dir / f"{INFO_NAME}.{os.getpid()}.tmp"
         try:
-            tmp.write_text(json.dumps(info), encoding="utf-8")
-            os.replace(tmp, self.data_dir / INFO_NAME)
+            atomic_write_text(self.data_dir / INFO_NAME, json.dumps(info), sync_dir=False)
         except OSError:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+            pass

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.config import enforce_offline
-from app.errors import StoreError, storage_problem
+from app.errors import DAMAGED, StoreError, storage_problem
 
 COLLECTION = "chunks"
 
@@ -47,12 +47,10 @@ class VectorStore:
         except BaseException as exc:  # pyo3 panics are BaseExceptions
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
-            problem = storage_problem(exc, Path(path).parent)
-            if problem:
-                raise StoreError(problem) from exc
-            raise StoreError(
+            raise storage_problem(exc, Path(path).parent, path) or StoreError(
                 f"The vector store {path} cannot be opened ({exc}). "
-                "It may be damaged; move the folder aside and run `docent ingest` again to rebuild it."
+                "It may be damaged; move the folder aside and run `docent ingest` again to rebuild it.",
+                kind=DAMAGED,
             ) from exc
         self.path = Path(path)
 
@@ -62,8 +60,9 @@ class VectorStore:
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
-            problem = storage_problem(exc, self.path.parent)
-            raise StoreError(problem or f"The vector store could not {what}: {exc}") from exc
+            raise storage_problem(exc, self.path.parent, self.path) or StoreError(
+                f"The vector store could not {what}: {exc}"
+            ) from exc
 
     def upsert(
         self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[Mapping[str, Any]]
