@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.core.documents import kind_for
+from app.core.paths import is_inside
 from app.errors import DocentError
 
 # Kinds the system runs (or installs, or follows) rather than shows. Some
@@ -62,7 +63,7 @@ def check_openable(
         ) from None
     name = real.name or name
 
-    if not any(_inside(real, root) for root in roots):
+    if not any(is_inside(real, root, resolve=True) for root in roots):
         raise NotOpenable(
             real, f"{name} is outside your library folders, so Docent will not open it."
         )
@@ -91,11 +92,3 @@ def check_openable(
         raise NotOpenable(real, program)
     return real
 
-
-def _inside(real: Path, root: str) -> bool:
-    """Whether ``real`` is ``root`` (resolved) or lies under it."""
-    try:
-        resolved = Path(root).resolve()
-    except (OSError, RuntimeError):
-        return False
-    return real == resolved or real.is_relative_to(resolved)

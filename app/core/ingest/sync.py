@@ -26,6 +26,7 @@ from pathlib import Path
 
 from app.core.ingest.ignore import IGNORE_FILE
 from app.core.ingest.indexer import Indexer, IngestReport
+from app.core.paths import is_inside
 
 
 _MAX_REMOVAL_DELAY_S = 10.0
@@ -314,5 +315,5 @@ class _Handler:
             raw = getattr(event, attr, "")
             if raw:
                 path = Path(raw.decode() if isinstance(raw, bytes) else raw)
-                if path == self.root or self.root in path.parents:
+                if is_inside(path, self.root):
                     self.sync.note(self.root, path, is_dir=is_dir)
