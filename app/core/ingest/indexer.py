@@ -37,6 +37,7 @@ from app.core.models.embedder import Embedder
 from app.core.ingest.ignore import IgnoreRules, Limits, walk
 from app.core.documents.parsing import ChunkSpec, IsolatedParser, Parsed, Parser, summarise, tokenizer_spans
 from app.core.stores.vectors import VectorStore
+from app.core.paths import is_inside
 from app.errors import Cancelled, ParseError, SkipFile
 
 @dataclass
@@ -186,7 +187,7 @@ class Indexer:
         best: tuple[int, Path] | None = None
         for root in self.catalog.roots():
             rp = Path(root.path)
-            if (path == rp or rp in path.parents) and (best is None or len(str(rp)) > len(str(best[1]))):
+            if is_inside(path, rp) and (best is None or len(str(rp)) > len(str(best[1]))):
                 best = (root.id, rp)
         return best
 
@@ -207,7 +208,7 @@ class Indexer:
             return report
         # A file inside an ignored folder is not part of the library at all.
         for parent in path.parents:
-            if parent == root or root not in parent.parents:
+            if parent == root or not is_inside(parent, root):
                 break
             if rules.dir_reason(parent):
                 return report
