@@ -1,11 +1,12 @@
 """Safe HTML for the chat view, from a model's Markdown answer.
 
 The model's output is untrusted: a document can carry instructions that make
-the model write HTML or links. So every piece of text is HTML-escaped before
-any formatting is applied, and the only markup in the result is the small
-set of tags this module writes itself. No ``<a>`` is ever produced except
-in-app citation anchors (``cite:n``); links, images and autolinks become
-plain text, so nothing in an answer can open a page or load remote content.
+the model write HTML or links. The answer is parsed as CommonMark
+(markdown-it-py) with raw HTML off, and the HTML is written here, token by
+token, from a small set of tags: every piece of text is HTML-escaped, no
+``<a>`` is ever produced except in-app citation anchors (``cite:n``), and
+links, images and autolinks become plain text, so nothing in an answer can
+open a page or load remote content.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
 
 from app.core import textnorm
 
@@ -25,25 +30,40 @@ _CODE_STYLE = "font-family:monospace;"
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 
-# Block patterns, matched on the raw (unescaped) line.
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:\s+(.*?))?\s*#*\s*$")
-_RULE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
-_QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
-_BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
-_NUMBERED = re.compile(r"^\s*(\d{1,9})[.)]\s+(.*)$")
-
-# Inline patterns, matched on escaped text (so "<" is already "&lt;").
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
-_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
-_LINK = re.compile(r"\[([^\]]+)\]\(\s*([^)\s]*)(?:\s+[^)]*)?\)")
-_AUTOLINK = re.compile(r"&lt;((?:[a-zA-Z][a-zA-Z0-9+.-]*:|www\.)[^\s]*?)&gt;")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)")
-_ITALIC = re.compile(r"\*(?=\S)(.+?)(?<=\S)\*|(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)")
-_TOKEN = re.compile("\x00(\\d+)\x00")
-
-_HEADING_TAGS = {1: "h3", 2: "h4", 3: "h5", 4: "h6", 5: "h6", 6: "h6"}
+_HEADING_TAGS = {"h1": "h3", "h2": "h4", "h3": "h5", "h4": "h6", "h5": "h6", "h6": "h6"}
 _MAX_QUOTE_DEPTH = 4
+
+
+def _citation_rule(state: StateInline, silent: bool) -> bool:
+    """``[1]``, ``[1, 3]``: one ``citation`` token holding the numbers as written."""
+    if state.src[state.pos] != "[":
+        return False
+    match = _MARKER.match(state.src, state.pos)
+    if match is None:
+        return False
+    if not silent:
+        state.push("citation", "", 0).content = match.group(1)
+    state.pos = match.end()
+    return True
+
+
+def _answer_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "breaks": True})
+    # Not parsed at all: raw HTML (shown as text), reference definitions (a
+    # "[1]: ..." line stays visible), entities (shown as written), indented
+    # code (small models indent prose) and setext headings ("---" under a
+    # line is a rule, as a model means it).
+    md.disable(["html_block", "html_inline", "reference", "entity", "code", "lheading"])
+    md.inline.ruler.after("link", "citation", _citation_rule)
+    # Links are parsed only to be shown as text with their address, whatever
+    # the scheme; no address is ever put in a tag.
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    md.normalizeLink = lambda url: url  # type: ignore[method-assign]
+    md.normalizeLinkText = lambda url: url  # type: ignore[method-assign]
+    return md
+
+
+_PARSER = _answer_parser()
 
 
 def query_terms(question: str) -> list[str]:
@@ -106,155 +126,132 @@ def answer_html(markdown_text: str, n_sources: int, *, cite_scheme: str = "cite"
 
     Supported: paragraphs and line breaks, ``#`` headings (shown small),
     bold, italic, inline code, fenced code blocks, bullet and numbered lists
-    (one level), block quotes and rules. Citation markers ``[n]`` with
-    ``1 <= n <= n_sources`` become ``<a href="cite:n">[n]</a>``; everything
-    else that could act (HTML, links, images) comes out as plain text.
+    (nested items flattened into one level), block quotes and rules.
+    Citation markers ``[n]`` with ``1 <= n <= n_sources`` become
+    ``<a href="cite:n">[n]</a>``; everything else that could act (HTML,
+    links, images) comes out as plain text.
     """
     if not _SCHEME.fullmatch(cite_scheme):
         raise ValueError(f"not a URL scheme: {cite_scheme!r}")
-    # NUL is the placeholder delimiter below; a model has no business writing it.
-    text = markdown_text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
-    inline = _InlineRenderer(n_sources, cite_scheme)
-    return "".join(_blocks(text.split("\n"), inline, 0))
+    # A model has no business writing NUL; CommonMark would show it as U+FFFD.
+    text = markdown_text.replace("\x00", "")
+    return _HtmlWriter(n_sources, cite_scheme).blocks(_PARSER.parse(text))
 
 
-# --- blocks -------------------------------------------------------------------
-
-
-def _is_block_start(line: str) -> bool:
-    return bool(
-        _FENCE.match(line) or _HEADING.match(line) or _RULE.match(line) or _QUOTE.match(line)
-        or _BULLET.match(line) or _NUMBERED.match(line)
-    )
-
-
-def _blocks(lines: list[str], inline: _InlineRenderer, depth: int) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        fence = _FENCE.match(line)
-        if fence:
-            marker = fence.group(1)
-            body: list[str] = []
-            i += 1
-            while i < len(lines) and not lines[i].strip().startswith(marker):
-                body.append(lines[i])
-                i += 1
-            i += 1  # the closing fence (or the end of an unclosed block)
-            code = html.escape("\n".join(body), quote=True)
-            out.append(f'<pre style="{_CODE_STYLE}">{code}</pre>')
-            continue
-        if _RULE.match(line):
-            out.append("<hr>")
-            i += 1
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            tag = _HEADING_TAGS[len(heading.group(1))]
-            out.append(f"<{tag}>{inline(heading.group(2) or '')}</{tag}>")
-            i += 1
-            continue
-        if _QUOTE.match(line):
-            inner: list[str] = []
-            while i < len(lines) and (m := _QUOTE.match(lines[i])):
-                inner.append(m.group(1))
-                i += 1
-            if depth >= _MAX_QUOTE_DEPTH:
-                # Deeper nesting adds nothing readable; flatten it to a paragraph.
-                out.append(f"<blockquote><p>{_lines_html(inner, inline)}</p></blockquote>")
-            else:
-                out.append(f"<blockquote>{''.join(_blocks(inner, inline, depth + 1))}</blockquote>")
-            continue
-        if _BULLET.match(line) or _NUMBERED.match(line):
-            html_list, i = _list(lines, i, inline)
-            out.append(html_list)
-            continue
-        para: list[str] = []
-        while i < len(lines) and lines[i].strip() and (not para or not _is_block_start(lines[i])):
-            para.append(lines[i].strip())
-            i += 1
-        out.append(f"<p>{_lines_html(para, inline)}</p>")
-    return out
-
-
-def _list(lines: list[str], i: int, inline: _InlineRenderer) -> tuple[str, int]:
-    """One list starting at ``lines[i]``; nested items are flattened into it."""
-    first = _NUMBERED.match(lines[i])
-    numbered = first is not None and not _BULLET.match(lines[i])
-    item_pattern = _NUMBERED if numbered else _BULLET
-    start = int(first.group(1)) if first is not None and numbered else 1
-    items: list[list[str]] = []
-    while i < len(lines):
-        line = lines[i]
-        m = item_pattern.match(line)
-        other = (_BULLET if numbered else _NUMBERED).match(line)
-        if m:
-            items.append([m.group(m.lastindex or 1)])
-        elif other and line[:1].isspace() and items:
-            # An indented item of the other kind: a nested list, flattened.
-            items.append([other.group(other.lastindex or 1)])
-        elif not line.strip():
-            # A blank line ends the list unless the next line is another item.
-            nxt = i + 1
-            if nxt < len(lines) and item_pattern.match(lines[nxt]):
-                i += 1
-                continue
-            break
-        elif items and not _is_block_start(line):
-            items[-1].append(line.strip())  # a continuation line of the item
-        else:
-            break
-        i += 1
-    tag = "ol" if numbered else "ul"
-    attrs = f' start="{start}"' if numbered and start != 1 else ""
-    body = "".join(f"<li>{_lines_html(item, inline)}</li>" for item in items)
-    return f"<{tag}{attrs}>{body}</{tag}>", i
-
-
-def _lines_html(lines: list[str], inline: _InlineRenderer) -> str:
-    # Each line's breaks are kept: small models format with single newlines.
-    return inline("\n".join(lines)).replace("\n", "<br>")
-
-
-# --- inline -------------------------------------------------------------------
-
-
-class _InlineRenderer:
-    """Escapes a run of text, then applies inline formatting to the escaped text.
-
-    Code spans and citation anchors are swapped for NUL-delimited tokens
-    while the other rules run, so nothing inside them is reformatted.
-    """
+class _HtmlWriter:
+    """Writes the parsed answer with this module's own tags only."""
 
     def __init__(self, n_sources: int, scheme: str) -> None:
         self.n_sources = n_sources
         self.scheme = scheme
 
-    def __call__(self, raw: str) -> str:
-        saved: list[str] = []
+    # --- blocks ---------------------------------------------------------------
 
-        def keep(fragment: str) -> str:
-            saved.append(fragment)
-            return f"\x00{len(saved) - 1}\x00"
+    def blocks(self, tokens: Sequence[Token]) -> str:
+        out: list[str] = []
+        lists = 0  # list nesting: nested lists are flattened into the outer one
+        item_open = False  # a <li> is open
+        item_paragraphs = 0  # paragraphs written in the open <li>
+        quotes = 0
+        for token in tokens:
+            kind = token.type
+            if kind in ("bullet_list_open", "ordered_list_open"):
+                lists += 1
+                if lists == 1:
+                    tag = "ol" if kind == "ordered_list_open" else "ul"
+                    if out and out[-1] == f"</{tag}>":
+                        out.pop()  # "- a" then "* b": one list, as a reader sees it
+                    else:
+                        start = token.attrGet("start")
+                        attrs = f' start="{int(start)}"' if tag == "ol" and start not in (None, 1, "1") else ""
+                        out.append(f"<{tag}{attrs}>")
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                lists -= 1
+                if lists == 0:
+                    out.append("</ol>" if kind == "ordered_list_close" else "</ul>")
+            elif kind == "list_item_open":
+                if item_open:
+                    out.append("</li>")
+                out.append("<li>")
+                item_open, item_paragraphs = True, 0
+            elif kind == "list_item_close":
+                if item_open:
+                    out.append("</li>")
+                item_open = False
+            elif kind == "paragraph_open":
+                if item_open:
+                    # An item's lines read as one: no paragraph inside a <li>.
+                    if item_paragraphs:
+                        out.append("<br>")
+                    item_paragraphs += 1
+                else:
+                    out.append("<p>")
+            elif kind == "paragraph_close":
+                if not item_open:
+                    out.append("</p>")
+            elif kind == "heading_open":
+                out.append(f"<{_HEADING_TAGS[token.tag]}>")
+            elif kind == "heading_close":
+                out.append(f"</{_HEADING_TAGS[token.tag]}>")
+            elif kind == "blockquote_open":
+                quotes += 1
+                if quotes <= _MAX_QUOTE_DEPTH:  # deeper nesting adds nothing readable
+                    out.append("<blockquote>")
+            elif kind == "blockquote_close":
+                if quotes <= _MAX_QUOTE_DEPTH:
+                    out.append("</blockquote>")
+                quotes -= 1
+            elif kind == "hr":
+                out.append("<hr>")
+            elif kind in ("fence", "code_block"):
+                code = token.content[:-1] if token.content.endswith("\n") else token.content
+                out.append(f'<pre style="{_CODE_STYLE}">{_escape(code)}</pre>')
+            elif kind == "inline":
+                out.append(self.inline(token.children or []))
+        return "".join(out)
 
-        text = html.escape(raw, quote=True)
-        text = _CODE_SPAN.sub(lambda m: keep(f"<code>{m.group(2).strip()}</code>"), text)
-        text = _IMAGE.sub(lambda m: m.group(1), text)
-        text = _LINK.sub(_link_text, text)
-        text = _AUTOLINK.sub(lambda m: m.group(1), text)
-        text = _MARKER.sub(lambda m: keep(self._citations(m)), text)
-        text = _BOLD.sub(_wrap("b"), text)
-        text = _ITALIC.sub(_wrap("i"), text)
-        return _TOKEN.sub(lambda m: saved[int(m.group(1))], text)
+    # --- inline ---------------------------------------------------------------
 
-    def _citations(self, match: re.Match[str]) -> str:
-        """``[1, 2]`` → one anchor per source number that exists; others stay text."""
+    def inline(self, tokens: Sequence[Token]) -> str:
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            kind = token.type
+            if kind == "text":
+                out.append(_escape(token.content))
+            elif kind in ("softbreak", "hardbreak"):
+                out.append("<br>")
+            elif kind == "code_inline":
+                out.append(f"<code>{_escape(token.content)}</code>")
+            elif kind == "strong_open":
+                out.append("<b>")
+            elif kind == "strong_close":
+                out.append("</b>")
+            elif kind == "em_open":
+                out.append("<i>")
+            elif kind == "em_close":
+                out.append("</i>")
+            elif kind == "citation":
+                out.append(self._citations(token.content))
+            elif kind == "image":
+                out.append(self.inline(token.children or []))  # the alt text, never the address
+            elif kind == "link_open":
+                end = _closing(tokens, i)
+                label = tokens[i + 1 : end]
+                out.append(self.inline(label))
+                url = str(token.attrGet("href") or "")
+                shown = "".join(t.content for t in label if t.type in ("text", "code_inline"))
+                if token.markup != "autolink" and url and url != shown:
+                    out.append(f" ({_escape(url)})")
+                i = end
+            i += 1
+        return "".join(out)
+
+    def _citations(self, numbers: str) -> str:
+        """``1, 2`` → one anchor per source number that exists; others stay text."""
         parts = []
-        for number in re.findall(r"\d+", match.group(1)):
+        for number in re.findall(r"\d+", numbers):
             n = int(number)
             if 1 <= n <= self.n_sources:
                 parts.append(f'<a href="{self.scheme}:{n}">[{n}]</a>')
@@ -263,19 +260,21 @@ class _InlineRenderer:
         return "".join(parts)
 
 
-def _link_text(match: re.Match[str]) -> str:
-    label, url = match.group(1), match.group(2)
-    if not url or url == label:
-        return label
-    return f"{label} ({url})"
+def _closing(tokens: Sequence[Token], i: int) -> int:
+    """Index of the ``link_close`` that ends the link opened at ``tokens[i]``."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        if tokens[j].type == "link_open":
+            depth += 1
+        elif tokens[j].type == "link_close":
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens)
 
 
-def _wrap(tag: str) -> Callable[[re.Match[str]], str]:
-    def sub(match: re.Match[str]) -> str:
-        inner = match.group(1) if match.group(1) is not None else match.group(2)
-        return f"<{tag}>{inner}</{tag}>"
-
-    return sub
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)
 
 
 def _escape_lines(text: str) -> str:

@@ -1,8 +1,9 @@
 """Markdown: kept as written (it reads fine as is), with its headings located.
 
-Only the structure that matters for citations is parsed: ATX (``# Title``) and
-setext (underlined) headings, skipping fenced code blocks and YAML front matter
-so that a ``# comment`` in a shell snippet is not taken for a heading.
+Only the structure that matters for citations is taken from the text: its
+headings (ATX ``# Title`` and setext, underlined), found by a CommonMark
+parser (markdown-it-py), so a ``# comment`` in a fenced or indented code
+block is never taken for a heading. YAML front matter is set aside first.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
 from app.core.documents.model import Document, Page
 from app.core.documents.text import read_text, require_text
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-# A line that starts a block which cannot be a setext heading's text.
-_NOT_PARAGRAPH = re.compile(r"^ {0,3}(?:[-*+>]|\d+[.)]|#|`{3}|~{3}|\||<)|^(?: {4}|\t)")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|\*|`)(.+?)\1")
-# Underscore emphasis only at word edges, so snake_case names survive.
-_UNDERSCORE = re.compile(r"(?<!\w)(__|_)(.+?)\1(?!\w)")
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.IGNORECASE)
+
+# The CommonMark grammar as written: raw HTML blocks are recognised (so a
+# heading-like line inside one is not a heading); nothing is rendered. Only
+# the block structure is parsed for the whole text (inline parsing of every
+# paragraph would cost most of the time); a heading's own text is parsed
+# inline when it is found.
+_PARSER = MarkdownIt("commonmark").disable("inline")
+_INLINE = MarkdownIt("commonmark")
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,17 @@ class _Heading:
     text: str
 
 
-def _clean(text: str) -> str:
-    """Heading text without inline markup, as a reader would see it."""
-    text = _LINK.sub(r"\1", text)
-    text = _EMPHASIS.sub(r"\2", text)
-    text = _UNDERSCORE.sub(r"\2", text)
-    return " ".join(text.split())
+def _plain(inline: Token) -> str:
+    """A heading's text without inline markup, as a reader would see it."""
+    parts: list[str] = []
+    for child in inline.children or ():
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "image":
+            parts.append(_plain(child))  # its alt text
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return " ".join("".join(parts).split())
 
 
 def _front_matter(lines: list[str]) -> tuple[int, str | None]:
@@ -57,7 +65,11 @@ def _front_matter(lines: list[str]) -> tuple[int, str | None]:
 
 
 def find_headings(text: str) -> tuple[list[_Heading], str | None]:
-    """Locate the headings of a Markdown text; also return the front-matter title."""
+    """Locate the headings of a Markdown text; also return the front-matter title.
+
+    A heading's offset is the character position of the line it starts on
+    (for a setext heading, its last line of text, above the underline).
+    """
     lines = text.split("\n")
     starts: list[int] = []
     position = 0
@@ -66,39 +78,21 @@ def find_headings(text: str) -> tuple[list[_Heading], str | None]:
         position += len(line) + 1
 
     first, front_title = _front_matter(lines)
+    tokens = _PARSER.parse("\n".join(lines[first:]))
     headings: list[_Heading] = []
-    fence: str | None = None
-    previous_is_paragraph = False
-    for index in range(first, len(lines)):
-        line = lines[index]
-        fence_match = _FENCE.match(line)
-        if fence is not None:
-            # A fence closes on the same character, at least as long.
-            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence):
-                if not line.strip().strip(fence[0]):
-                    fence = None
-            previous_is_paragraph = False
+    for index, token in enumerate(tokens):
+        # Top-level headings only: a "#" line in a list or quote is part of it.
+        if token.type != "heading_open" or token.level != 0 or token.map is None:
             continue
-        if fence_match:
-            fence = fence_match.group(1)
-            previous_is_paragraph = False
+        (inline,) = _INLINE.parseInline(tokens[index + 1].content)
+        title = _plain(inline)
+        if not title:
             continue
-        atx = _ATX.match(line)
-        if atx:
-            title = _clean(atx.group(2) or "")
-            if title:
-                headings.append(_Heading(starts[index], len(atx.group(1)), title))
-            previous_is_paragraph = False
-            continue
-        setext = _SETEXT.match(line)
-        if setext and previous_is_paragraph:
-            title = _clean(lines[index - 1])
-            level = 1 if setext.group(1)[0] == "=" else 2
-            # Multi-line setext paragraphs are rare; the last line is enough.
-            headings.append(_Heading(starts[index - 1], level, title))
-            previous_is_paragraph = False
-            continue
-        previous_is_paragraph = bool(line.strip()) and not _NOT_PARAGRAPH.match(line)
+        line = first + token.map[0]
+        if token.markup in ("=", "-"):
+            # Setext: the text's last line, the one the underline sits under.
+            line = first + token.map[1] - 2
+        headings.append(_Heading(starts[line], int(token.tag[1]), title))
     return headings, front_title
 
 
