@@ -65,7 +65,66 @@ class Embedder(Protocol):
         ...
 
 
-class SentenceEmbedder:
+class _LocalEmbedder:
+    """What both backends share: the model's identity, its own tokenizer's
+    spans, and batched encoding that is cancellable between batches. Each
+    backend embeds one batch (``_embed``)."""
+
+    name: str
+    fingerprint: str
+    dim: int
+    max_tokens: int
+
+    def _identify(self, *, name: str, model_dir: Path, dim: int, max_seq_length: int,
+                  tokenizer: Any, batch_size: int, per_call: int) -> None:
+        """Record what the model is and how it is run.
+
+        Args:
+            max_seq_length: the model's longest input in tokens; chunks get
+                two fewer, to leave room for [CLS] and [SEP].
+            per_call: how many texts one ``_embed`` call is given.
+        """
+        self.name = name
+        # Of the source folder, whichever backend runs it.
+        self.fingerprint = model_fingerprint(model_dir)
+        self.dim = dim
+        self.max_tokens = max_seq_length - 2
+        self._tokenizer = tokenizer
+        self._batch_size = batch_size
+        self._per_call = per_call
+        # One run at a time: torch modules are not safe to call from two
+        # threads, and onnxruntime already uses every core for one batch.
+        self._lock = threading.Lock()
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token of ``text``, from the model's own tokenizer."""
+        enc = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [(s, e) for s, e in enc["offset_mapping"] if e > s]
+
+    def encode(
+        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
+    ) -> np.ndarray:
+        """Embed ``texts`` in batches, cancellable between batches.
+
+        Texts are sorted by length first so each batch pads little, then the
+        rows are put back in the caller's order.
+        """
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for lo in range(0, len(order), self._per_call):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            idx = order[lo : lo + self._per_call]
+            out[idx] = self._embed([texts[i] for i in idx])
+        return out
+
+    def _embed(self, batch: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SentenceEmbedder(_LocalEmbedder):
     """A sentence-transformers model loaded from a local folder, on the CPU."""
 
     backend = "torch"
@@ -90,28 +149,13 @@ class SentenceEmbedder:
                 f"Could not load the embedding model from {model_dir}: {exc}. "
                 "Choose another model folder in the settings."
             ) from exc
-        self.name = Path(model_dir).name
-        self.fingerprint = model_fingerprint(Path(model_dir))
         dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
             self._model, "get_sentence_embedding_dimension"
         )
-        self.dim = int(dimension() or 0)
-        # Leave room for [CLS] and [SEP].
-        self.max_tokens = int(self._model.max_seq_length) - 2
-        self._tokenizer = self._model.tokenizer
-        self._batch_size = batch_size
-        # torch modules are not safe to call from two threads at once.
-        self._lock = threading.Lock()
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character span of each token of ``text``, from the model's own tokenizer."""
-        return _token_spans(self._tokenizer, text)
-
-    def encode(
-        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
-    ) -> np.ndarray:
-        """Embed ``texts`` in batches (sorted by length); cancellable between batches."""
-        return _encode_sorted(texts, self.dim, self._batch_size * 4, self._embed, should_stop)
+        # sentence-transformers batches within a call itself: give it several batches' worth.
+        self._identify(name=Path(model_dir).name, model_dir=Path(model_dir), dim=int(dimension() or 0),
+                       max_seq_length=int(self._model.max_seq_length), tokenizer=self._model.tokenizer,
+                       batch_size=batch_size, per_call=batch_size * 4)
 
     def _embed(self, batch: list[str]) -> np.ndarray:
         with self._lock:
@@ -191,36 +235,6 @@ def model_fingerprint(model_dir: Path) -> str:
                 fh.seek(-(1 << 20), os.SEEK_END)
                 digest.update(fh.read())
     return digest.hexdigest()[:16]
-
-
-def _token_spans(tokenizer: Any, text: str) -> list[tuple[int, int]]:
-    """Character span of each token of ``text`` (no special tokens) from a HF tokenizer."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    return [(s, e) for s, e in enc["offset_mapping"] if e > s]
-
-
-def _encode_sorted(
-    texts: Sequence[str],
-    dim: int,
-    step: int,
-    embed: Callable[[list[str]], np.ndarray],
-    should_stop: Callable[[], bool] | None,
-) -> np.ndarray:
-    """Embed ``texts`` ``step`` at a time, cancellable between steps.
-
-    Texts are sorted by length first so each batch pads little, then the
-    rows are put back in the caller's order.
-    """
-    if not texts:
-        return np.zeros((0, dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.empty((len(texts), dim), dtype=np.float32)
-    for lo in range(0, len(order), step):
-        if should_stop is not None and should_stop():
-            raise Cancelled()
-        idx = order[lo : lo + step]
-        out[idx] = embed([texts[i] for i in idx])
-    return out
 
 
 # --- The optional int8 path ---------------------------------------------------
@@ -401,7 +415,7 @@ def _export(model_dir: Path, out: Path) -> dict[str, object]:
     }
 
 
-class OnnxInt8Embedder:
+class OnnxInt8Embedder(_LocalEmbedder):
     """The same model, exported once to ONNX, quantised to int8, run by onnxruntime.
 
     Vectors are close to, but not identical with, the full-precision ones
@@ -445,28 +459,13 @@ class OnnxInt8Embedder:
                 "Delete that folder so Docent exports it again, or choose the standard embedding "
                 "backend in the settings."
             ) from exc
-        self.name = str(meta["name"])
-        # Of the source folder, as the torch backend records it.
-        self.fingerprint = model_fingerprint(model_dir)
-        self.dim = int(meta["dim"])
         self._max_seq = int(meta["max_seq_length"])
-        self.max_tokens = self._max_seq - 2  # leave room for [CLS] and [SEP], as the torch path does
         self._inputs: list[str] = list(meta["inputs"])
         self._pooling = str(meta["pooling"])
         self._lower = bool(meta.get("do_lower_case", False))
-        self._batch_size = batch_size
-        # One run at a time: onnxruntime already uses every core for one batch.
-        self._lock = threading.Lock()
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character span of each token of ``text``, from the model's own tokenizer."""
-        return _token_spans(self._tokenizer, text)
-
-    def encode(
-        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
-    ) -> np.ndarray:
-        """Embed ``texts`` in batches (sorted by length); cancellable between batches."""
-        return _encode_sorted(texts, self.dim, self._batch_size, self._embed, should_stop)
+        self._identify(name=str(meta["name"]), model_dir=model_dir, dim=int(meta["dim"]),
+                       max_seq_length=self._max_seq, tokenizer=self._tokenizer,
+                       batch_size=batch_size, per_call=batch_size)
 
     def _embed(self, batch: list[str]) -> np.ndarray:
         # sentence-transformers strips (and optionally lowercases) before tokenizing.
