@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,153 +46,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.stores.audit import ANCHOR_NAME, LOG_NAME, AuditLog, VerifyResult
+from app.core.stores.audit_tail import AuditRow, LogTail, local_time, parse_row, short_text, summarize
 from app.errors import StoreError
 
 _SUMMARY_MAX = 240
-# Bytes just before the read offset that must still be there on the next read;
-# if they changed, the file was rewritten and the table starts over.
-_GUARD_BYTES = 64
 # Translucent, so the palette's text stays readable on it in light and dark themes.
 _BROKEN_TINT = QColor(218, 54, 51, 70)
-
-
-# --------------------------------------------------------------------------
-# Reading the log incrementally
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    """One line of the log as the table shows it.
-
-    ``record`` is None when the line is not valid JSON (a damaged log); then
-    ``raw`` holds the line so the user can still see it.
-    """
-
-    line: int
-    record: dict[str, Any] | None
-    raw: str
-
-
-class _LogTail:
-    """Reads the complete lines appended to a file since the last call."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.lines = 0
-        self._guard = b""
-        self._mtime_ns: int | None = None
-
-    def read(self) -> tuple[bool, bool, list[AuditRow]]:
-        """(file changed, started over, new rows).
-
-        "Changed" also covers an edit that added no line, which only a chain
-        check can judge. Raises OSError if the file cannot be read.
-        """
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            restarted = self.offset > 0 or self._mtime_ns is not None
-            self._restart()
-            return restarted, restarted, []
-        if st.st_size == self.offset and st.st_mtime_ns == self._mtime_ns:
-            return False, False, []
-        with open(self.path, "rb") as fh:
-            restarted = False
-            if st.st_size < self.offset or not self._guard_holds(fh):
-                self._restart()
-                restarted = True
-            fh.seek(self.offset)
-            chunk = fh.read()
-        self._mtime_ns = st.st_mtime_ns
-        # A line without its newline is still being written (or torn by a
-        # crash): leave it for the next read instead of showing half a record.
-        end = chunk.rfind(b"\n") + 1
-        complete = chunk[:end]
-        rows = []
-        for raw in complete.split(b"\n")[:-1] if complete else []:
-            self.lines += 1
-            rows.append(_row(self.lines, raw))
-        self.offset += len(complete)
-        self._guard = (self._guard + complete)[-_GUARD_BYTES:]
-        return True, restarted, rows
-
-    def _guard_holds(self, fh: Any) -> bool:
-        if not self._guard:
-            return True
-        fh.seek(self.offset - len(self._guard))
-        return fh.read(len(self._guard)) == self._guard
-
-    def _restart(self) -> None:
-        self.offset = 0
-        self.lines = 0
-        self._guard = b""
-        self._mtime_ns = None
-
-
-def _row(line: int, raw: bytes) -> AuditRow:
-    text = raw.decode("utf-8", "replace")
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    return AuditRow(line, value if isinstance(value, dict) else None, text)
-
-
-# --------------------------------------------------------------------------
-# What a row says
-
-
-def local_time(ts: object) -> str:
-    """An ISO-8601 UTC stamp as local time a person reads, or the input as is."""
-    if not isinstance(ts, str) or not ts:
-        return ""
-    try:
-        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return ts
-    if moment.tzinfo is None:
-        return moment.strftime("%Y-%m-%d %H:%M:%S")
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _short(value: object, limit: int = 60) -> str:
-    if isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def summarize(event: str, data: dict[str, Any]) -> str:
-    """One line describing a record's data, tailored to the common events."""
-    if event in ("ask", "answer") and isinstance(data.get("question"), str):
-        text = f"“{' '.join(data['question'].split())}”"
-        if event == "answer":
-            if data.get("stopped"):
-                text += " — stopped"
-            if data.get("declined"):
-                text += " — declined"
-            else:
-                cites = data.get("citations")
-                n = len(cites) if isinstance(cites, list) else 0
-                text += f" — {n} citation{'' if n == 1 else 's'}"
-        return text
-    if event in ("ingest", "remove") and "path" in data:
-        details = []
-        if data.get("status"):
-            details.append(str(data["status"]))
-        if isinstance(data.get("chunks"), int):
-            n = data["chunks"]
-            details.append(f"{n} chunk{'' if n == 1 else 's'}")
-        if data.get("reason"):
-            details.append(_short(data["reason"], 120))
-        return str(data["path"]) + (f" ({', '.join(details)})" if details else "")
-    for key in ("reason", "message", "error"):
-        if isinstance(data.get(key), str) and data[key]:
-            return " ".join(data[key].split())
-    return ", ".join(f"{k}={_short(v)}" for k, v in data.items())
 
 
 class AuditTableModel(QAbstractTableModel):
@@ -294,7 +151,7 @@ class AuditTableModel(QAbstractTableModel):
     @staticmethod
     def _summary(row: AuditRow) -> str:
         if row.record is None:
-            return _short(row.raw, _SUMMARY_MAX)
+            return short_text(row.raw, _SUMMARY_MAX)
         data = row.record.get("data")
         text = summarize(str(row.record.get("event", "")), data if isinstance(data, dict) else {})
         return text if len(text) <= _SUMMARY_MAX else text[: _SUMMARY_MAX - 1] + "…"
@@ -339,7 +196,7 @@ class AuditPanel(QWidget):
         super().__init__(parent)
         self.folder = Path(folder)
         self.log_path = self.folder / LOG_NAME
-        self._tail = _LogTail(self.log_path)
+        self._tail = LogTail(self.log_path)
         self._model = AuditTableModel(self)
         self._anchor_sig: tuple[int, int] | None = None
         self._last_result: VerifyResult | Exception | None = None
@@ -414,7 +271,7 @@ class AuditPanel(QWidget):
         except OSError as err:
             raise StoreError(f"Cannot read the audit log {self.log_path}: {err.strerror or err}.") from err
         end = buf.rfind(b"\n") + 1
-        lines = [line for line in buf[:end].split(b"\n")[:-1] if _row(0, line).record is not None]
+        lines = [line for line in buf[:end].split(b"\n")[:-1] if parse_row(0, line).record is not None]
         tmp = target.with_name(target.name + ".part")
         try:
             with open(tmp, "wb") as fh:
@@ -536,7 +393,7 @@ class AuditPanel(QWidget):
         self.table.scrollToBottom()
 
     def _full_reload(self) -> None:
-        self._tail = _LogTail(self.log_path)
+        self._tail = LogTail(self.log_path)
         try:
             _touched, _restarted, rows = self._tail.read()
         except OSError:

@@ -11,7 +11,6 @@ either is allowed; this panel only emits signals.
 from __future__ import annotations
 
 import html
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,57 +28,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+# highlight_terms is imported from here by callers that mark words in a passage.
+from app.core.passages import highlight_terms, query_terms  # noqa: F401
+
 EMPTY_TEXT = "Select an answer to see its sources."
 UNCITED_NOTE = "This answer cites none of the sources; these were given to the model"
 NO_SOURCES_TEXT = "No passages from your documents were given to the model for this answer."
 
 # Enough passage to judge relevance at a glance; the viewer shows the rest.
 _PASSAGE_CHARS = 600
-
-_STOPWORDS = frozenset(
-    """
-    about above after again against all also and any are because been before being below
-    between both but can cannot could did does doing down during each few for from further
-    had has have having her here hers herself him himself his how into its itself just
-    let may might more most much must myself nor not now off once only other our ours out
-    over own per please same shall she should show some such tell than that the their
-    theirs them themselves then there these they this those through too under until upon
-    very was were what when where which while who whom whose why will with would you your
-    yours yourself give list explain describe many
-    """.split()
-)
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-
-
-def query_terms(question: str) -> list[str]:
-    """The question's words worth highlighting: lower-case, 3+ letters, no stopwords."""
-    terms: list[str] = []
-    for word in _WORD.findall(question.lower()):
-        if len(word) >= 3 and word not in _STOPWORDS and word not in terms:
-            terms.append(word)
-    return terms
-
-
-def highlight_terms(text: str, terms: list[str]) -> str:
-    """``text`` as HTML with every word that starts with a term wrapped in ``<b>``.
-
-    Matches are found in the raw text and the pieces escaped afterwards, so a
-    term can never match inside an entity such as ``&amp;``.
-    """
-    if not terms:
-        return html.escape(text)
-    # Longest first, so "light" does not cut "lighthouse" short; a term matches
-    # the start of a word so "keeper" also marks "keepers".
-    alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-    pattern = re.compile(rf"\b(?:{alternatives})\w*", re.IGNORECASE)
-    out: list[str] = []
-    last = 0
-    for match in pattern.finditer(text):
-        out.append(html.escape(text[last : match.start()]))
-        out.append(f"<b>{html.escape(match.group(0))}</b>")
-        last = match.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
 
 
 def location_text(item: dict[str, Any]) -> str:
