@@ -3,17 +3,19 @@
 PDFs are shown as pages (QtPdf), jumped to the cited page with the passage
 found by QtPdf's own text search. Other files are shown as text: the same text
 the indexer extracted (so a citation's character span points into it), with
-the passage highlighted and scrolled into view. Every failure becomes a
-message in the widget; nothing here raises to the caller.
+the passage highlighted and scrolled into view. That text is read as ingest
+reads it, in the reader process and off the GUI thread
+(:class:`app.workers.reading_worker.DocumentReader`): the viewer says
+"Reading …" meanwhile, and a file that hangs or crashes its parser ends in a
+message, never a frozen window. Every failure becomes a message in the
+widget; nothing here raises to the caller.
 """
 
 from __future__ import annotations
 
-import bisect
-import re
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut, QShowEvent, QTextCharFormat, QTextCursor
 from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
 from PySide6.QtPdfWidgets import QPdfView
@@ -31,6 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+# locate_passage and pdf_search_candidates are imported from here by callers.
+from app.core.passages import locate_passage, pdf_search_candidates  # noqa: F401
+from app.workers.reading_worker import DocumentReader
+
 # A fixed background *and* foreground, so the highlight reads the same on a
 # light or a dark palette (a yellow background under light text would not).
 HIGHLIGHT_BACKGROUND = QColor("#ffe36e")
@@ -41,11 +47,6 @@ NOT_FOUND_NOTE = "passage not found in the current file (it may have changed sin
 _ZOOM_STEP = 1.25
 _MIN_ZOOM = 0.1
 _MAX_ZOOM = 8.0
-# How much of the passage anchors the search in a text file: long enough to be
-# unique, short enough to survive a small edit later in the passage.
-_ANCHOR_CHARS = 80
-_HTML = frozenset({".html", ".htm", ".xhtml"})
-_PUNCTUATION = "\"'()[]{}«»“”‘’.,;:!?…*_-"
 _PDF_ERRORS: dict[QPdfDocument.Error, str] = {
     QPdfDocument.Error.FileNotFound: "the file was not found",
     QPdfDocument.Error.InvalidFileFormat: "it is not a valid PDF (damaged or truncated)",
@@ -54,150 +55,6 @@ _PDF_ERRORS: dict[QPdfDocument.Error, str] = {
     QPdfDocument.Error.DataNotYetAvailable: "its data is not available yet",
     QPdfDocument.Error.Unknown: "an unknown error occurred",
 }
-
-
-# --------------------------------------------------------------------------- text search
-
-
-def loose_text(text: str) -> tuple[str, list[int]]:
-    """``text`` lower-cased with every run of non-alphanumerics turned into one space.
-
-    Returns the loose text and, for each of its characters, the index of the
-    character in ``text`` it came from. Matching in loose text survives
-    re-wrapped lines, Markdown markup and punctuation the extractor dropped.
-    """
-    out: list[str] = []
-    origin: list[int] = []
-    pending_space = False
-    for i, ch in enumerate(text):
-        if ch.isalnum():
-            if pending_space and out:
-                out.append(" ")
-                origin.append(i - 1)
-            pending_space = False
-            low = ch.lower()
-            # lower() can lengthen a character ("İ"); every piece maps back to it.
-            out.extend(low)
-            origin.extend([i] * len(low))
-        else:
-            pending_space = True
-    return "".join(out), origin
-
-
-def _head(loose: str, limit: int) -> str:
-    """The first ``limit`` characters of ``loose``, cut back to a word boundary."""
-    if len(loose) <= limit:
-        return loose
-    cut = loose.rfind(" ", 0, limit + 1)
-    return loose[: cut if cut > limit // 2 else limit]
-
-
-def _tail(loose: str, limit: int) -> str:
-    """The last ``limit`` characters of ``loose``, cut forward to a word boundary."""
-    if len(loose) <= limit:
-        return loose
-    start = len(loose) - limit
-    cut = loose.find(" ", start)
-    return loose[cut + 1 if 0 <= cut < start + limit // 2 else start :]
-
-
-def _find_near(haystack: str, needle: str, near: int | None) -> int:
-    """Index of ``needle`` in ``haystack``, the occurrence nearest ``near`` if given."""
-    first = haystack.find(needle)
-    if first < 0 or near is None:
-        return first
-    best, pos = first, first
-    while pos >= 0:
-        if abs(pos - near) < abs(best - near):
-            best = pos
-        pos = haystack.find(needle, pos + 1)
-    return best
-
-
-def locate_passage(text: str, passage: str, span: tuple[int, int] | None = None) -> tuple[int, int] | None:
-    """Where ``passage`` lies in ``text``, as a ``[start, end)`` range of ``text``.
-
-    The citation's ``span`` is trusted when the text there still reads as the
-    passage. Otherwise the passage is searched for, ignoring case, spacing and
-    punctuation: whole, else by its opening (extended to its ending when that
-    follows), else by its ending. ``None`` when it is not there any more.
-    """
-    wanted, _ = loose_text(passage)
-    wanted = wanted.strip()
-    if not wanted:
-        return None
-    if span is not None:
-        start, end = span
-        if 0 <= start < end <= len(text):
-            here, _ = loose_text(text[start:end])
-            probe = min(len(wanted), len(here), 40)
-            if probe and here.strip()[:probe] == wanted[:probe]:
-                return start, end
-
-    loose, origin = loose_text(text)
-    if not loose:
-        return None
-    near = None
-    if span is not None and origin:
-        near = bisect.bisect_left(origin, span[0])
-
-    stripped = passage.strip()
-    lead = stripped[: len(stripped) - len(stripped.lstrip(_PUNCTUATION))]
-    trail = stripped[len(stripped.rstrip(_PUNCTUATION)) :]
-
-    def to_text(lo: int, hi: int) -> tuple[int, int]:
-        # hi is exclusive in loose text; map its last character back, inclusive.
-        start, end = origin[lo], origin[hi - 1] + 1
-        # Loose text drops punctuation; take back the passage's own quotes and stop.
-        if lead and text[max(0, start - len(lead)) : start] == lead:
-            start -= len(lead)
-        if trail and text[end : end + len(trail)] == trail:
-            end += len(trail)
-        return start, end
-
-    pos = _find_near(loose, wanted, near)
-    if pos >= 0:
-        return to_text(pos, pos + len(wanted))
-    for size in (_ANCHOR_CHARS, _ANCHOR_CHARS // 2):
-        head = _head(wanted, size)
-        pos = _find_near(loose, head, near)
-        if pos < 0:
-            continue
-        end = pos + len(head)
-        tail = _tail(wanted, size)
-        tail_pos = loose.find(tail, pos)
-        # The ending must follow the opening closely, or it belongs to another passage.
-        if 0 <= tail_pos and tail_pos + len(tail) <= pos + 2 * len(wanted):
-            end = max(end, tail_pos + len(tail))
-        return to_text(pos, end)
-    for size in (_ANCHOR_CHARS, _ANCHOR_CHARS // 2):
-        tail = _tail(wanted, size)
-        pos = _find_near(loose, tail, near)
-        if pos >= 0:
-            return to_text(pos, pos + len(tail))
-    return None
-
-
-def pdf_search_candidates(passage: str) -> list[str]:
-    """Search strings for a passage in a PDF, most distinctive first.
-
-    QtPdf matches case-insensitively and treats a line break as a space, so
-    whitespace-normalised runs of words work; shorter runs and runs from the
-    middle are fall-backs for hyphenation and ligatures that the indexer's
-    extractor read differently from PDFium.
-    """
-    words = passage.split()
-    if not words:
-        return []
-    candidates: list[str] = []
-    for size in (10, 8, 6, 4):
-        for start in (0, len(words) // 2, max(0, len(words) - size)):
-            run = " ".join(words[start : start + size])
-            if len(run) >= 12 and run not in candidates:
-                candidates.append(run)
-    if not candidates:
-        candidates.append(" ".join(words))  # a very short passage: all of it
-    return candidates
 
 
 def _utf16_offset(text: str, index: int) -> int:
@@ -217,8 +74,24 @@ class DocumentViewer(QWidget):
 
     _MESSAGE, _PDF, _TEXT = range(3)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    #: A text document (or the message why it could not be read) is shown after reading it.
+    reading_done = Signal()
+
+    def __init__(self, parent: QWidget | None = None, reader: DocumentReader | None = None) -> None:
+        """
+        Args:
+            reader: reads text documents (default: one of its own, with
+                ingest's limits; tests pass one that injects faults).
+        """
         super().__init__(parent)
+        self._reader = reader or DocumentReader(parent=self)
+        self._reader.read.connect(self._text_read)
+        self._reader.failed.connect(self._read_failed)
+        # The reader's thread and process end with this widget (close touches no Qt object).
+        closer = self._reader.close
+        self.destroyed.connect(lambda *_: closer())
+        self._ticket = 0  # the read whose result is awaited; 0 when none
+        self._reading: tuple[Path, str] | None = None  # (file, passage) being read
         self._path: Path | None = None
         self._page: int | None = None  # 1-based page shown, PDFs only
         self._found = False
@@ -332,7 +205,7 @@ class DocumentViewer(QWidget):
             if file.suffix.lower() == ".pdf":
                 self._show_pdf(file, page, passage, label)
             else:
-                self._show_text(file, span, passage)
+                self._start_reading(file, span, passage)
         except OSError as exc:
             self._show_error(file, f"Docent could not read {file.name}: {exc.strerror or exc}.")
         except Exception as exc:  # a viewer must never take the window down
@@ -343,6 +216,10 @@ class DocumentViewer(QWidget):
         self._reset()
         self._path = None
         self._show_message("Select a citation to see its passage here.")
+
+    def is_reading(self) -> bool:
+        """Whether a text document is being read (the viewer says "Reading …")."""
+        return self._ticket != 0
 
     def path(self) -> str | None:
         """The file shown, or ``None``."""
@@ -476,14 +353,38 @@ class DocumentViewer(QWidget):
 
     # ----------------------------------------------------------------- text files
 
-    def _show_text(self, file: Path, span: tuple[int, int] | None, passage: str) -> None:
-        text = _read_document_text(file)
+    def _start_reading(self, file: Path, span: tuple[int, int] | None, passage: str) -> None:
+        self.header.setText(f"<b>{_esc(file.name)}</b>")
+        self.header.setToolTip(str(file))
+        self._show_message(f"Reading {file.name}…")
+        self._reading = (file, passage)
+        self._ticket = self._reader.request(str(file), passage, span)
+
+    def _text_read(self, ticket: int, text: str, found: tuple[int, int] | None) -> None:
+        if ticket != self._ticket or self._reading is None:
+            return  # a citation shown since then replaced this read
+        file, passage = self._reading
+        self._ticket, self._reading = 0, None
+        try:
+            self._show_text(file, text, found, passage)
+        except Exception as exc:  # noqa: BLE001 - a viewer must never take the window down
+            self._show_error(file, f"Docent could not show {file.name}: {exc}")
+        self.reading_done.emit()
+
+    def _read_failed(self, ticket: int, reason: str) -> None:
+        if ticket != self._ticket or self._reading is None:
+            return
+        file, _ = self._reading
+        self._ticket, self._reading = 0, None
+        self._show_error(file, f"{file.name} could not be read: {reason}.")
+        self.reading_done.emit()
+
+    def _show_text(self, file: Path, text: str, found: tuple[int, int] | None, passage: str) -> None:
         self._text = text
         self.text_view.setPlainText(text)
         self.stack.setCurrentIndex(self._TEXT)
         self._set_zoom_visible(False)
 
-        found = locate_passage(text, passage, span)
         header = [f"<b>{_esc(file.name)}</b>"]
         if found is None:
             self._found = False
@@ -560,6 +461,9 @@ class DocumentViewer(QWidget):
     # ----------------------------------------------------------------- states
 
     def _reset(self) -> None:
+        if self._ticket:
+            self._reader.cancel()  # a read still going on is stopped; its result is dropped
+        self._ticket, self._reading = 0, None
         self._page = None
         self._found = False
         self._highlighted = ""
@@ -640,38 +544,3 @@ class ViewerDialog(QDialog):
 def _esc(text: str) -> str:
     """HTML-escape for rich-text labels."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-_NEWLINES = re.compile(r"\r\n?")
-
-
-def _read_document_text(file: Path) -> str:
-    """The file's text as the indexer extracted it, so citation spans point into it.
-
-    Uses the same loader per format (visible text for HTML, paragraphs for
-    Word); if that fails (the file changed into something unreadable), falls
-    back to the raw bytes as UTF-8. Raises OSError when the file cannot be read.
-    """
-    # Import the loader modules themselves, not app.core.documents: its
-    # dispatcher reaches pypdf, which the window must never import.
-    from app.errors import DocentError
-
-    suffix = file.suffix.lower()
-    try:
-        if suffix == ".docx":
-            from app.core.documents.word import load_word
-
-            return "\n\n".join(p.text for p in load_word(file).pages)
-        if suffix in _HTML:
-            from app.core.documents.webpage import load_html
-
-            return "\n\n".join(p.text for p in load_html(file).pages)
-        from app.core.documents.text import read_text
-
-        return read_text(file)
-    except DocentError:
-        pass
-    if suffix == ".docx":
-        raise OSError("it is not a valid Word document (damaged, or not a .docx file)")
-    data = file.read_bytes()
-    return _NEWLINES.sub("\n", data.decode("utf-8", errors="replace")).replace("\x00", "")

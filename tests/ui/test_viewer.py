@@ -39,6 +39,13 @@ def make_pdf(path: Path, pages: list[str] = PAGES) -> Path:
     return path
 
 
+def show_text(viewer: DocumentViewer, qtbot, *args) -> None:
+    """Show a text document's passage and wait until it is read (in the reader process)."""
+    with qtbot.waitSignal(viewer.reading_done, timeout=60_000):
+        viewer.show_passage(*args)
+    assert not viewer.is_reading()
+
+
 @pytest.fixture()
 def viewer(qtbot) -> DocumentViewer:
     widget = DocumentViewer()
@@ -141,7 +148,7 @@ def test_text_file_highlights_the_passage_and_scrolls_to_it(viewer, qtbot, tmp_p
     md = tmp_path / "sourdough.md"
     md.write_text(text, encoding="utf-8")
 
-    viewer.show_passage(str(md), None, None, passage)
+    show_text(viewer, qtbot, str(md), None, None, passage)
 
     assert viewer.highlight_found()
     assert " ".join(viewer.highlighted_text().split()) == passage
@@ -158,20 +165,20 @@ def test_text_file_highlights_the_passage_and_scrolls_to_it(viewer, qtbot, tmp_p
     assert top <= start_block <= bottom, (top, start_block, bottom)
 
 
-def test_text_file_uses_the_span_when_it_still_fits(viewer, tmp_path):
+def test_text_file_uses_the_span_when_it_still_fits(viewer, qtbot, tmp_path):
     text = "Alpha note.\nRepeated sentence here.\nMiddle.\nRepeated sentence here.\nEnd.\n"
     path = tmp_path / "repeat.txt"
     path.write_text(text, encoding="utf-8")
     second = text.rindex("Repeated")
 
-    viewer.show_passage(str(path), None, (second, second + 23), "Repeated sentence here.")
+    show_text(viewer, qtbot, str(path), None, (second, second + 23), "Repeated sentence here.")
 
     assert viewer.highlight_found()
     selections = viewer.text_view.extraSelections()
     assert selections[0].cursor.selectionStart() == second
 
 
-def test_html_shows_the_visible_text_and_finds_the_passage(viewer, tmp_path):
+def test_html_shows_the_visible_text_and_finds_the_passage(viewer, qtbot, tmp_path):
     page = tmp_path / "orchids.html"
     page.write_text(
         "<html><head><title>Orchids</title><script>var x = 1;</script></head><body>"
@@ -179,18 +186,18 @@ def test_html_shows_the_visible_text_and_finds_the_passage(viewer, tmp_path):
         encoding="utf-8",
     )
 
-    viewer.show_passage(str(page), None, None, "Water Phalaenopsis orchids once a week.")
+    show_text(viewer, qtbot, str(page), None, None, "Water Phalaenopsis orchids once a week.")
 
     assert viewer.highlight_found()
     assert "<p>" not in viewer.text_view.toPlainText()
     assert "var x" not in viewer.text_view.toPlainText()
 
 
-def test_text_passage_not_found_shows_the_top_and_a_note(viewer, tmp_path):
+def test_text_passage_not_found_shows_the_top_and_a_note(viewer, qtbot, tmp_path):
     path = tmp_path / "log.txt"
     path.write_text("Bicycle maintenance log.\nChain waxed on 3 March.\n", encoding="utf-8")
 
-    viewer.show_passage(str(path), None, (0, 10), "Tyre pressure for the touring bike is 4.5 bar.")
+    show_text(viewer, qtbot, str(path), None, (0, 10), "Tyre pressure for the touring bike is 4.5 bar.")
 
     assert not viewer.highlight_found()
     assert viewer.note_text() == NOT_FOUND_NOTE
@@ -210,11 +217,11 @@ def test_missing_file_shows_a_message(viewer, tmp_path):
     assert viewer.current_page() is None
 
 
-def test_non_utf8_and_odd_characters_do_not_break_the_highlight(viewer, tmp_path):
+def test_non_utf8_and_odd_characters_do_not_break_the_highlight(viewer, qtbot, tmp_path):
     path = tmp_path / "emoji.txt"
     path.write_text("🙂🙂 intro line\nThe key phrase sits here.\n", encoding="utf-8")
 
-    viewer.show_passage(str(path), None, None, "The key phrase sits here.")
+    show_text(viewer, qtbot, str(path), None, None, "The key phrase sits here.")
 
     selections = viewer.text_view.extraSelections()
     assert selections[0].cursor.selectedText() == "The key phrase sits here."
@@ -249,3 +256,94 @@ def test_pdf_search_candidates_start_with_the_passage_opening():
     assert candidates[0] == "one two three four five six seven eight nine ten"
     assert all(len(c) >= 12 for c in candidates)
     assert pdf_search_candidates("   ") == []
+
+
+# --------------------------------------------------------------------------- reading in the reader process
+
+
+def test_a_word_document_is_read_in_the_reader_process_and_shown_at_its_passage(viewer, qtbot, tmp_path):
+    from tests import corpus
+
+    docx = corpus.make_docx(tmp_path / "beekeeping.docx")
+
+    viewer.show_passage(str(docx), None, None, "A healthy colony in summer holds about fifty thousand worker bees.")
+    # The call returns at once; the window says what it is doing meanwhile.
+    assert viewer.is_reading() and viewer.message_text() == "Reading beekeeping.docx…"
+    qtbot.waitUntil(lambda: not viewer.is_reading(), timeout=60_000)
+
+    assert viewer.highlight_found()
+    assert " ".join(viewer.highlighted_text().split()) == (
+        "A healthy colony in summer holds about fifty thousand worker bees.")
+    assert "Beekeeping handbook" in viewer.text_view.toPlainText()
+    assert "beekeeping.docx" in viewer.header.text() and viewer.message_text() == ""
+
+
+def test_a_damaged_word_document_shows_a_message_naming_it(viewer, qtbot, tmp_path):
+    broken = tmp_path / "minutes.docx"
+    broken.write_bytes(b"PK\x03\x04 not really a zip archive")
+
+    show_text(viewer, qtbot, str(broken), None, None, "anything")
+
+    assert viewer.message_text() == (
+        "minutes.docx could not be read: it is not a valid Word document (damaged, or not a .docx file).")
+    assert not viewer.highlight_found()
+
+
+@pytest.fixture()
+def hanging_viewer(qtbot) -> DocumentViewer:
+    """A viewer whose reader process hangs on files named *hang* (tests.faults), given 1 s of silence."""
+    from app.core.documents.parsing import ParseLimits
+    from app.core.documents.reading import reader
+    from app.workers.reading_worker import DocumentReader
+
+    faulty = DocumentReader(lambda: reader(ParseLimits(stall_s=1.0, per_mb_s=0), target="tests.faults:hang"))
+    widget = DocumentViewer(reader=faulty)
+    qtbot.addWidget(widget)
+    widget.resize(700, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_a_file_that_hangs_its_parser_leaves_the_window_responsive(hanging_viewer, qtbot, tmp_path):
+    from PySide6.QtCore import QTimer
+
+    viewer = hanging_viewer
+    trap = tmp_path / "hang-trap.html"
+    trap.write_text("<html><body><p>Never read.</p></body></html>", encoding="utf-8")
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(20)
+
+    viewer.show_passage(str(trap), None, None, "Never read.")
+
+    assert viewer.message_text() == "Reading hang-trap.html…"
+    with qtbot.waitSignal(viewer.reading_done, timeout=60_000):
+        pass
+    timer.stop()
+    # The GUI thread went on painting and handling events while the parser hung.
+    assert len(ticks) >= 5
+    message = viewer.message_text()
+    assert message.startswith("hang-trap.html could not be read: the reader stopped making progress"), message
+    assert not viewer.highlight_found()
+
+    # The reader process was replaced: the next file reads normally.
+    page = tmp_path / "orchids.html"
+    page.write_text("<html><body><p>Water Phalaenopsis orchids once a week.</p></body></html>", encoding="utf-8")
+    show_text(viewer, qtbot, str(page), None, None, "Water Phalaenopsis orchids once a week.")
+    assert viewer.highlight_found()
+
+
+def test_a_new_citation_replaces_a_read_that_hangs(hanging_viewer, qtbot, tmp_path):
+    viewer = hanging_viewer
+    trap = tmp_path / "hang.txt"
+    trap.write_text("Never read.\n", encoding="utf-8")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Intro.\nThe ferry leaves at nine from the north pier.\n", encoding="utf-8")
+
+    viewer.show_passage(str(trap), None, None, "Never read.")
+    show_text(viewer, qtbot, str(notes), None, None, "The ferry leaves at nine from the north pier.")
+
+    assert viewer.highlight_found() and "notes.txt" in viewer.header.text()
+    assert viewer.highlighted_text() == "The ferry leaves at nine from the north pier."

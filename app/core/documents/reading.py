@@ -1,0 +1,100 @@
+"""The text a document viewer shows, read the way ingest reads: in the reader process.
+
+A cited passage's character span points into the text the indexer
+extracted, so the viewer shows that same text (visible text for HTML,
+paragraphs for Word, the file itself for plain text and Markdown). The
+files are anyone's, so the reading happens in :class:`IsolatedParser`'s child
+process under ingest's limits (memory cap, silence limit): a file built to
+hang or crash a parser fails with a reason instead of taking the window down.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from app.core.documents.model import Document, Page
+from app.core.documents.parsing import IsolatedParser, ParseLimits
+from app.errors import DocentError, ParseError
+
+#: The loader the viewer's reader process runs (``module:function``).
+VIEW_TARGET = "app.core.documents.reading:load_for_viewing"
+
+_HTML = frozenset({".html", ".htm", ".xhtml"})
+_NEWLINES = re.compile(r"\r\n?")
+_NOT_WORD = "it is not a valid Word document (damaged, or not a .docx file)"
+
+
+def document_text(file: Path) -> str:
+    """The file's text as the indexer extracted it, so citation spans point into it.
+
+    Uses the same loader per format (visible text for HTML, paragraphs for
+    Word); if that fails (the file changed into something unreadable), falls
+    back to the raw bytes as UTF-8. Runs the parser in *this* process: call it
+    through :func:`reader` (the reader process) for files anyone could have written.
+
+    Raises:
+        ParseError: a Word file that is not one any more.
+        OSError: the file cannot be read.
+    """
+    file = Path(file)
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".docx":
+            from app.core.documents.word import load_word
+
+            return "\n\n".join(p.text for p in load_word(file).pages)
+        if suffix in _HTML:
+            from app.core.documents.webpage import load_html
+
+            return "\n\n".join(p.text for p in load_html(file).pages)
+        from app.core.documents.text import read_text
+
+        return read_text(file)
+    except DocentError:
+        pass
+    if suffix == ".docx":
+        raise ParseError(file, _NOT_WORD)
+    data = file.read_bytes()
+    return _NEWLINES.sub("\n", data.decode("utf-8", errors="replace")).replace("\x00", "")
+
+
+def load_for_viewing(
+    path: Path,
+    *,
+    on_page: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Document:
+    """:func:`document_text` shaped as a loader (one page without a number), for the reader process."""
+    path = Path(path)
+    try:
+        text = document_text(path)
+    except OSError as exc:
+        raise ParseError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    return Document(path, "text", None, [Page(None, text)])
+
+
+def reader(limits: ParseLimits | None = None, *, target: str = VIEW_TARGET) -> IsolatedParser:
+    """A reader process for the viewer, with ingest's limits unless told otherwise.
+
+    ``target`` names another loader, for tests that inject faults.
+    """
+    return IsolatedParser(limits or ParseLimits(), target=target)
+
+
+def read_for_viewing(
+    parser: IsolatedParser,
+    path: Path,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+) -> str:
+    """The viewer's text of ``path``, read by ``parser`` (see :func:`reader`).
+
+    Raises:
+        ParseError: the file could not be read; ``reason`` says why.
+        SkipFile: the loader does not read this kind of file.
+        Cancelled: ``should_stop()`` returned True (the reader process is replaced).
+    """
+    doc = parser.load(Path(path), should_stop=should_stop)
+    return "\n\n".join(p.text for p in doc.pages)
