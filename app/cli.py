@@ -191,6 +191,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     bar = ProgressBar()
     try:
         with Library(_data_dir(args), purpose="docent ingest") as lib:
+            lib.recover()  # after a crash: catalog and vectors agree again before ingesting
             paths = [p.expanduser() for p in args.paths]
             if lib.repair is not None:
                 _say(f"docent: {lib.repair.message}")
@@ -374,6 +375,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
     stop = _StopFlag().install()
     try:
         with Library(_data_dir(args), purpose="docent watch") as lib:
+            lib.recover()
             if lib.repair is not None:
                 _say(f"docent: {lib.repair.message}")
             roots = [p.expanduser().resolve() for p in args.paths]
@@ -442,6 +444,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     started = time.perf_counter()
     try:
         with Library(work, settings=base, purpose="docent eval", model_path=args.model) as lib:
+            lib.recover()
             bar = ProgressBar()
             try:
                 report = lib.indexer.ingest(

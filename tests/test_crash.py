@@ -96,6 +96,7 @@ def _restart(data: Path, folder: Path, embedder) -> None:  # noqa: ANN001
 
     with Library(data, purpose="docent ingest") as lib:
         lib.use_embedder(embedder)
+        lib.recover()
         report = lib.indexer.ingest([folder])
         assert not report.cancelled
 

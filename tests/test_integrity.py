@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from app.config import DataPaths
-from app.core.stores import integrity
+from app.core.stores import integrity, recovery
 from app.core.stores.chats import ChatStore
 from app.core.library import Library
 
@@ -141,7 +141,7 @@ def test_a_damaged_store_is_moved_aside_and_rebuilt(case: str, docs, data_dir, e
         assert repair is not None
         assert (repair.catalog_damaged, repair.chroma_damaged) == (catalog_damaged, chroma_damaged)
         assert "Your conversations are safe" in repair.message
-        assert all(p.parent == data_dir / integrity.DAMAGED_DIR and p.is_dir() for p in repair.moved)
+        assert all(p.parent == data_dir / recovery.DAMAGED_DIR and p.is_dir() for p in repair.moved)
         # Nothing deleted: the damaged files are under damaged/, as they were found.
         kept = {p.relative_to(m).as_posix() for m in repair.moved for p in m.rglob("*") if p.is_file()}
         if catalog_damaged:
@@ -365,7 +365,7 @@ def test_a_probe_that_cannot_start_blames_no_store(docs, data_dir, embedder, tmp
         assert lib.repair is None and lib.status().files["indexed"] == 5
     finally:
         lib.close()
-    assert not (data_dir / integrity.DAMAGED_DIR).exists()
+    assert not (data_dir / recovery.DAMAGED_DIR).exists()
 
 
 # --- a full disk is not damage ----------------------------------------------------
@@ -378,10 +378,10 @@ def test_a_damaged_store_on_a_full_disk_is_left_in_place(docs, data_dir, embedde
     _build(data_dir, docs["pdf"].parent, embedder)
     _truncate_half(data_dir / "catalog.sqlite3")
     size = (data_dir / "catalog.sqlite3").stat().st_size
-    monkeypatch.setattr(integrity, "room_to_rebuild", lambda root: "No space left on device")
+    monkeypatch.setattr(recovery, "room_to_rebuild", lambda root: "No space left on device")
     with pytest.raises(StoreError, match="nothing was moved"):
         Library(data_dir, purpose="tests")
-    assert not (data_dir / integrity.DAMAGED_DIR).exists()
+    assert not (data_dir / recovery.DAMAGED_DIR).exists()
     assert (data_dir / "catalog.sqlite3").stat().st_size == size
     monkeypatch.undo()  # the space is back
     lib = _open(data_dir, embedder)
@@ -414,31 +414,31 @@ def test_quarantine_moves_a_database_with_its_wal_and_never_deletes(tmp_path) ->
     root.mkdir()
     for name in ("catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm"):
         (root / name).write_bytes(name.encode())
-    first = integrity.quarantine(root / "catalog.sqlite3", root)
+    first = recovery.quarantine(root / "catalog.sqlite3", root)
     assert sorted(p.name for p in first.iterdir()) == [
         "catalog.sqlite3", "catalog.sqlite3-shm", "catalog.sqlite3-wal",
     ]
     assert not any(root.glob("catalog.sqlite3*"))
     # A second repair in the same second gets a folder of its own.
     (root / "catalog.sqlite3").write_bytes(b"again")
-    second = integrity.quarantine(root / "catalog.sqlite3", root)
+    second = recovery.quarantine(root / "catalog.sqlite3", root)
     assert second != first and (second / "catalog.sqlite3").read_bytes() == b"again"
     assert (first / "catalog.sqlite3").read_bytes() == b"catalog.sqlite3"
 
 
 def test_roots_are_kept_outside_the_catalog(docs, data_dir, embedder) -> None:
     _build(data_dir, docs["pdf"].parent, embedder)
-    roots_file = data_dir / integrity.ROOTS_FILE
+    roots_file = data_dir / recovery.ROOTS_FILE
     assert json.loads(roots_file.read_text())["roots"] == [str(docs["pdf"].parent)]
     lib = _open(data_dir, embedder)
     try:
         root = lib.catalog.root(str(docs["pdf"].parent))
         lib.catalog.remove_root(root.id)
-        assert integrity.read_roots_file(roots_file) == []
+        assert recovery.read_roots_file(roots_file) == []
         lib.catalog.add_root(str(docs["md"]))
-        assert integrity.read_roots_file(roots_file) == [str(docs["md"])]
+        assert recovery.read_roots_file(roots_file) == [str(docs["md"])]
         # Readable even from a catalog that lost roots.json (folders from before it).
-        assert integrity.salvage_roots(data_dir / "catalog.sqlite3") == [str(docs["md"])]
+        assert recovery.salvage_roots(data_dir / "catalog.sqlite3") == [str(docs["md"])]
     finally:
         lib.close()
 
@@ -446,7 +446,7 @@ def test_roots_are_kept_outside_the_catalog(docs, data_dir, embedder) -> None:
 def test_a_lost_catalog_without_roots_json_salvages_its_roots(docs, data_dir, embedder) -> None:
     """A data folder from before roots.json: its roots are read from the damaged catalog."""
     _build(data_dir, docs["pdf"].parent, embedder)
-    (data_dir / integrity.ROOTS_FILE).unlink()
+    (data_dir / recovery.ROOTS_FILE).unlink()
     # Scramble the chunks table's first page (page 10: the tables are created
     # in a fixed order); the roots table (page 4) stays readable.
     with open(data_dir / "catalog.sqlite3", "r+b") as fh:
@@ -465,7 +465,7 @@ def test_a_lost_catalog_without_roots_json_salvages_its_roots(docs, data_dir, em
 
 def test_a_lost_catalog_with_no_trace_of_its_roots_says_so(docs, data_dir, embedder) -> None:
     _build(data_dir, docs["pdf"].parent, embedder)
-    (data_dir / integrity.ROOTS_FILE).unlink()
+    (data_dir / recovery.ROOTS_FILE).unlink()
     _empty(data_dir / "catalog.sqlite3")
     lib = _open(data_dir, embedder)
     try:

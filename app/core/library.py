@@ -4,10 +4,12 @@ Both front ends (the command line and the window's workers) go through
 this; the heavy parts (Chroma, the embedder, the chat model) open lazily so
 read-only commands such as ``status`` start instantly.
 
-The writer checks the derived stores before opening them (see
-``app.core.stores.integrity``): a damaged catalog or Chroma folder is moved to
-``DATA_DIR/damaged/`` and replaced by a fresh one, ``Library.repair`` says
-what happened, and ``rebuild_roots()`` names the folders to ingest again.
+The writer opens its stores through ``app.core.stores.recovery``: a damaged
+catalog or Chroma folder is moved to ``DATA_DIR/damaged/`` and replaced by a
+fresh one, ``Library.repair`` says what happened, and ``rebuild_roots()``
+names the folders to ingest again. After an unclean exit the owner calls
+``Library.recover()`` before ingesting, which reconciles the catalog and the
+vectors.
 """
 
 from __future__ import annotations
@@ -21,26 +23,23 @@ from typing import Any, TypeVar
 
 from app.config import DataPaths, Settings
 from app.core.answering.answer import Answerer
-from app.core.stores.audit import AuditLog
-from app.core.stores import integrity
-from app.core.stores.catalog import Catalog
-from app.core.models.embedder import Embedder, make_embedder
-from app.core.ingest.ignore import Limits
-from app.core.ingest.indexer import Indexer
-from app.core.stores.integrity import ProbeResult, Repair
-from app.core.models.llm import LocalModel, Sampling
-from app.core.stores.lock import WriterLock
 from app.core.answering.rerank import Reranker
 from app.core.answering.retrieval import Retriever
+from app.core.ingest.ignore import Limits
+from app.core.ingest.indexer import Indexer
+from app.core.models.embedder import Embedder, make_embedder
+from app.core.models.llm import LocalModel, Sampling
+from app.core.stores import integrity, recovery
+from app.core.stores.audit import AuditLog
+from app.core.stores.catalog import Catalog
+from app.core.stores.lock import WriterLock
+from app.core.stores.recovery import Repair
 from app.core.stores.vectors import VectorStore
-from app.errors import StoreError, storage_problem
+from app.errors import MISMATCH, StoreError, storage_problem
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-# How each store is named to the user.
-_STORE_NAMES = {"catalog": "catalog", "chroma": "search index"}
 
 # Settings whose change needs the chat model loaded again.
 _MODEL_FIELDS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers")
@@ -85,38 +84,6 @@ def _close_vectors(vectors: VectorStore) -> bool:
     return True
 
 
-def _storage_words(message: str) -> bool:
-    message = message.lower()
-    return "is full" in message or "read-only" in message
-
-
-class HeldAudit:
-    """An audit log that cannot be written now: records are kept, in order,
-    in memory (and reported), while reading and verifying still work."""
-
-    def __init__(self, folder: Path) -> None:
-        self._log = AuditLog(folder, writable=False)
-        self.pending: list[tuple[str, dict[str, Any]]] = []
-
-    def append(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        self.pending.append((event, data))
-        return {"event": event, "data": data, "held": True}
-
-    @property
-    def held(self) -> int:
-        return len(self.pending)
-
-    def records(self) -> list[dict[str, Any]]:
-        return self._log.records()
-
-    def verify(self):  # noqa: ANN201
-        return self._log.verify()
-
-    @staticmethod
-    def hash_text(text: str) -> str:
-        return AuditLog.hash_text(text)
-
-
 class Library:
     """A data folder, opened as the writer or as a reader.
 
@@ -146,22 +113,11 @@ class Library:
         answer_only_ok: bool = False,
     ) -> None:
         self.paths = DataPaths(Path(data_dir))
+        #: Why the library opened for questions only (``answer_only_ok``), else None.
         self.degraded: str | None = None
         self.settings = settings or Settings.load(self.paths.settings)
         self.writer = writer
         self._lock: WriterLock | None = None
-        if writer:
-            try:
-                self.paths.root.mkdir(parents=True, exist_ok=True)
-                self._lock = WriterLock(self.paths.root, purpose)
-                self._lock.acquire()
-            except (StoreError, OSError) as exc:
-                if not (answer_only_ok and storage_problem(exc, self.paths.root)
-                        or answer_only_ok and isinstance(exc, StoreError) and _storage_words(str(exc))):
-                    raise
-                self._lock = None
-                self._open_answer_only(exc)
-                return
         self._model_path = Path(model_path) if model_path else None
         self._model: LocalModel | None = None
         self._model_guard = threading.Lock()
@@ -170,38 +126,51 @@ class Library:
         self._parts: dict[str, Any] = {}
         self._parts_guard = threading.RLock()
         self.repair: Repair | None = None
+        #: The last writer did not close cleanly: :meth:`recover` has work to do.
+        self.unclean = False
         self._opened = False
         try:
             if writer:
-                self._open_writer()
+                self._lock = self._take_lock(purpose)
+                stores = recovery.open_writer_stores(self.paths, probe_timeout_s=self.probe_timeout_s)
+                self.catalog, self.audit = stores.catalog, stores.audit
+                self.repair, self.unclean = stores.repair, stores.unclean
             else:
                 self.catalog = Catalog(self.paths.catalog, readonly=True)
                 self.audit = AuditLog(self.paths.audit, writable=False)
             self._opened = True
         except StoreError as exc:
             self.close()
-            if not (answer_only_ok and _storage_words(str(exc))):
+            if not (answer_only_ok and exc.cannot_write):
                 raise
             self._open_answer_only(exc)
         except BaseException:
             self.close()
             raise
 
-    def _open_answer_only(self, cause: BaseException) -> None:
+    def _take_lock(self, purpose: str) -> WriterLock:
+        try:
+            self.paths.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_problem(exc, self.paths.root) or StoreError(
+                f"Cannot use the data folder {self.paths.root}: {exc.strerror or exc}."
+            ) from exc
+        lock = WriterLock(self.paths.root, purpose)
+        lock.acquire()
+        return lock
+
+    def _open_answer_only(self, cause: StoreError) -> None:
         """Open for questions only, when the data folder cannot be written
-        (full disk, read-only): reads work, audit records wait in memory."""
+        (full disk, read-only): reads work, audit records are held in memory."""
         self.writer = False
         self._lock = None
         self._opened = False
         self._parts = {}
-        self._parts_guard = threading.RLock()
-        self._model_path = getattr(self, "_model_path", None)
-        self._model = getattr(self, "_model", None)
-        self._model_guard = threading.Lock()
         self.repair = None
+        self.unclean = False
         self.degraded = str(cause)
         self.catalog = Catalog(self.paths.catalog, readonly=True)
-        self.audit = HeldAudit(self.paths.audit)
+        self.audit = AuditLog(self.paths.audit, writable=False, hold=True)
         try:
             vectors: VectorStore | None = VectorStore(self.paths.chroma)
         except StoreError:
@@ -229,11 +198,7 @@ class Library:
             self._lock.release()
             self._lock = None
 
-    # --- start-up integrity (writer only) -----------------------------------
-
-    @property
-    def _roots_file(self) -> Path:
-        return self.paths.root / integrity.ROOTS_FILE
+    # --- recovery (writer only) -----------------------------------------------
 
     def _write_clean_marker(self) -> None:
         try:
@@ -241,158 +206,20 @@ class Library:
         except OSError:
             pass  # only costs a probe at the next start
 
-    def _open_writer(self) -> None:
-        """Check the stores, set damaged ones aside, then open catalog and audit log.
+    def recover(self) -> dict[str, int] | None:
+        """Reconcile the catalog and the vectors after an unclean exit.
 
-        Runs with the writer lock held and before Chroma or the catalog is
-        opened in this process: a damaged Chroma segment can crash the
-        process, so only a child process looks at the stores first.
+        A crash between the two stores may leave vectors no chunk names, or
+        indexed files missing theirs (see ``Indexer.repair``). The window and
+        the commands that ingest call this once, right after opening and
+        before ingesting; it opens the vector store and the indexer. Returns
+        what it did, or None when the last writer closed cleanly (or this is
+        no writer).
         """
-        # Whether the last writer closed cleanly (and what the stores looked
-        # like then); from now until close() the marker is absent, so a crash
-        # of this process is noticed at the next start.
-        closed_as = integrity.take_clean_marker(self.paths)
-        # After a crash the two stores may disagree by a file or two; the
-        # indexer reconciles them when it is first used (see ``indexer``).
-        self.unclean = closed_as is None and integrity.stores_exist(self.paths)
-        result: ProbeResult | None = None
-        if integrity.stores_exist(self.paths) and not (
-            closed_as is not None and integrity.looks_sane(self.paths, closed_as)
-        ):
-            result = self._probe()
-        moved = self._set_aside(result) if result is not None and result.damaged else {}
-        try:
-            self.catalog = Catalog(self.paths.catalog, roots_file=self._roots_file)
-        except StoreError:
-            # The cheap check passed but SQLite disagrees: let the probe decide
-            # (a locked or unreadable file is not damage and is re-raised, and
-            # on a full disk or read-only folder the error says so already).
-            if result is not None or integrity.room_to_rebuild(self.paths.root):
-                raise
-            result = self._probe()
-            if not result.catalog_damaged:
-                raise
-            moved = self._set_aside(result)
-            self.catalog = Catalog(self.paths.catalog, roots_file=self._roots_file)
-        self.audit = AuditLog(self.paths.audit, writable=True)
-        if moved:
-            assert result is not None
-            self.repair = self._after_repair(result, moved)
-            log.warning("%s", self.repair.message)
-        elif not self._roots_file.exists() and self.catalog.roots():
-            # A data folder from before roots.json: make the copy now.
-            self.catalog.write_roots_file()
-
-    def _probe(self) -> ProbeResult:
-        result = integrity.probe(self.paths, timeout_s=self.probe_timeout_s)
-        for store in integrity.STORES:
-            verdict = getattr(result, store)
-            if verdict.startswith("unknown"):
-                # The probe could not tell; open as before rather than guess.
-                log.warning("Docent could not check its %s before opening it: %s", store, verdict)
-        return result
-
-    def _set_aside(self, result: ProbeResult) -> dict[str, tuple[Path, str]]:
-        """Quarantine what the probe found damaged: ``{store: (moved to, reason)}``.
-
-        A damaged catalog takes Chroma with it: Chroma's vectors are tied to
-        the catalog's file ids and text hashes, and a rebuilt catalog embeds
-        everything again anyway, so keeping them would only leave orphans.
-        """
-        targets: dict[str, tuple[Path, str]] = {}
-        if result.catalog_damaged:
-            targets["catalog"] = (self.paths.catalog, result.reason("catalog"))
-            if self.paths.chroma.exists():
-                reason = (result.reason("chroma") if result.chroma_damaged
-                          else "set aside with the damaged catalog it belongs to")
-                targets["chroma"] = (self.paths.chroma, reason)
-        elif result.chroma_damaged:
-            targets["chroma"] = (self.paths.chroma, result.reason("chroma"))
-        if targets:
-            blocked = integrity.room_to_rebuild(self.paths.root)
-            if blocked:
-                store, (path, reason) = next(iter(targets.items()))
-                raise StoreError(
-                    f"Docent's {_STORE_NAMES[store]} at {path} is damaged ({reason}), but it cannot be "
-                    f"rebuilt now: the data folder {self.paths.root} cannot be written ({blocked}). "
-                    "Free some space (or make the folder writable) and start Docent again; nothing "
-                    "was moved or deleted."
-                )
-        moved: dict[str, tuple[Path, str]] = {}
-        for store, (path, reason) in targets.items():
-            if store == "chroma":
-                integrity.release_chroma(path)
-            try:
-                moved[store] = (integrity.quarantine(path, self.paths.root), reason)
-            except OSError as exc:
-                raise StoreError(
-                    f"Docent's {_STORE_NAMES[store]} at {path} is damaged ({reason}), and it could not "
-                    f"be moved aside ({exc.strerror or exc}). Close other programs using "
-                    f"{self.paths.root} and start Docent again."
-                ) from exc
-        return moved
-
-    def _after_repair(self, result: ProbeResult, moved: dict[str, tuple[Path, str]]) -> Repair:
-        """Prepare the fresh stores for rebuilding, audit it, and word the message."""
-        restored: list[str] = []
-        invalidated = 0
-        if "catalog" in moved:
-            roots = integrity.read_roots_file(self._roots_file)
-            if not roots:
-                where = moved["catalog"][0] / self.paths.catalog.name
-                roots = integrity.salvage_roots(where)
-            for root in roots:
-                self.catalog.add_root(root)
-            restored = [r.path for r in self.catalog.roots()]
-        else:
-            # Only Chroma was lost: every chunk lost its vector, so each file
-            # must be read and embedded again on the next ingest.
-            invalidated = self.catalog.invalidate_all()
-        for store, (dest, reason) in moved.items():
-            data: dict[str, object] = {
-                "store": store, "path": str(self.paths.catalog if store == "catalog" else self.paths.chroma),
-                "moved_to": str(dest), "reason": reason,
-                "damaged": result.catalog_damaged if store == "catalog" else result.chroma_damaged,
-            }
-            if store == "catalog":
-                data["roots_restored"] = restored
-            elif "catalog" not in moved:
-                data["files_to_reindex"] = invalidated
-            self.audit.append("store_rebuilt", data)
-        return Repair(
-            catalog_damaged=result.catalog_damaged,
-            chroma_damaged=result.chroma_damaged,
-            moved=[dest for dest, _ in moved.values()],
-            message=self._repair_message(result, moved, restored),
-        )
-
-    def _repair_message(
-        self, result: ProbeResult, moved: dict[str, tuple[Path, str]], restored: list[str]
-    ) -> str:
-        where = self.paths.root / integrity.DAMAGED_DIR
-        if "catalog" in moved:
-            parts = [
-                f"Docent's catalog of your documents was damaged ({moved['catalog'][1]}). "
-                f"It was moved to {moved['catalog'][0]}"
-                + (", together with the search index that belongs to it" if "chroma" in moved else "")
-                + "."
-            ]
-            if restored:
-                parts.append(
-                    f"{'Both are' if 'chroma' in moved else 'It is'} being rebuilt from your "
-                    f"{len(restored)} library folder(s); search results stay incomplete until "
-                    "that finishes."
-                )
-            else:
-                parts.append("Your library folders could not be recovered: add them again to rebuild it.")
-        else:
-            parts = [
-                f"Docent's search index was damaged ({moved['chroma'][1]}). It was moved to "
-                f"{moved['chroma'][0]} and is being rebuilt from your documents; search results "
-                "stay incomplete until that finishes."
-            ]
-        parts.append(f"Your conversations are safe. You may delete {where} once everything is back.")
-        return " ".join(parts)
+        if not (self.writer and self.unclean):
+            return None
+        self.unclean = False  # once: a failure is reported, not retried on every use
+        return self.indexer.repair()
 
     def rebuild_roots(self) -> list[Path]:
         """The library folders to ingest again after a repair (all roots otherwise).
@@ -463,11 +290,13 @@ class Library:
                     f"This library was indexed with the {names.get(stored_backend, stored_backend)} "
                     f"embedding backend, but the settings now choose the {names.get(backend, backend)} "
                     "one. Their vectors differ slightly and Docent never mixes them in one index. "
-                    f"Choose the original backend again in the settings, or {move}."
+                    f"Choose the original backend again in the settings, or {move}.",
+                    kind=MISMATCH,
                 )
             raise StoreError(
                 f"This library was indexed with the embedding model {name}, but the "
-                f"settings now choose {embedder.name}. Choose the original model again, or {move}."
+                f"settings now choose {embedder.name}. Choose the original model again, or {move}.",
+                kind=MISMATCH,
             )
         # A new or still empty library takes the identity of what will fill it.
         if self.writer:
@@ -497,7 +326,8 @@ class Library:
                 f"{self.settings.embedding_model()}, although both folders are called {embedder.name}. "
                 "Docent never mixes two models' vectors in one index. Choose the original model "
                 f"folder again in the settings, or move {self.paths.catalog.name} and chroma/ out of "
-                f"{self.paths.root} and re-index (run `docent ingest FOLDER...` again)."
+                f"{self.paths.root} and re-index (run `docent ingest FOLDER...` again).",
+                kind=MISMATCH,
             )
 
     @property
@@ -506,13 +336,6 @@ class Library:
 
     @property
     def indexer(self) -> Indexer:
-        indexer = self._indexer()
-        if getattr(self, "unclean", False) and self.writer:
-            self.unclean = False
-            indexer.repair()
-        return indexer
-
-    def _indexer(self) -> Indexer:
         s = self.settings
         return self._once("indexer", lambda: Indexer(
             self.catalog, self.vectors, self.embedder, self.audit,

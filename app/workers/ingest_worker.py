@@ -72,6 +72,7 @@ class IngestWorker(QObject):
         when those differ), then live sync takes over.
         """
         try:
+            self.library.recover()  # after a crash: catalog and vectors agree again first
             indexer = self.library.indexer
         except DocentError as exc:
             self.failed.emit(str(exc))

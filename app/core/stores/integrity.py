@@ -1,11 +1,8 @@
-"""Start-up integrity of the derived stores: detect damage, set it aside.
+"""Start-up integrity of the derived stores: is either of them damaged?
 
-The catalog (``catalog.sqlite3``) and the vector store (``chroma/``) are
-derived data: both can be rebuilt from the documents. A damaged one (a disk
-error, a power cut mid-write, a truncated copy) must therefore never stop
-Docent from starting, and never be deleted either: it is moved to
-``DATA_DIR/damaged/<name>-<UTC timestamp>/`` and a fresh, empty store takes
-its place. Conversations live in ``chats.sqlite3`` and are never touched.
+The detecting half of the recovery story (``app.core.stores.recovery``
+sets aside and rebuilds what this finds damaged): the clean-shutdown
+marker, a cheap in-process check, and the probe in a child process.
 
 Why a child process: chromadb's Rust core reports some damage as a pyo3
 panic (a ``BaseException``), and a vector segment with flipped bytes can
@@ -15,13 +12,13 @@ can be caught in-process, so :func:`probe` opens both stores in
 its output; a child that crashes or hangs marks the store it was checking as
 damaged. The probe costs a process start and a chromadb import (1-3 s, plus
 about a second per 50k vectors, which it reads all), so
-:class:`~app.core.library.Library` runs it only after an unclean shutdown or
+:func:`~app.core.stores.recovery.open_writer_stores` runs it only after an unclean shutdown or
 when :func:`looks_sane` (stats and header reads) finds that a store changed
 since the last clean close or no longer looks like SQLite.
 
 Only damage of the data counts: a full disk, a read-only folder or a lock
 gives an ``unknown`` verdict, and a store is never moved aside when fresh
-ones could not be created in its place (:func:`room_to_rebuild`).
+ones could not be created in its place (``recovery.room_to_rebuild``).
 
 The child prints one JSON line per stage, flushed at once, so a crash in the
 Chroma stage still leaves the catalog's verdict behind::
@@ -33,39 +30,30 @@ Chroma stage still leaves the catalog's verdict behind::
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from app.config import DataPaths
+from app.durable import atomic_write_text
+from app.errors import StoreError
 from app.resources import is_frozen
 
-#: Where damaged stores are moved to, inside the data folder.
-DAMAGED_DIR = "damaged"
 #: Written by the writer on a clean close, removed as soon as a writer opens.
 CLEAN_MARKER = ".clean-shutdown"
-#: The copy of the library roots kept outside the catalog.
-ROOTS_FILE = "roots.json"
 
 STORES = ("catalog", "chroma")
 SQLITE_HEADER = b"SQLite format 3\x00"
-# Chroma's collection name (kept in step with app.core.stores.vectors.COLLECTION;
-# importing that module here would import numpy for nothing in the parent).
-_COLLECTION = "chunks"
 # hnswlib segment files that are never empty once written (link_lists.bin is
 # legitimately empty for small indexes, so it is not listed).
 _HNSW_NONEMPTY = ("header.bin", "data_level0.bin", "length.bin", "index_metadata.pickle")
-# Vectors read per request when the probe reads them all.
-_SWEEP_BATCH = 2000
 # Reading speed assumed when giving a large store more time than timeout_s:
 # a slow disk must not make a healthy library look damaged.
 _BYTES_PER_S = 50 * 1024 * 1024
@@ -108,20 +96,6 @@ class ProbeResult:
         """Why ``store`` is damaged, without the ``damaged:`` prefix."""
         verdict = getattr(self, store)
         return verdict.partition(":")[2].strip() or verdict
-
-
-@dataclass
-class Repair:
-    """What the start-up check found and did, for the window and the CLI to tell.
-
-    ``moved`` lists the folders under ``DATA_DIR/damaged/`` that now hold the
-    old stores; ``message`` is a paragraph for a person.
-    """
-
-    catalog_damaged: bool
-    chroma_damaged: bool
-    moved: list[Path] = field(default_factory=list)
-    message: str = ""
 
 
 # --------------------------------------------------------------------------
@@ -192,18 +166,8 @@ def looks_sane(paths: DataPaths, expected: dict[str, list[int]] | None = None) -
 
 def write_clean_marker(paths: DataPaths) -> None:
     """Record a clean shutdown, with the stores' fingerprint (atomic write)."""
-    marker = paths.root / CLEAN_MARKER
-    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
     data = {"closed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": fingerprint(paths)}
-    try:
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, marker)
-    except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    atomic_write_text(paths.root / CLEAN_MARKER, json.dumps(data, indent=1))
 
 
 def take_clean_marker(paths: DataPaths) -> dict[str, list[int]] | None:
@@ -387,158 +351,6 @@ def probe(paths: DataPaths, timeout_s: float = 60) -> ProbeResult:
 
 
 # --------------------------------------------------------------------------
-# Quarantine
-
-
-def _utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the renames durable on POSIX; Windows cannot open a folder this way.
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _move(src: Path, dst: Path) -> None:
-    try:
-        os.replace(src, dst)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        # Another file system (chroma/ on a mount of its own): copy then
-        # remove, which shutil.move does without ever losing the source.
-        shutil.move(str(src), str(dst))
-
-
-def room_to_rebuild(root: Path, size: int = 1 << 20) -> str | None:
-    """Why fresh stores could not be built in ``root`` now, or None when they can.
-
-    Checked before anything is moved: on a full disk or a read-only folder a
-    repair would set the old store aside and then fail to create the new
-    one, leaving less than it found. One MiB written and synced is enough to
-    tell, and cheap next to the rebuild that follows.
-    """
-    probe_file = Path(root) / f".docent-space-check.{os.getpid()}"
-    try:
-        with open(probe_file, "wb") as fh:
-            fh.write(b"\0" * size)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    finally:
-        try:
-            probe_file.unlink()
-        except OSError:
-            pass
-    return None
-
-
-def quarantine(path: Path, root: Path) -> Path:
-    """Move a damaged store into ``root/damaged/<name>-<UTC timestamp>/``; never delete it.
-
-    For an SQLite file its ``-wal``, ``-shm`` and ``-journal`` companions go
-    along (the WAL may hold the last committed transactions, and a file moved
-    without them is a different database). Returns the folder that now holds
-    it.
-
-    Raises:
-        OSError: the store could not be moved (e.g. a file still open on Windows).
-    """
-    path = Path(path)
-    base = Path(root) / DAMAGED_DIR
-    base.mkdir(parents=True, exist_ok=True)
-    dest = base / f"{path.name}-{_utc_stamp()}"
-    n = 1
-    while dest.exists():  # two repairs within one second
-        n += 1
-        dest = base / f"{path.name}-{_utc_stamp()}-{n}"
-    dest.mkdir()
-    companions = [] if path.is_dir() else [
-        path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")
-    ]
-    # The main file goes last: until it moves, nothing is lost if this stops.
-    for item in [*companions, path]:
-        if item.exists() or item.is_symlink():
-            _move(item, dest / item.name)
-    _fsync_dir(dest)
-    _fsync_dir(path.parent)
-    return dest
-
-
-def release_chroma(path: Path) -> None:
-    """Forget a Chroma system this process still caches for ``path``.
-
-    chromadb keeps one system per folder for the life of the process and
-    hands it to every later client of the same path, with its database
-    connections and HNSW segments still open on the files that were just
-    moved to ``damaged/``. Without this, a "fresh" store opened after a
-    repair in the same process (the tests; a window that reopens its data
-    folder) would keep writing into the quarantined one. Nothing to do when
-    chromadb was never imported here, the usual case at start-up.
-    """
-    if "chromadb" not in sys.modules:
-        return
-    try:
-        from chromadb.api.shared_system_client import SharedSystemClient
-    except Exception:  # noqa: BLE001 - another chromadb layout: nothing cached to drop
-        return
-    for key in {str(path), str(Path(path).resolve())}:
-        system = SharedSystemClient._identifier_to_system.pop(key, None)
-        SharedSystemClient._identifier_to_refcount.pop(key, None)
-        if system is not None:
-            try:
-                system.stop()
-            except BaseException as exc:  # noqa: BLE001 - pyo3 panics are BaseExceptions
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-
-
-# --------------------------------------------------------------------------
-# Roots kept outside the catalog
-
-
-def read_roots_file(path: Path) -> list[str]:
-    """The roots saved in ``roots.json``; empty when missing or unreadable."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    roots = data.get("roots") if isinstance(data, dict) else None
-    return [r for r in roots if isinstance(r, str)] if isinstance(roots, list) else []
-
-
-def salvage_roots(catalog_file: Path) -> list[str]:
-    """The roots still readable from a damaged catalog (best effort).
-
-    SQLite reports corruption as errors rather than crashing, so reading a
-    quarantined copy in-process is safe; it helps a data folder from before
-    ``roots.json`` existed.
-    """
-    try:
-        db = sqlite3.connect(f"{Path(catalog_file).resolve().as_uri()}?mode=ro", uri=True, timeout=1)
-    except sqlite3.Error:
-        return []
-    try:
-        return [str(r[0]) for r in db.execute("SELECT path FROM roots ORDER BY path") if r[0]]
-    except sqlite3.Error:
-        return []
-    finally:
-        db.close()
-
-
-# --------------------------------------------------------------------------
 # The probe (child side): python -m app.core.stores.integrity --probe DATA_DIR
 
 
@@ -621,40 +433,14 @@ def _check_chroma(paths: DataPaths) -> str:
     if verdict != "ok":
         return verdict
     try:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-    except Exception as exc:  # noqa: BLE001 - an install problem, not damage
+        # Imported here, in the child only: it brings numpy, and chromadb with it.
+        from app.core.stores import vectors
+
+        vectors.read_everything(folder)
+    except ImportError as exc:
         return f"unknown: chromadb cannot be imported ({exc})"
-    try:
-        client = chromadb.PersistentClient(
-            path=str(folder), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
-        names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-        if _COLLECTION not in names:
-            return f"damaged: the {_COLLECTION!r} collection is missing"
-        col = client.get_collection(_COLLECTION, embedding_function=None)
-        count = col.count()
-        first: list[float] | None = None
-        seen = 0
-        # Every vector is read once: a segment cut short still answers for
-        # its first vectors and its graph's entry point, and fails only for
-        # the ones past the cut.
-        for offset in range(0, count, _SWEEP_BATCH):
-            got = col.get(offset=offset, limit=_SWEEP_BATCH, include=["embeddings"])
-            vectors = got.get("embeddings")
-            n = 0 if vectors is None else len(vectors)
-            if n == 0:
-                break
-            if first is None:
-                first = [float(x) for x in vectors[0]]
-            seen += n
-        if seen != count:
-            return f"damaged: {count} vectors are counted but {seen} can be read"
-        if first is not None:
-            # A real stored vector (a zero one is meaningless under cosine);
-            # the query is what walks the HNSW graph's links on disk.
-            query = first if any(first) else [1.0] * len(first)
-            col.query(query_embeddings=[query], n_results=min(10, count), include=["distances"])
+    except StoreError as exc:
+        return f"damaged: {exc}"
     except BaseException as exc:  # noqa: BLE001 - pyo3 panics are BaseExceptions
         if isinstance(exc, KeyboardInterrupt):
             raise

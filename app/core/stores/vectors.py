@@ -154,3 +154,87 @@ class VectorStore:
             got = self._guard("list vectors", self._col.get, offset=part.start, limit=part.stop - part.start, include=[])
             out.update(got["ids"])
         return out
+
+
+# --------------------------------------------------------------------------
+# For the start-up check and repair (app.core.stores.integrity, .recovery)
+
+# Vectors read per request when a check reads them all.
+_SWEEP_BATCH = 2000
+
+
+def read_everything(path: Path) -> None:
+    """Read every stored vector once, then walk the search graph with one query.
+
+    Run by the integrity probe in a child process (a damaged segment can
+    crash the interpreter). A segment cut short still answers for its first
+    vectors and its graph's entry point and fails only for the ones past the
+    cut, hence reading them all.
+
+    Raises:
+        StoreError: (``kind="damaged"``) the collection is missing, or fewer
+            vectors can be read than are counted.
+        ImportError: chromadb cannot be imported (an install problem).
+        BaseException: whatever chromadb raises reading a damaged store, as
+            it is, for the caller to judge.
+    """
+    enforce_offline()
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+    names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
+    if COLLECTION not in names:
+        raise StoreError(f"the {COLLECTION!r} collection is missing", kind=DAMAGED)
+    col = client.get_collection(COLLECTION, embedding_function=None)
+    count = col.count()
+    first: list[float] | None = None
+    seen = 0
+    for offset in range(0, count, _SWEEP_BATCH):
+        got = col.get(offset=offset, limit=_SWEEP_BATCH, include=["embeddings"])
+        vectors = got.get("embeddings")
+        n = 0 if vectors is None else len(vectors)
+        if n == 0:
+            break
+        if first is None:
+            first = [float(x) for x in vectors[0]]
+        seen += n
+    if seen != count:
+        raise StoreError(f"{count} vectors are counted but {seen} can be read", kind=DAMAGED)
+    if first is not None:
+        # A real stored vector (a zero one is meaningless under cosine); the
+        # query is what walks the HNSW graph's links on disk.
+        query = first if any(first) else [1.0] * len(first)
+        col.query(query_embeddings=[query], n_results=min(10, count), include=["distances"])
+
+
+def release(path: Path) -> None:
+    """Forget a Chroma system this process still caches for ``path``.
+
+    chromadb keeps one system per folder for the life of the process and
+    hands it to every later client of the same path, with its database
+    connections and HNSW segments still open on the files that were just
+    moved to ``damaged/``. Without this, a "fresh" store opened after a
+    repair in the same process (the tests; a window that reopens its data
+    folder) would keep writing into the quarantined one. Nothing to do when
+    chromadb was never imported here, the usual case at start-up.
+    """
+    import sys
+
+    if "chromadb" not in sys.modules:
+        return
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+    except Exception:  # noqa: BLE001 - another chromadb layout: nothing cached to drop
+        return
+    for key in {str(path), str(Path(path).resolve())}:
+        system = SharedSystemClient._identifier_to_system.pop(key, None)
+        SharedSystemClient._identifier_to_refcount.pop(key, None)
+        if system is not None:
+            try:
+                system.stop()
+            except BaseException as exc:  # noqa: BLE001 - pyo3 panics are BaseExceptions
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
