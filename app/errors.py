@@ -99,8 +99,14 @@ def storage_problem(exc: BaseException, where: Path | str, file: Path | str | No
 
     text = str(exc).lower()
     err = getattr(exc, "errno", None)
-    full = err in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or "no space left" in text
-    if not full and ("i/o error" in text or "ioerr" in text):
+    # SQLite's primary result code, where it gives one (SQLITE_FULL 13,
+    # SQLITE_READONLY 8, SQLITE_IOERR 10); Chroma wraps SQLite and the OS in
+    # its own exceptions and leaves only their words.
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    full = (err in (errno.ENOSPC, errno.EDQUOT) or primary == 13
+            or "disk is full" in text or "no space left" in text)
+    if not full and (primary == 10 or "i/o error" in text or "ioerr" in text):
         # SQLite reports a full disk while creating its journal as an I/O error.
         try:
             full = shutil.disk_usage(Path(where)).free < 1024 * 1024
@@ -109,11 +115,12 @@ def storage_problem(exc: BaseException, where: Path | str, file: Path | str | No
     what = f" ({file} could not be written)" if file is not None else ""
     if full:
         return StoreError(
-            f"The disk holding Docent's data ({where}) is full{what}. Free some space: nothing "
-            "was marked indexed that is not, and indexing continues where it stopped.",
+            f"The disk holding Docent's data ({where}) is full{what}. Free some space and try "
+            "again: nothing already saved is lost, nothing was marked indexed that is not, and "
+            "indexing continues where it stopped.",
             kind=DISK_FULL,
         )
-    if err == errno.EROFS or "readonly database" in text or "read-only file system" in text:
+    if err == errno.EROFS or primary == 8 or "readonly database" in text or "read-only file system" in text:
         return StoreError(
             f"Docent cannot write to its data folder {where}: it is read-only{what}. Make it "
             "writable (or choose another data folder); questions about what is already "

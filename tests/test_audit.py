@@ -132,6 +132,20 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
         ro.append("ingest", {})
 
 
+def test_a_held_log_keeps_records_in_memory_and_still_reads(tmp_path: Path) -> None:
+    """The read-only "answer only" mode: appends wait in memory, in order; the
+    file is untouched and reading and verifying work as before."""
+    _filled(tmp_path, 3)
+    before = (tmp_path / "audit.jsonl").read_bytes()
+    held = AuditLog(tmp_path, writable=False, hold=True)
+    first = held.append("ask", {"question": "Where is the lighthouse?"})
+    held.append("answer", {"answer_hash": AuditLog.hash_text("On the point.")})
+    assert first["held"] is True and held.held == 2
+    assert (tmp_path / "audit.jsonl").read_bytes() == before
+    assert [r["seq"] for r in held.records()] == [1, 2, 3]
+    assert held.verify() == VerifyResult(True, 3, None, None)
+
+
 # -- tampering ---------------------------------------------------------------
 
 

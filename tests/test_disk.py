@@ -117,3 +117,39 @@ def test_a_read_only_data_folder_is_explained_and_reads_keep_working(small_disk:
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert _run(data, "ingest", str(docs)).returncode == 0
+
+
+def test_a_full_disk_reads_the_same_whichever_store_hits_it(small_disk: Path) -> None:
+    """The catalog and the conversation history share one SQLite base: one
+    sentence for a full disk, naming the file that could not be written."""
+    from app.core.stores.catalog import Catalog
+    from app.core.stores.chats import ChatStore
+    from app.errors import DISK_FULL, StoreError
+
+    data = small_disk / "data"
+    catalog = Catalog(data / "catalog.sqlite3")
+    chats = ChatStore(data / "chats.sqlite3")
+    try:
+        conversation = chats.create()
+        filler = _fill(small_disk)
+        big = "cargo manifest " * 20_000  # more than SQLite's cache: it must reach the disk
+        errors: dict[str, StoreError] = {}
+        for name, write in {
+            "catalog.sqlite3": lambda: catalog.set_meta("note", big),
+            "chats.sqlite3": lambda: chats.add_turn(conversation.id, "What was shipped?", big, {}),
+        }.items():
+            with pytest.raises(StoreError) as caught:
+                for _ in range(50):  # until the WAL grows past the space left
+                    write()
+            errors[name] = caught.value
+        for name, err in errors.items():
+            assert err.kind == DISK_FULL
+            assert str(data / name) in str(err) and "is full" in str(err) and "Free some space" in str(err)
+        sentences = {str(err).replace(str(data / name), "FILE") for name, err in errors.items()}
+        assert len(sentences) == 1, sentences
+        filler.unlink()  # the space is back: both write again
+        catalog.set_meta("note", "short")
+        chats.add_turn(conversation.id, "What was shipped?", "Cargo.", {})
+    finally:
+        catalog.close()
+        chats.close()

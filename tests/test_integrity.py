@@ -492,3 +492,31 @@ def test_the_installed_app_probes_by_running_itself(docs, data_dir, embedder, mo
                 if isinstance(m, dict) and "store" in m}
     assert set(verdicts) == {"catalog", "chroma"}
     assert set(verdicts.values()) == {"ok"}
+
+
+# --- crash reconciliation is a step of its own -----------------------------------
+
+
+def test_crash_repair_runs_when_the_owner_calls_recover(docs, data_dir, embedder) -> None:
+    _build(data_dir, docs["pdf"].parent, embedder)
+    lib = _open(data_dir, embedder)
+    try:
+        # A crash between the two stores left a vector no catalog chunk names.
+        lib.vectors.upsert(["orphan-00000"], np.ones((1, lib.embedder.dim), dtype=np.float32),
+                           [{"file_id": 999, "page": -1, "text_hash": "x"}])
+    finally:
+        lib.close()
+    (data_dir / integrity.CLEAN_MARKER).unlink()  # as a kill -9 would leave it
+    lib = _open(data_dir, embedder)
+    try:
+        assert lib.unclean and lib.repair is None
+        lib.indexer  # noqa: B018 - opening the indexer repairs nothing by itself
+        assert "orphan-00000" in lib.vectors.ids()
+        assert lib.recover() == {"orphan_vectors": 1, "files_to_redo": 0, "pending": 0}
+        assert "orphan-00000" not in lib.vectors.ids()
+        assert lib.recover() is None  # once
+        assert [r["data"]["orphan_vectors"] for r in lib.audit.records() if r["event"] == "repair"] == [1]
+    finally:
+        lib.close()
+    with Library(data_dir, writer=False) as reader:
+        assert reader.recover() is None  # readers never repair
