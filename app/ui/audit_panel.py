@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from app.core.stores.audit import ANCHOR_NAME, LOG_NAME, AuditLog, VerifyResult
 from app.core.stores.audit_tail import AuditRow, LogTail, local_time, parse_row, short_text, summarize
+from app.durable import atomic_write_bytes
 from app.errors import StoreError
 
 _SUMMARY_MAX = 240
@@ -272,13 +273,9 @@ class AuditPanel(QWidget):
             raise StoreError(f"Cannot read the audit log {self.log_path}: {err.strerror or err}.") from err
         end = buf.rfind(b"\n") + 1
         lines = [line for line in buf[:end].split(b"\n")[:-1] if parse_row(0, line).record is not None]
-        tmp = target.with_name(target.name + ".part")
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(b"".join(line + b"\n" for line in lines))
-            os.replace(tmp, target)
+            atomic_write_bytes(target, b"".join(line + b"\n" for line in lines))
         except OSError as err:
-            tmp.unlink(missing_ok=True)
             raise StoreError(f"Cannot write {target}: {err.strerror or err}.") from err
         return len(lines)
 
