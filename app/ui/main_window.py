@@ -1,7 +1,9 @@
-"""Docent's main window: library, chat, sources and audit, over two workers.
+"""Docent's main window: library, chat, sources and audit, over three workers.
 
 The GUI thread only paints and routes: the model worker owns llama.cpp, the
-ingest worker owns parsing/embedding/storing, each on its own QThread.
+ingest worker owns parsing/embedding/storing, the chat writer owns the writes
+to the conversation history, each on its own QThread. The window reads the
+history through its own connection to paint it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, QTimer, QUrl, Qt, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QIcon,
@@ -27,7 +28,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -45,19 +45,21 @@ from app.config import APP_NAME, default_data_dir
 from app.core.stores.catalog import Catalog
 from app.core.stores.chats import ChatStore
 from app.core.library import Library
-from app.core.opening import NotOpenable, check_openable
 from app.errors import DataDirLocked, DocentError
 from app.progress import format_eta
 from app.resources import app_icon
 from app.ui.audit_panel import AuditPanel
 from app.ui.banner import Banner
-from app.ui.chat_panel import ChatPanel, ChatsList, TurnView, chat_splitter
+from app.ui.chat_panel import ChatPanel, ChatsList, chat_splitter
+from app.ui.conversations import ConversationsMixin
 from app.ui.crash import install_excepthook
+from app.ui.document_actions import DocumentActions
 from app.ui.library_pane import LibraryPane
 from app.ui.sources_panel import SourcesPanel
 from app.ui.theme import apply_system_theme
+from app.workers.chat_worker import ChatWriter
 from app.workers.ingest_worker import IngestWorker
-from app.workers.model_worker import AskRequest, ModelWorker
+from app.workers.model_worker import ModelWorker
 
 
 _log = logging.getLogger("docent")
@@ -73,9 +75,11 @@ class _Requests(QObject):
     load_model = Signal()
     ask = Signal(object)
     halt_ingest = Signal()
+    chat_write = Signal(object)
+    close_chats = Signal()
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
     """The desktop window."""
 
     def __init__(self, library: Library) -> None:
@@ -87,6 +91,7 @@ class MainWindow(QMainWindow):
         # Reads for painting use their own connection: WAL lets them run
         # beside the ingest worker's writes without waiting.
         self.reader = Catalog(library.paths.catalog, readonly=True)
+        # Reads to paint the conversations; every write goes to the chat writer's thread.
         self.chats = ChatStore(library.paths.chats)
         self.conversation_id: int | None = None
         self._request_ids = itertools.count(1)
@@ -246,8 +251,19 @@ class MainWindow(QMainWindow):
         self.ingest_worker.failed.connect(self._ingest_failed)
         self.ingest_worker.library_changed.connect(self._refresh_library)
 
+        self.chats_thread = QThread(self)
+        self.chats_thread.setObjectName("docent-chats")
+        self.chat_writer = ChatWriter(ChatStore(self.library.paths.chats))
+        self.chat_writer.moveToThread(self.chats_thread)
+        self.requests.chat_write.connect(self.chat_writer.write)
+        # Blocking: every write sent before it is in when the window goes.
+        self.requests.close_chats.connect(self.chat_writer.close, Qt.ConnectionType.BlockingQueuedConnection)
+        self.chat_writer.done.connect(self._chat_written)
+        self.chat_writer.failed.connect(self._chat_write_failed)
+
         self.model_thread.start()
         self.ingest_thread.start()
+        self.chats_thread.start()
         # Models load in the background: the window is usable at once.
         self.requests.warm_up.emit()
         self.requests.load_model.emit()
@@ -261,6 +277,11 @@ class MainWindow(QMainWindow):
         for thread in (self.model_thread, self.ingest_thread):
             thread.quit()
             thread.wait(30_000)
+        self.chats_closed = True
+        if self.chats_thread.isRunning():
+            self.requests.close_chats.emit()
+        self.chats_thread.quit()
+        self.chats_thread.wait(30_000)
         self.ingest_worker.stop_sync()
         self.chats.close()
         self.reader.close()
@@ -423,132 +444,6 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self._start_ingest(paths)
 
-    # --- conversations --------------------------------------------------------
-
-    def _load_conversations(self) -> None:
-        convs = self.chats.conversations()
-        if not convs:
-            self.conversation_id = self.chats.create().id
-            convs = self.chats.conversations()
-        if self.conversation_id is None:
-            self.conversation_id = convs[0].id
-        self.chats_list.set_conversations([(c.id, c.title) for c in convs], self.conversation_id)
-        self._show_conversation()
-        self._refresh_library()
-
-    def _show_conversation(self) -> None:
-        conv = self.chats.get(self.conversation_id) if self.conversation_id else None
-        self.chat.set_title(conv.title if conv else "New chat")
-        turns = self.chats.turns(self.conversation_id) if self.conversation_id else []
-        self.chat.set_turns([TurnView(t.id, t.question, t.answer, t.record) for t in turns])
-        if turns:
-            self.show_sources(turns[-1].id)
-        else:
-            self.sources.show_answer("", [], [])
-
-    def new_chat(self) -> None:
-        if self._pending:
-            return
-        self.conversation_id = self.chats.create().id
-        self._reload_chats_list()
-        self._show_conversation()
-        self.chat.question.setFocus()
-
-    def open_chat(self, conversation_id: int) -> None:
-        if self._pending or conversation_id == self.conversation_id:
-            return
-        self.conversation_id = conversation_id
-        self._show_conversation()
-
-    def rename_chat(self, conversation_id: int) -> None:
-        conv = self.chats.get(conversation_id)
-        if conv is None:
-            return
-        title, ok = QInputDialog.getText(self, "Rename chat", "Name:", text=conv.title)
-        if ok and title.strip():
-            self.chats.rename(conversation_id, title.strip())
-            self._reload_chats_list()
-            if conversation_id == self.conversation_id:
-                self.chat.set_title(title.strip())
-
-    def delete_chat(self, conversation_id: int) -> None:
-        if self._pending:
-            return
-        answer = QMessageBox.question(self, "Delete chat", "Delete this conversation? This cannot be undone.")
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        self.chats.delete(conversation_id)
-        if conversation_id == self.conversation_id:
-            self.conversation_id = None
-        self._load_conversations()
-
-    def _reload_chats_list(self) -> None:
-        self.chats_list.set_conversations(
-            [(c.id, c.title) for c in self.chats.conversations()], self.conversation_id)
-
-    def export_chat(self) -> None:
-        if self.conversation_id is None:
-            return
-        conv = self.chats.get(self.conversation_id)
-        name = (conv.title if conv else "conversation").replace("/", "-")[:60] + ".md"
-        path, _ = QFileDialog.getSaveFileName(self, "Export conversation", str(Path.home() / name),
-                                              "Markdown (*.md)")
-        if path:
-            Path(path).write_text(self.chats.export_markdown(self.conversation_id), encoding="utf-8")
-            self.flash(f"Exported to {path}", 8000)
-
-    # --- asking ---------------------------------------------------------------
-
-    def ask(self, question: str, scope: str | None = None, *, replace_turn: int | None = None) -> None:
-        """Send ``question`` to the model worker; the answer streams into the chat."""
-        if self._pending is not None or self.conversation_id is None:
-            return
-        request_id = next(self._request_ids)
-        self._pending = (request_id, question, replace_turn)
-        history = tuple(self.chats.history(self.conversation_id, before_turn=replace_turn))
-        if replace_turn is not None:
-            self.chat.turns = [t for t in self.chat.turns if t.turn_id != replace_turn]
-        self.chat.start_answer(question)
-        self.chat.set_busy(True)
-        self.requests.ask.emit(AskRequest(
-            request_id, question, k=self.library.settings.sources_per_answer, scope=scope, history=history))
-
-    def stop(self) -> None:
-        """Stop the answer being written (Esc); the chat stays usable."""
-        if self._pending is not None:
-            self.model_worker.stop()
-
-    def _token(self, request_id: int, piece: str) -> None:
-        if self._pending and self._pending[0] == request_id:
-            self.chat.append_token(piece)
-
-    def _answer_progress(self, request_id: int, done: int, total: int, label: str) -> None:
-        if self._pending and self._pending[0] == request_id:
-            self.chat.show_progress(label, done, total)
-
-    def _answered(self, request_id: int, record: dict) -> None:
-        if not self._pending or self._pending[0] != request_id:
-            return
-        _, question, replace_turn = self._pending
-        self._pending = None
-        if replace_turn is not None:
-            self.chats.update_turn(replace_turn, record["answer"], record)
-            turn_id = replace_turn
-        else:
-            turn_id = self.chats.add_turn(self.conversation_id, question, record["answer"], record).id
-        self.chat.set_busy(False)
-        self._reload_chats_list()
-        self._show_conversation()
-        self.show_sources(turn_id)
-
-    def _answer_failed(self, request_id: int, message: str) -> None:
-        if not self._pending or self._pending[0] != request_id:
-            return
-        self._pending = None
-        self.chat.set_busy(False)
-        self._show_conversation()
-        self.banner.show_message("The question could not be answered.", details=message, level="error")
-
     def _model_state(self, state: str, detail: str) -> None:
         self.model_state = state
         text = {
@@ -564,93 +459,6 @@ class MainWindow(QMainWindow):
             _log.log(logging.INFO if state == "ready" else logging.ERROR, "Model %s: %s", state, detail)
         if state == "error":
             self.banner.show_message("The model could not be loaded.", details=detail, level="error")
-
-    def _turn(self, turn_id: int):  # noqa: ANN202
-        return next((t for t in self.chats.turns(self.conversation_id) if t.id == turn_id), None)
-
-    def show_sources(self, turn_id: int) -> None:
-        turn = self._turn(turn_id)
-        if turn is None:
-            return
-        self.chat.selected_turn = turn_id
-        self.chat.render()
-        self.sources.show_answer(turn.question, turn.record.get("citations", []), turn.record.get("sources", []))
-        self.tabs.setCurrentWidget(self.sources)
-
-    def show_why(self, turn_id: int) -> None:
-        from app.ui.why_dialog import WhyDialog
-
-        turn = self._turn(turn_id)
-        if turn is not None:
-            dialog = WhyDialog(turn.record, self)
-            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            dialog.show()
-            self.why_dialog = dialog
-
-    def copy_answer(self, turn_id: int) -> None:
-        turn = self._turn(turn_id)
-        if turn is None:
-            return
-        lines = [turn.answer, ""]
-        for c in turn.record.get("citations", []):
-            where = f", page {c['page']}" if c.get("page") is not None else ""
-            lines.append(f"[{c['n']}] {Path(c['path']).name}{where}")
-        QApplication.clipboard().setText("\n".join(lines).strip())
-        self.flash("Answer copied", 3000)
-
-    def regenerate(self, turn_id: int) -> None:
-        turn = self._turn(turn_id)
-        if turn is not None:
-            self.ask(turn.question, self.chat.scope.currentData(), replace_turn=turn_id)
-
-    def open_citation(self, turn_id: int, n: int) -> None:
-        turn = self._turn(turn_id)
-        if turn is None:
-            return
-        self.show_sources(turn_id)
-        source = next((s for s in turn.record.get("sources", []) if s["n"] == n), None)
-        if source is not None:
-            self.open_passage(source)
-
-    # --- opening documents ----------------------------------------------------
-
-    def _check(self, path: str) -> Path | None:
-        roots = [r.path for r in self.reader.roots()]
-        try:
-            return check_openable(path, roots, lambda p: self.reader.file(p) is not None)
-        except NotOpenable as exc:
-            self.banner.show_message("Docent will not open this file.", details=str(exc), level="warning")
-            return None
-
-    def open_passage(self, source: dict) -> None:
-        """Show a cited passage in the in-app viewer, at its page, highlighted."""
-        from app.ui.viewer import ViewerDialog
-
-        real = self._check(source["path"])
-        if real is None:
-            return
-        if getattr(self, "viewer", None) is None:
-            self.viewer = ViewerDialog(self)
-        span = tuple(source["span"]) if source.get("span") else None
-        self.viewer.show()  # shown first: the PDF view jumps within its real size
-        self.viewer.show_passage(str(real), source.get("page"), span, source.get("text", ""), source.get("label"))
-        self.viewer.raise_()
-
-    def open_external(self, path: str) -> None:
-        real = self._check(path)
-        if real is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(real)))
-
-    def show_in_folder(self, path: str) -> None:
-        real = self._check(path)
-        if real is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(real.parent)))
-
-    def _open_folder(self, folder: str) -> None:
-        roots = [Path(r.path) for r in self.reader.roots()]
-        target = Path(folder).resolve()
-        if any(target == r or r in target.parents for r in roots) and target.is_dir():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
 
     # --- settings -------------------------------------------------------------
 
