@@ -22,7 +22,7 @@ def _chunks(library) -> dict[str, list[tuple[int | None, str]]]:
 
 def test_readers_chunk_exactly_as_the_embedders_tokenizer_does(library, docs, embedder) -> None:
     library.indexer.ingest([docs["pdf"].parent])
-    assert library.indexer._chunk_spec() is not None  # the readers chunk
+    assert library.indexer.readers.chunk_spec() is not None  # the readers chunk
     stored = _chunks(library)
     for path in docs.values():
         expected = chunk_pages(load(path).pages, embedder.token_spans,
@@ -37,7 +37,7 @@ def test_the_next_file_is_read_while_the_current_one_embeds(library, tmp_path: P
     first = corpus.make_text(folder / "a-first.txt")
     second = corpus.make_markdown(folder / "b-second.md")
     indexer = library.indexer
-    reader = indexer._readers()[0]
+    reader = indexer.readers.pool()[0]
     reading_second = threading.Event()
     real_read = reader.read
 

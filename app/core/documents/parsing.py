@@ -70,15 +70,15 @@ class Parsed:
     numbered_pages: int
     chunks: list[Chunk]
 
-
-def summarise(doc: Document, chunks: list[Chunk]) -> Parsed:
-    """The parts of a loaded document the indexer keeps."""
-    return Parsed(
-        title=doc.title,
-        pages=len(doc.pages),
-        numbered_pages=sum(1 for p in doc.pages if p.number is not None),
-        chunks=chunks,
-    )
+    @classmethod
+    def from_document(cls, doc: Document, chunks: list[Chunk]) -> Parsed:
+        """A loaded document and its chunks, packed as the indexer keeps them."""
+        return cls(
+            title=doc.title,
+            pages=len(doc.pages),
+            numbered_pages=sum(1 for p in doc.pages if p.number is not None),
+            chunks=chunks,
+        )
 
 
 def tokenizer_spans(tokenizer_file: str | Path) -> Callable[[str], list[tuple[int, int]]]:
@@ -146,7 +146,7 @@ def _child(conn: Connection, target: str, memory: int | None) -> None:
                 spans_for[spec.tokenizer] = tokenizer_spans(spec.tokenizer)
             chunks = chunk_pages(doc.pages, spans_for[spec.tokenizer],
                                  max_tokens=spec.max_tokens, overlap=spec.overlap)
-            conn.send(("ok", summarise(doc, chunks)))
+            conn.send(("ok", Parsed.from_document(doc, chunks)))
         except SkipFile as exc:
             conn.send(("skip", exc.reason))
         except ParseError as exc:

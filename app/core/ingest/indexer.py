@@ -16,72 +16,27 @@ idempotent.
 from __future__ import annotations
 
 import hashlib
-import os
-import queue
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from app import config
 from app.core import documents
 from app.core import textnorm
-from app.core.stores.audit import AuditLog
-from app.core.stores.catalog import Catalog, ChunkRow, FileRow
 from app.core.documents.chunking import chunk_pages
 from app.core.documents.model import Document
-from app.core.models.embedder import Embedder
+from app.core.documents.parsing import IsolatedParser, Parsed, Parser
 from app.core.ingest.ignore import IgnoreRules, Limits, walk
-from app.core.documents.parsing import ChunkSpec, IsolatedParser, Parsed, Parser, summarise, tokenizer_spans
-from app.core.stores.vectors import VectorStore
+from app.core.ingest.reading import Outcome, Readers, ReadJob, default_readers
+from app.core.ingest.report import IngestReport, Progress
+from app.core.models.embedder import Embedder
 from app.core.paths import is_inside
+from app.core.stores.audit import AuditLog
+from app.core.stores.catalog import Catalog, ChunkRow, FileRow
+from app.core.stores.vectors import VectorStore
 from app.errors import Cancelled, ParseError, SkipFile
 
-@dataclass
-class Progress:
-    """Where an ingest run is; sent to the progress callback after each step."""
-
-    files_done: int
-    files_total: int
-    chunks_done: int
-    current: str | None
-    started: float
-    pages_done: int = 0
-    pages_total: int = 0
-
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds left, estimated from the files done so far."""
-        if self.files_done == 0 or self.files_total == 0:
-            return None
-        elapsed = time.monotonic() - self.started
-        return elapsed / self.files_done * (self.files_total - self.files_done)
-
-
-@dataclass
-class IngestReport:
-    """What an ingest run did (the ``ingest --json`` shape)."""
-
-    indexed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    chunks: int = 0
-    cancelled: bool = False
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "indexed": self.indexed,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "failed": [{"path": p, "reason": r} for p, r in self.failed],
-            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
-            "chunks": self.chunks,
-        }
+__all__ = ["Indexer", "IngestReport", "Progress", "chunk_id", "file_hash"]
 
 
 def file_hash(path: Path) -> str:
@@ -101,39 +56,6 @@ def chunk_id(path: str, content_hash: str, ordinal: int) -> str:
     """
     version = hashlib.sha256(f"{path}\0{content_hash}".encode()).hexdigest()[:20]
     return f"{version}-{ordinal:05d}"
-
-
-# Texts on which the reader's bare tokenizer must split exactly as the embedder does.
-_TOKENIZER_PROBES = (
-    "Docent indexes PDFs, Word files and notes: 42 pages, naïve café, x² ≥ 1.",
-    "def f(x):\n    return x_ref['key'] + 3.14  # ﬁnal — “quoted”",
-    "中文文本没有空格。日本語のテキスト。한국어 텍스트.",
-)
-
-
-def default_readers() -> int:
-    """How many reader processes run beside embedding: one per spare core, one
-    at least and two at most (reading costs about a tenth of embedding, and
-    each reader may hold a large document in memory)."""
-    return max(1, min(2, (os.cpu_count() or 2) - 1))
-
-
-@dataclass
-class _Job:
-    """A file marked pending, waiting to be read and then embedded and stored."""
-
-    path: Path
-    key: str
-    root_id: int | None
-    file_id: int
-    size: int
-    mtime_ns: int
-    digest: str
-    kind: str
-    # Page progress from the reader thread, for the indexing thread to report.
-    pages: deque[tuple[int, int]] = field(default_factory=deque)
-    changed: threading.Event = field(default_factory=threading.Event)
-    on_page: Callable[[int, int], None] | None = None
 
 
 class Indexer:
@@ -161,10 +83,6 @@ class Indexer:
             readers: how many files are read at once (default: one per spare core).
         """
         self.limits = limits
-        self.tokenizer_file = tokenizer_file
-        self.readers = readers or default_readers()
-        self._pool: list[Parser] | None = None
-        self._spec: ChunkSpec | bool | None = None
         # Documents are read in a child process unless told otherwise.
         self.parser: Parser = parser or IsolatedParser()
         self._rules: dict[Path, IgnoreRules] = {}
@@ -174,6 +92,9 @@ class Indexer:
         self.audit = audit
         self.chunk_tokens = min(chunk_tokens, embedder.max_tokens)
         self.chunk_overlap = chunk_overlap
+        self.readers = Readers(self.parser, readers or default_readers(), tokenizer_file=tokenizer_file,
+                               embedder=embedder, chunk_tokens=self.chunk_tokens,
+                               chunk_overlap=self.chunk_overlap)
 
     def rules(self, root: Path) -> IgnoreRules:
         """The ignore rules of one library root (cached)."""
@@ -266,103 +187,26 @@ class Indexer:
         progress: Callable[[Progress], None] | None,
         should_stop: Callable[[], bool] | None,
     ) -> None:
-        """Index the planned files as a pipeline.
+        """Index the planned files, the readers working ahead (see :mod:`.reading`)."""
 
-        Reader processes parse and chunk the next files while this thread
-        embeds and stores the current one; files are still finished (and
-        committed) one at a time, in plan order, so the crash-safe protocol
-        and the vector reuse by passage hash are unchanged.
-        """
+        def prepare(item: tuple[int, Path, str | None]) -> ReadJob | None:
+            root_id, path, reason = item
+            return self._prepare(path, root_id, report, skip=reason)
+
+        def store(job: ReadJob, outcome: Outcome) -> int:
+            before = report.chunks
+            self._store_read_file(job, outcome, report, should_stop)
+            return report.chunks - before
+
         state = Progress(0, len(plan), 0, None, time.monotonic())
-        self._chunk_spec()
-        halt = threading.Event()
-
-        def stop() -> bool:
-            return halt.is_set() or (should_stop is not None and should_stop())
-
-        readers: queue.SimpleQueue[Parser] = queue.SimpleQueue()
-        for reader in self._readers():
-            readers.put(reader)
-
-        def parse(job: _Job) -> Parsed | Document:
-            reader = readers.get()
-            try:
-                return self._parse(job, reader, stop)
-            finally:
-                readers.put(reader)
-
-        pending: deque[tuple[_Job, Future[Parsed | Document]]] = deque()
-        todo = iter(plan)
-        ahead = len(self._readers()) + 1
-        pool = ThreadPoolExecutor(max_workers=len(self._readers()), thread_name_prefix="docent-read")
         try:
-            while True:
-                while len(pending) < ahead:
-                    item = next(todo, None)
-                    if item is None:
-                        break
-                    if should_stop is not None and should_stop():
-                        raise Cancelled()
-                    root_id, path, reason = item
-                    job = self._prepare(path, root_id, report, skip=reason)
-                    if job is None:  # settled without reading: unchanged, skipped, gone
-                        state.files_done += 1
-                        if progress:
-                            progress(state)
-                        continue
-                    pending.append((job, pool.submit(parse, job)))
-                if not pending:
-                    break
-                job, future = pending.popleft()
-                state.current = job.key
-                state.pages_done = state.pages_total = 0
-                if progress:
-                    progress(state)
-                # Wait for the reader, passing on its page progress as it comes.
-                future.add_done_callback(lambda _f, job=job: job.changed.set())
-                while True:
-                    job.changed.clear()  # before looking, so no wake-up is missed
-                    done = future.done()
-                    while job.pages:
-                        state.pages_done, state.pages_total = job.pages.popleft()
-                        if progress:
-                            progress(state)
-                    if done:
-                        break
-                    job.changed.wait(0.5)
-                outcome: Parsed | Document | Exception
-                try:
-                    outcome = future.result()
-                except (SkipFile, ParseError) as exc:
-                    outcome = exc
-                before = report.chunks
-                self._finish(job, outcome, report, should_stop)
-                state.files_done += 1
-                state.chunks_done += report.chunks - before
-                if progress:
-                    progress(state)
+            self.readers.read_ahead(plan, prepare, store, progress, should_stop, state)
         except Cancelled:
             report.cancelled = True
-        finally:
-            # Readers still working on files ahead see the halt within a
-            # fraction of a second; those files stay pending for next time.
-            halt.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _readers(self) -> list[Parser]:
-        """The reader pool: the indexer's parser plus twins, one per spare core."""
-        if self._pool is None:
-            self._pool = [self.parser]
-            twin = getattr(self.parser, "twin", None)
-            if twin is not None:
-                self._pool += [twin() for _ in range(self.readers - 1)]
-        return self._pool
 
     def close(self) -> None:
         """End the reader processes."""
-        for reader in self._pool or [self.parser]:
-            reader.close()
-        self._pool = None
+        self.readers.close()
 
     def _mark_unavailable(self, root_id: int, report: IngestReport) -> None:
         for row in self.catalog.files(root_id=root_id):
@@ -391,16 +235,11 @@ class Indexer:
         if job is None:
             return
         job.on_page = on_page
-        self._chunk_spec()
-        outcome: Parsed | Document | Exception
-        try:
-            outcome = self._parse(job, self.parser, should_stop)
-        except (SkipFile, ParseError) as exc:
-            outcome = exc
-        self._finish(job, outcome, report, should_stop)
+        self.readers.chunk_spec()
+        self._store_read_file(job, self.readers.read(job, should_stop=should_stop), report, should_stop)
 
     def _prepare(self, path: Path, root_id: int | None, report: IngestReport, *,
-                 skip: str | None) -> _Job | None:
+                 skip: str | None) -> ReadJob | None:
         """Settle a file that needs no reading, or mark it pending and say what to read."""
         key = str(path)
         row = self.catalog.file(key)
@@ -443,50 +282,13 @@ class Indexer:
             report.unchanged += 1
             return None
         file_id = self.catalog.mark_file(key, "pending", root_id=root_id, kind=kind)
-        return _Job(path=path, key=key, root_id=root_id, file_id=file_id, size=st.st_size,
+        return ReadJob(path=path, key=key, root_id=root_id, file_id=file_id, size=st.st_size,
                     mtime_ns=st.st_mtime_ns, digest=digest, kind=kind)
 
-    def _parse(self, job: _Job, reader: Parser, should_stop: Callable[[], bool] | None) -> Parsed | Document:
-        """Read (and, in a reader process, chunk) one file.
-
-        Runs on a reader thread: it must not touch the catalog, and it leaves
-        chunking with the embedder's own tokenizer to the indexing thread
-        (a Rust tokenizer refuses to be used from two threads at once).
-        """
-
-        def on_page(done: int, total: int) -> None:
-            job.pages.append((done, total))
-            job.changed.set()
-            if job.on_page is not None:
-                job.on_page(done, total)
-
-        read = getattr(reader, "read", None)
-        spec = self._spec or None  # decided on the indexing thread, before any reading
-        if read is not None and isinstance(spec, ChunkSpec):
-            parsed: Parsed = read(job.path, spec, on_page=on_page, should_stop=should_stop)
-            return parsed
-        return reader.load(job.path, on_page=on_page, should_stop=should_stop)
-
-    def _chunk_spec(self) -> ChunkSpec | None:
-        """What a reader process needs to chunk as this indexer would, if it can.
-
-        Only when the bare tokenizer file gives exactly the embedder's token
-        spans (checked once on a sample); otherwise chunking stays here.
-        """
-        if self._spec is None:
-            self._spec = False
-            if self.tokenizer_file is not None and Path(self.tokenizer_file).is_file():
-                try:
-                    spans = tokenizer_spans(self.tokenizer_file)
-                    if all(spans(t) == list(self.embedder.token_spans(t)) for t in _TOKENIZER_PROBES):
-                        self._spec = ChunkSpec(str(self.tokenizer_file), self.chunk_tokens, self.chunk_overlap)
-                except Exception:  # noqa: BLE001 - any doubt: chunk in this process
-                    self._spec = False
-        return self._spec or None
-
-    def _finish(self, job: _Job, outcome: Parsed | Document | Exception, report: IngestReport,
-                should_stop: Callable[[], bool] | None) -> None:
-        """Embed and store a read file, or record why it could not be read."""
+    def _store_read_file(self, job: ReadJob, outcome: Outcome, report: IngestReport,
+                         should_stop: Callable[[], bool] | None) -> None:
+        """Chunk (if the reader did not), embed and store a read file, or record
+        why it could not be read or is skipped; a file gone meanwhile is removed."""
         key, root_id, path = job.key, job.root_id, job.path
         fields = {"size": job.size, "mtime_ns": job.mtime_ns, "hash": job.digest}
         if not path.exists():
@@ -499,7 +301,7 @@ class Indexer:
             if isinstance(outcome, Exception):
                 raise outcome
             if isinstance(outcome, Document):
-                outcome = summarise(outcome, chunk_pages(
+                outcome = Parsed.from_document(outcome, chunk_pages(
                     outcome.pages, self.embedder.token_spans,
                     max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,
                 ))
