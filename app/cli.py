@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=None, help="write the full results as JSON here")
     ev.add_argument("--readme", type=Path, default=None,
                     help="rewrite the table between <!-- eval:start --> and <!-- eval:end --> here")
+
+    rm = sub.add_parser("remove", help="take library folders or files out of the library (not off the disk)")
+    rm.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    rm.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    rx = sub.add_parser("reindex", help="read library files again, even if unchanged (default: all)")
+    rx.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    rx.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
 
@@ -527,6 +535,81 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.ingest.maintenance import normal_path, not_removable, remove_paths
+    from app.core.library import Library
+
+    with Library(_data_dir(args), purpose="docent remove") as lib:
+        lib.recover()
+        if lib.repair is not None:
+            _say(f"docent: {lib.repair.message}")
+        catalog = lib.catalog
+        paths = [normal_path(p) for p in args.paths]
+        # Nothing is removed when one path is wrong: a typo must not half-run a removal.
+        unknown = not_removable(catalog, paths)
+        if unknown:
+            for item in unknown:
+                _say(f"docent: {item['path']} was not removed: {item['reason']}.")
+            _say("docent: nothing was removed; `docent status --files` lists the library.")
+            return EXIT_FAILED
+        for p in paths:
+            _say(f"Removing {p} from the library…")
+        report = remove_paths(lib.indexer, paths)
+    if args.json:
+        _emit(report.to_json(), out)
+    else:
+        out.write(f"Removed {len(report.removed)} item(s) from the library: {report.files} file(s), "
+                  f"{report.chunks} passage(s). The files on disk are untouched.\n")
+    return EXIT_OK
+
+
+def cmd_reindex(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.ingest.maintenance import normal_path, outside_library, reindex
+    from app.core.library import Library
+    from app.progress import ProgressBar
+
+    stop = _StopFlag().install()
+    bar = ProgressBar()
+    try:
+        with Library(_data_dir(args), purpose="docent reindex") as lib:
+            lib.recover()
+            if lib.repair is not None:
+                _say(f"docent: {lib.repair.message}")
+            paths = [normal_path(p) for p in args.paths] or None
+            strays = outside_library(lib.catalog, paths or [])
+            if strays:
+                for p in strays:
+                    _say(f"docent: {p} is not in the library; add it with `docent ingest {p}`.")
+                return EXIT_FAILED
+            if paths is None and not lib.catalog.roots():
+                _say("The library is empty: nothing to re-index.")
+            else:
+                _say(f"Re-indexing {', '.join(paths) if paths else 'the whole library'}…")
+            report = reindex(
+                lib.indexer, paths,
+                progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
+                                              eta_s=s.eta_s, current=s.current,
+                                              pages=(s.pages_done, s.pages_total)),
+                should_stop=stop,
+            )
+    finally:
+        bar.close()
+        stop.restore()
+    if args.json:
+        _emit(report.to_json(), out)
+    else:
+        out.write(
+            f"Re-indexed {report.indexed} file(s) ({report.chunks} chunks), {report.unchanged} unchanged, "
+            f"{report.removed} removed, {len(report.failed)} failed, {len(report.skipped)} skipped.\n"
+        )
+        for path, reason in report.failed:
+            out.write(f"  failed  {path}: {reason}\n")
+    if report.cancelled:
+        _say("Re-indexing was stopped before the end; run the same command again to finish it.")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "ingest": cmd_ingest,
     "search": cmd_search,
@@ -535,6 +618,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "watch": cmd_watch,
     "audit": cmd_audit,
     "eval": cmd_eval,
+    "remove": cmd_remove,
+    "reindex": cmd_reindex,
 }
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.core.ingest.indexer import Progress
-from app.core.library import Library
+from app.core.ingest.maintenance import mark_for_reindex, remove_root
 from app.core.ingest.sync import FolderSync
+from app.core.library import Library
 from app.errors import DocentError
 
 
@@ -162,14 +163,8 @@ class IngestWorker(QObject):
     @Slot(list)
     def reindex(self, paths: list[str]) -> None:
         """Read files again even if they look unchanged (e.g. after a parser update)."""
-        catalog = self.library.catalog
-        for path in paths:
-            prefix = path.rstrip("/") + "/"
-            for f in catalog.files():
-                if f.path == path or f.path.startswith(prefix):
-                    catalog.mark_file(f.path, "pending", root_id=f.root_id)
-        roots = [r.path for r in catalog.roots() if any(p == r.path or p.startswith(r.path.rstrip("/") + "/") for p in paths)]
-        self.ingest(roots or paths)
+        targets = mark_for_reindex(self.library.catalog, paths)
+        self.ingest(targets or paths)
 
     @Slot()
     def halt(self) -> None:
@@ -186,15 +181,8 @@ class IngestWorker(QObject):
     def remove_root(self, path: str) -> None:
         """Take a folder (or file) out of the library: its chunks and vectors go."""
         try:
-            root = self.library.catalog.root(path)
-            if root is None:
-                return
-            files = self.library.catalog.files(root_id=root.id)
-            for f in files:
-                self.library.indexer.remove_file(f)
-            self.library.catalog.remove_root(root.id)
-            self.library.audit.append("remove_root", {"path": path, "files": len(files)})
-            if self.sync is not None:
+            report = remove_root(self.library.indexer, path)
+            if report.removed and self.sync is not None:
                 self.sync.refresh_roots()
         except DocentError as exc:
             self.failed.emit(str(exc))
