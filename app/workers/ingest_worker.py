@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.core.ingest.indexer import Progress
+from app.core.ingest.report import Progress
 from app.core.ingest.maintenance import mark_for_reindex, remove_root
 from app.core.ingest.sync import FolderSync
 from app.core.library import Library

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core.ingest.indexer import Indexer, IngestReport, Progress
+from app.core.ingest.indexer import Indexer
+from app.core.ingest.report import IngestReport, Progress
 from app.core.paths import is_inside
 from app.core.stores.catalog import Catalog
 
