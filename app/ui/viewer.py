@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut, QShowEvent, QTextCharFormat, QTextCursor
 from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
 from PySide6.QtPdfWidgets import QPdfView
@@ -35,26 +35,13 @@ from PySide6.QtWidgets import (
 
 # locate_passage and pdf_search_candidates are imported from here by callers.
 from app.core.passages import locate_passage, pdf_search_candidates  # noqa: F401
+from app.ui.viewer_pdf import NOT_FOUND_NOTE, PdfPages, rich_escape
 from app.workers.reading_worker import DocumentReader
 
 # A fixed background *and* foreground, so the highlight reads the same on a
 # light or a dark palette (a yellow background under light text would not).
 HIGHLIGHT_BACKGROUND = QColor("#ffe36e")
 HIGHLIGHT_FOREGROUND = QColor("#1a1a1a")
-
-NOT_FOUND_NOTE = "passage not found in the current file (it may have changed since it was indexed)"
-
-_ZOOM_STEP = 1.25
-_MIN_ZOOM = 0.1
-_MAX_ZOOM = 8.0
-_PDF_ERRORS: dict[QPdfDocument.Error, str] = {
-    QPdfDocument.Error.FileNotFound: "the file was not found",
-    QPdfDocument.Error.InvalidFileFormat: "it is not a valid PDF (damaged or truncated)",
-    QPdfDocument.Error.IncorrectPassword: "it is protected by a password",
-    QPdfDocument.Error.UnsupportedSecurityScheme: "it uses an unsupported encryption scheme",
-    QPdfDocument.Error.DataNotYetAvailable: "its data is not available yet",
-    QPdfDocument.Error.Unknown: "an unknown error occurred",
-}
 
 
 def _utf16_offset(text: str, index: int) -> int:
@@ -65,7 +52,7 @@ def _utf16_offset(text: str, index: int) -> int:
 # --------------------------------------------------------------------------- widgets
 
 
-class DocumentViewer(QWidget):
+class DocumentViewer(PdfPages, QWidget):
     """Shows one cited passage in its file: a PDF page or the text, highlighted.
 
     Use it as a tab or inside :class:`ViewerDialog`. Call :meth:`show_passage`
@@ -247,114 +234,10 @@ class DocumentViewer(QWidget):
         """The message shown instead of a document ("" when a document is shown)."""
         return self.message.text() if self.stack.currentIndex() == self._MESSAGE else ""
 
-    def zoom_in(self) -> None:
-        """Enlarge the PDF by one step."""
-        self._zoom_by(_ZOOM_STEP)
-
-    def zoom_out(self) -> None:
-        """Shrink the PDF by one step."""
-        self._zoom_by(1 / _ZOOM_STEP)
-
-    def fit_width(self) -> None:
-        """Fit the PDF's pages to the view's width (the default)."""
-        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
-        self.fit_width_button.setChecked(True)
-
-    # ----------------------------------------------------------------- PDFs
-
-    def _show_pdf(self, file: Path, page: int | None, passage: str, label: str | None) -> None:
-        self.pdf_document.close()
-        error = self.pdf_document.load(str(file))
-        if error != QPdfDocument.Error.None_ or self.pdf_document.status() != QPdfDocument.Status.Ready:
-            reason = _PDF_ERRORS.get(error, "it could not be loaded")
-            self._show_error(file, f"Docent cannot display {file.name}: {reason}.")
-            return
-        count = self.pdf_document.pageCount()
-        if count <= 0:
-            self._show_error(file, f"{file.name} has no pages to show.")
-            return
-        wanted = page if page is not None else 1
-        if not 1 <= wanted <= count:
-            self._set_note(f"page {wanted} is beyond the end of this file (it has {count} pages now)")
-            wanted = 1
-        self._page = wanted
-        index = wanted - 1
-
-        printed = label or self.pdf_document.pageLabel(index)
-        parts = [f"<b>{_esc(file.name)}</b>", f"page {wanted} of {count}"]
-        if printed and printed != str(wanted):
-            parts.append(f"printed page {_esc(printed)}")
-        self.header.setText(" · ".join(parts))
-        self.header.setToolTip(str(file))
-
-        self.fit_width()
-        self.stack.setCurrentIndex(self._PDF)
-        self._set_zoom_visible(True)
-        self.pdf_view.pageNavigator().jump(index, QPointF(0, 0), 0)
-        self._pinned = True
-
-        model = QPdfSearchModel(self)
-        model.setDocument(self.pdf_document)
-        chosen = ""
-        for candidate in pdf_search_candidates(passage):
-            model.setSearchString(candidate)
-            # resultsOnPage searches that one page at once; the full, page by
-            # page search goes on in the background and numbers the results.
-            if model.resultsOnPage(index):
-                chosen = candidate
-                break
-        if not chosen:
-            model.setSearchString("")
-            if passage.strip() and not self.note_text():
-                self._set_note(NOT_FOUND_NOTE)
-        self._search_model = model
-        self._found = bool(chosen)
-        self._highlighted = chosen
-        self.pdf_view.setSearchModel(model)
-        if chosen:
-            model.statusChanged.connect(self._select_pdf_result)
-            model.countChanged.connect(self._select_pdf_result)
-            self._select_pdf_result()
-
-    def _select_pdf_result(self) -> None:
-        """Make the first result on the cited page the current one, once numbered."""
-        model = self._search_model
-        if model is None or self._page is None or self.pdf_view.searchModel() is not model:
-            return
-        if self.pdf_view.currentSearchResultIndex() >= 0:
-            return
-        index = self._page - 1
-        for row in range(model.rowCount(QModelIndex())):
-            if model.resultAtIndex(row).page() == index:
-                # The view scrolls to the result and paints it as the current one.
-                self.pdf_view.setCurrentSearchResultIndex(row)
-                return
-
-    def _zoom_by(self, factor: float) -> None:
-        if self.stack.currentIndex() != self._PDF:
-            return
-        current = self._effective_zoom()
-        self.pdf_view.setZoomMode(QPdfView.ZoomMode.Custom)
-        self.pdf_view.setZoomFactor(max(_MIN_ZOOM, min(_MAX_ZOOM, current * factor)))
-        self.fit_width_button.setChecked(False)
-
-    def _effective_zoom(self) -> float:
-        """The zoom factor on screen; in fit-width mode QPdfView reports 1.0."""
-        if self.pdf_view.zoomMode() != QPdfView.ZoomMode.FitToWidth or self._page is None:
-            return self.pdf_view.zoomFactor()
-        # Mirror QPdfView's own fit-width sum: viewport width over page width in pixels.
-        points = self.pdf_document.pagePointSize(self._page - 1)
-        if points.width() <= 0:
-            return 1.0
-        margins = self.pdf_view.documentMargins()
-        width = self.pdf_view.viewport().width() - margins.left() - margins.right()
-        pixels = points.width() * self.pdf_view.logicalDpiX() / 72.0
-        return max(_MIN_ZOOM, width / pixels) if width > 0 else 1.0
-
     # ----------------------------------------------------------------- text files
 
     def _start_reading(self, file: Path, span: tuple[int, int] | None, passage: str) -> None:
-        self.header.setText(f"<b>{_esc(file.name)}</b>")
+        self.header.setText(f"<b>{rich_escape(file.name)}</b>")
         self.header.setToolTip(str(file))
         self._show_message(f"Reading {file.name}…")
         self._reading = (file, passage)
@@ -385,7 +268,7 @@ class DocumentViewer(QWidget):
         self.stack.setCurrentIndex(self._TEXT)
         self._set_zoom_visible(False)
 
-        header = [f"<b>{_esc(file.name)}</b>"]
+        header = [f"<b>{rich_escape(file.name)}</b>"]
         if found is None:
             self._found = False
             self._highlighted = ""
@@ -481,7 +364,7 @@ class DocumentViewer(QWidget):
         self.text_view.setExtraSelections([])
 
     def _show_error(self, file: Path, message: str) -> None:
-        self.header.setText(f"<b>{_esc(file.name)}</b>")
+        self.header.setText(f"<b>{rich_escape(file.name)}</b>")
         self.header.setToolTip(str(file))
         self._show_message(message)
 
@@ -539,8 +422,3 @@ class ViewerDialog(QDialog):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _esc(text: str) -> str:
-    """HTML-escape for rich-text labels."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
