@@ -17,9 +17,15 @@ setup:
 run: setup
 	$(VENV)/bin/docent
 
+# Every test once, in two runs: the core's (everything outside tests/ui) with
+# Qt made unimportable (tests/no_qt.py), then the window's. Both always run;
+# make test fails if either does.
 test: setup
 	$(VENV)/bin/lint-imports
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest
+	status=0; \
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest tests --ignore=tests/ui -p tests.no_qt || status=1; \
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest tests/ui || status=1; \
+	exit $$status
 
 # The installed desktop app: dist/Docent/ (one folder, runs without Python),
 # then check it with dist/Docent/docent --selftest.
@@ -68,8 +74,9 @@ eval:
 	@test -n "$(EVAL_SET)" || { echo "No question set: set DOCENT_EVAL_DIR to the folder holding questions.jsonl"; exit 2; }
 	@if [ "$(EVAL_RERANKER)" = ".cache/reranker" ] && [ ! -f .cache/reranker/config.json ]; then \
 		$(VENV)/bin/python bench/reranker_train.py .cache/reranker; fi
-	$(VENV)/bin/docent eval $(EVAL_SET) --docs $(EVAL_DOCS) --out eval/results.json --readme README.md \
+	$(VENV)/bin/docent eval $(EVAL_SET) --docs $(EVAL_DOCS) --out eval/results.json \
 		$(if $(EVAL_RERANKER),--reranker $(EVAL_RERANKER)) $(EVAL_ARGS)
+	$(VENV)/bin/python tools/readme.py eval eval/results.json README.md
 
 # Retrieval only (no answers, no reranker): a minute or two.
 eval-quick:

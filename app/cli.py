@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -108,9 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", type=Path, default=None, metavar="GGUF")
     ev.add_argument("--work", type=Path, default=None, metavar="DIR",
                     help="data folder for the evaluation's own index (default: a temporary one)")
-    ev.add_argument("--out", type=Path, default=None, help="write the full results as JSON here")
-    ev.add_argument("--readme", type=Path, default=None,
-                    help="rewrite the table between <!-- eval:start --> and <!-- eval:end --> here")
+    ev.add_argument("--out", type=Path, default=None, help="write the full results as JSON here "
+                    "(tools/readme.py puts them in the README)")
 
     rm = sub.add_parser("remove", help="take library folders or files out of the library (not off the disk)")
     rm.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -125,17 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _emit(obj: Any, out: TextIO) -> None:
     out.write(json.dumps(obj, ensure_ascii=False) + "\n")
     out.flush()
-
-
-def _shown(path: str | None) -> str | None:
-    """``path`` relative to the working directory when it lies inside it (for
-    results committed to the repository: no machine's absolute paths)."""
-    if not path:
-        return path
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return path
 
 
 def _say(message: str) -> None:
@@ -422,115 +409,43 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
-    """Ingest a question set's corpus into a separate data folder and score
-    every retrieval mode, through the same ``Library`` the app uses."""
-    import tempfile
-
+    """Score retrieval (and answers) on a question set: see :func:`app.core.evaluate.run`."""
     from app.config import Settings
     from app.core import evaluate as ev
-    from app.core.library import Library
+    from app.errors import Cancelled
     from app.progress import ProgressBar
 
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in ev.EVAL_MODES]
-    if unknown:
-        raise UsageError(f"Unknown mode {unknown[0]!r}; use {', '.join(ev.EVAL_MODES)}.")
-    questions = ev.load_questions(args.questions)
-    corpus = ev.corpus_for(args.questions, args.docs)
-    base = Settings.load(_data_dir(args) / "settings.json") if args.data_dir else Settings()
+    modes = ev.parse_modes(args.modes)
+    settings = Settings.load(_data_dir(args) / "settings.json") if args.data_dir else Settings()
     if args.reranker is not None:
         if not args.reranker.expanduser().is_dir():
             raise UsageError(f"The reranker folder {args.reranker} does not exist.")
-        base = dataclasses.replace(base, reranker_path=str(args.reranker.expanduser().resolve()))
-    reranker = getattr(base, "reranker_path", None)
-    if "hybrid+reranker" in modes and not reranker:
-        _say("docent eval: no reranker configured (--reranker DIR); skipping hybrid+reranker.")
-        modes.remove("hybrid+reranker")
+        settings = dataclasses.replace(settings, reranker_path=str(args.reranker.expanduser().resolve()))
+    bar = ProgressBar()
+
+    def note(message: str) -> None:
+        bar.close()  # each step gets its own bar
+        _say(f"docent eval: {message}")
+
     stop = _StopFlag().install()
-    temp = None if args.work else tempfile.TemporaryDirectory(prefix="docent-eval-")
-    work = args.work.expanduser().resolve() if args.work else Path(temp.name)  # type: ignore[union-attr]
-    started = time.perf_counter()
     try:
-        with Library(work, settings=base, purpose="docent eval", model_path=args.model) as lib:
-            lib.recover()
-            bar = ProgressBar()
-            try:
-                report = lib.indexer.ingest(
-                    corpus.files,
-                    progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
-                                                  eta_s=s.eta_s, current=s.current),
-                    should_stop=stop,
-                )
-            finally:
-                bar.close()
-            if report.cancelled:
-                _say("docent eval: stopped.")
-                return EXIT_FAILED
-            if report.failed:
-                _say(f"docent eval: {len(report.failed)} file(s) failed to index, e.g. {report.failed[0]}")
-            ingest_s = time.perf_counter() - started
-            results: dict[str, Any] = {
-                "date": ev.now_iso(),
-                "questions_file": str(args.questions.resolve()),
-                "questions": {"fact": sum(q.kind == "fact" for q in questions),
-                              "absent": sum(q.kind == "absent" for q in questions)},
-                "corpus": corpus.to_json(),
-                "chunks": lib.catalog.indexed_chunk_count(),
-                "ingest_s": round(ingest_s, 1),
-                "settings": {f: getattr(lib.settings, f) for f in
-                             ("chunk_tokens", "chunk_overlap", "min_relevance", "sources_per_answer",
-                              "embedding_backend") if hasattr(lib.settings, f)},
-                "model": None if args.no_answers else lib.model_path.name,
-                "reranker": _shown(reranker),
-                "max_tokens": args.max_tokens,
-                "modes": [],
-            }
-            sampling = lib.sampling(args.max_tokens)
-            k = lib.settings.sources_per_answer
-            for mode in modes:
-                if stop():
-                    break
-                search_mode, rerank = ("hybrid", True) if mode == "hybrid+reranker" else (mode, False)
-                extra = {"rerank": rerank} if reranker else {}
-                _say(f"docent eval: {mode}: retrieval…")
-                retrieval, per_r = ev.score_retrieval(
-                    lambda q, n: lib.retriever.search(q, k=n, mode=search_mode, **extra).hits,
-                    questions, corpus.root)
-                answers: dict[str, Any] = {}
-                per_a: dict[str, dict[str, Any]] = {}
-                if not args.no_answers:
-                    bar = ProgressBar()
-                    t0 = time.perf_counter()
-                    try:
-                        answers, per_a = ev.score_answers(
-                            lambda q: lib.answerer.ask(q, k=k, mode=search_mode, sampling=sampling,
-                                                       should_stop=stop, **extra),
-                            questions, corpus.root,
-                            on_progress=lambda d, t: bar.update(
-                                d, t, current=f"{mode}: answers", unit="questions",
-                                eta_s=(time.perf_counter() - t0) / d * (t - d)),
-                            should_stop=stop,
-                        )
-                    finally:
-                        bar.close()
-                result = ev.ModeResult(mode, retrieval, answers, ev.merge_rows(per_r, per_a))
-                results["modes"].append(result.to_json())
-                _say(f"docent eval: {mode}: recall@5 {ev._pct(retrieval['recall_at_5'])}, "
-                     f"MRR@10 {retrieval['mrr_at_10']['value']:.3f}"
-                     + (f", keyword hits {ev._pct(answers['keyword_hit'])}, cites right file "
-                        f"{ev._pct(answers['citation_correct'])}, declines absent "
-                        f"{ev._pct(answers['decline_rate'])}" if answers else ""))
+        results = ev.run(
+            args.questions, args.docs, settings, modes=modes, answers=not args.no_answers,
+            max_tokens=args.max_tokens, model=args.model, work=args.work, should_stop=stop, note=note,
+            on_ingest=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
+                                           current=s.current),
+            on_answer=lambda mode, done, total: bar.update(done, total, current=f"{mode}: answers",
+                                                           unit="questions"),
+        )
+    except Cancelled:
+        bar.close()
+        _say("docent eval: stopped.")
+        return EXIT_FAILED
     finally:
+        bar.close()
         stop.restore()
-        if temp is not None:
-            temp.cleanup()
-    results["total_s"] = round(time.perf_counter() - started, 1)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        results["out"] = str(args.out)
-        args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    if args.readme and not ev.write_readme_table(args.readme, results):
-        _say(f"docent eval: {args.readme} has no <!-- eval:start --> / <!-- eval:end --> markers; left alone.")
+        ev.save(results, args.out)
     out.write(ev.table(results) + "\n")
     return EXIT_OK
 

@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.readme import replace_section  # noqa: E402
+from tools.readme import replace_section  # noqa: E402
 PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx")
 # Parts that are another run of a script with extra arguments.
 VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}

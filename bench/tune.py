@@ -39,7 +39,7 @@ enforce_offline()
 
 from app.core import evaluate as ev  # noqa: E402
 from app.core.library import Library  # noqa: E402
-from app.core.readme import replace_section  # noqa: E402
+from tools.readme import replace_section  # noqa: E402
 from app.core.answering.retrieval import Retriever  # noqa: E402
 
 from bench.devset import DOCS, EVAL  # noqa: E402

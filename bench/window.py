@@ -24,7 +24,7 @@ from app.config import enforce_offline  # noqa: E402
 
 enforce_offline()
 
-from app.ui.stall import StallMeter  # noqa: E402
+from tools.stall import StallMeter  # noqa: E402
 from tests import corpus  # noqa: E402
 
 

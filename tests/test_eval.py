@@ -10,6 +10,7 @@ import pytest
 from app.core import evaluate as ev
 from app.errors import UsageError
 from tests import corpus
+from tools import readme as readme_tool
 
 
 def write_set(folder: Path, docs: Path, lines: list[dict], readme: str | None = None) -> Path:
@@ -80,7 +81,7 @@ def test_docent_eval_scores_every_mode_and_writes_the_results(docent, tiny_set, 
     readme = tmp_path / "README.md"
     readme.write_text("# Results\n\n<!-- eval:start -->\nSTALE TABLE\n<!-- eval:end -->\n\nafter\n", encoding="utf-8")
     out = tmp_path / "results.json"
-    result = docent("eval", str(questions), "--docs", str(docs), "--out", str(out), "--readme", str(readme),
+    result = docent("eval", str(questions), "--docs", str(docs), "--out", str(out),
                     "--max-tokens", "32", "--work", str(tmp_path / "work"), timeout=900)
     assert result.code == 0, result.err
     data = json.loads(out.read_text(encoding="utf-8"))
@@ -104,6 +105,8 @@ def test_docent_eval_scores_every_mode_and_writes_the_results(docent, tiny_set, 
     hybrid = data["modes"][2]
     assert hybrid["retrieval"]["recall_at_5"]["hits"] == 3 and hybrid["retrieval"]["mrr_at_10"]["value"] == 1.0
     assert hybrid["answers"]["decline_rate"]["hits"] == 1  # nothing about Verdi: declined
+    # make eval then puts the results in the README with the dev tool.
+    assert readme_tool.main(["eval", str(out), str(readme)]) == 0
     text = readme.read_text(encoding="utf-8")
     assert "STALE TABLE" not in text and text.endswith("after\n")
     assert "| hybrid | 100% (3/3) | 1.000 |" in text and "declines absent" in text

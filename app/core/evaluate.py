@@ -35,14 +35,18 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.core.readme import replace_section
 from app.errors import Cancelled, UsageError
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.core.ingest.report import Progress
 
 
 #: Retrieval modes, as the window and ``docent ask`` name them; the last
@@ -295,19 +299,140 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def write_readme_table(readme: Path, results: dict[str, Any]) -> bool:
-    """Replace the text between ``<!-- eval:start -->`` and ``<!-- eval:end -->``."""
-    s = results.get("settings", {})
-    body = (f"{table(results)}\n\n"
-            f"{results['questions']['fact']} fact and {results['questions']['absent']} absent questions over "
-            f"{results['corpus']['files']} files; chunks of {s.get('chunk_tokens')} tokens "
-            f"(overlap {s.get('chunk_overlap')}), model `{results.get('model')}`, "
-            f"relevance threshold {s.get('min_relevance')}. "
-            f"Reranker: {results.get('reranker') or 'none configured'}. "
-            f"Full results: `{results.get('out', 'eval/results.json')}`.")
-    return replace_section(readme, "eval", body)
-
-
 def now_iso() -> str:
     """The run's date for the results file."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _shown(path: str | None) -> str | None:
+    """``path`` relative to the working directory when it lies inside it (for
+    results committed to the repository: no machine's absolute paths)."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+# --- the whole run --------------------------------------------------------------
+
+
+def parse_modes(text: str) -> list[str]:
+    """The comma-separated retrieval modes to score; an unknown one is a usage error."""
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in EVAL_MODES]
+    if unknown:
+        raise UsageError(f"Unknown mode {unknown[0]!r}; use {', '.join(EVAL_MODES)}.")
+    return modes
+
+
+def run(
+    questions_file: Path,
+    docs: Path,
+    settings: Settings,
+    *,
+    modes: Sequence[str] = EVAL_MODES,
+    answers: bool = True,
+    max_tokens: int,
+    model: Path | None = None,
+    work: Path | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    note: Callable[[str], None] = lambda message: None,
+    on_ingest: Callable[[Progress], None] | None = None,
+    on_answer: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Ingest a question set's corpus into a separate data folder and score
+    every retrieval mode, through the same ``Library`` the app uses.
+
+    Args:
+        settings: the settings to evaluate (its reranker, if any, runs the
+            ``hybrid+reranker`` mode; without one that mode is skipped).
+        answers: also ask the model every question (else retrieval only).
+        work: the evaluation's own data folder (default: a temporary one).
+        note: told what happens, in a sentence, as it happens.
+        on_ingest: the corpus ingest's progress.
+        on_answer: ``(mode, done, total)`` as the questions are answered.
+
+    Returns:
+        The results, as ``--out`` writes them (see :func:`save`).
+
+    Raises:
+        Cancelled: stopped before the corpus was indexed, or while answering.
+    """
+    from app.core.library import Library
+
+    modes = list(modes)
+    questions = load_questions(questions_file)
+    corpus = corpus_for(questions_file, docs)
+    reranker = getattr(settings, "reranker_path", None)
+    if "hybrid+reranker" in modes and not reranker:
+        note("no reranker configured (--reranker DIR); skipping hybrid+reranker.")
+        modes.remove("hybrid+reranker")
+    temp = None if work else tempfile.TemporaryDirectory(prefix="docent-eval-")
+    folder = Path(work).expanduser().resolve() if work else Path(temp.name)  # type: ignore[union-attr]
+    started = time.perf_counter()
+    try:
+        with Library(folder, settings=settings, purpose="docent eval", model_path=model) as lib:
+            lib.recover()
+            report = lib.indexer.ingest(corpus.files, progress=on_ingest, should_stop=should_stop)
+            if report.cancelled:
+                raise Cancelled("The evaluation was stopped; no results were written.")
+            if report.failed:
+                note(f"{len(report.failed)} file(s) failed to index, e.g. {report.failed[0]}")
+            results: dict[str, Any] = {
+                "date": now_iso(),
+                "questions_file": str(Path(questions_file).resolve()),
+                "questions": {"fact": sum(q.kind == "fact" for q in questions),
+                              "absent": sum(q.kind == "absent" for q in questions)},
+                "corpus": corpus.to_json(),
+                "chunks": lib.catalog.indexed_chunk_count(),
+                "ingest_s": round(time.perf_counter() - started, 1),
+                "settings": {f: getattr(lib.settings, f) for f in
+                             ("chunk_tokens", "chunk_overlap", "min_relevance", "sources_per_answer",
+                              "embedding_backend") if hasattr(lib.settings, f)},
+                "model": lib.model_path.name if answers else None,
+                "reranker": _shown(reranker),
+                "max_tokens": max_tokens,
+                "modes": [],
+            }
+            sampling = lib.sampling(max_tokens)
+            k = lib.settings.sources_per_answer
+            for mode in modes:
+                if should_stop is not None and should_stop():
+                    break
+                search_mode, rerank = ("hybrid", True) if mode == "hybrid+reranker" else (mode, False)
+                extra = {"rerank": rerank} if reranker else {}
+                note(f"{mode}: retrieval…")
+                retrieval, per_r = score_retrieval(
+                    lambda q, n: lib.retriever.search(q, k=n, mode=search_mode, **extra).hits,
+                    questions, corpus.root)
+                scored: dict[str, Any] = {}
+                per_a: dict[str, dict[str, Any]] = {}
+                if answers:
+                    scored, per_a = score_answers(
+                        lambda q: lib.answerer.ask(q, k=k, mode=search_mode, sampling=sampling,
+                                                   should_stop=should_stop, **extra),
+                        questions, corpus.root,
+                        on_progress=(lambda d, t, mode=mode: on_answer(mode, d, t)) if on_answer else None,
+                        should_stop=should_stop,
+                    )
+                result = ModeResult(mode, retrieval, scored, merge_rows(per_r, per_a))
+                results["modes"].append(result.to_json())
+                note(f"{mode}: recall@5 {_pct(retrieval['recall_at_5'])}, "
+                     f"MRR@10 {retrieval['mrr_at_10']['value']:.3f}"
+                     + (f", keyword hits {_pct(scored['keyword_hit'])}, cites right file "
+                        f"{_pct(scored['citation_correct'])}, declines absent "
+                        f"{_pct(scored['decline_rate'])}" if scored else ""))
+    finally:
+        if temp is not None:
+            temp.cleanup()
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def save(results: dict[str, Any], out: Path) -> None:
+    """Write the results as JSON (they then record where they were written)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results["out"] = str(out)
+    out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
