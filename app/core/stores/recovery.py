@@ -40,7 +40,7 @@ from app.core.stores import integrity, vectors
 from app.core.stores.audit import AuditLog
 from app.core.stores.catalog import Catalog
 from app.durable import durable_move, fsync_dir
-from app.errors import DAMAGED, StoreError
+from app.errors import DAMAGED, READ_ONLY, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,8 @@ def _set_aside(paths: DataPaths, result: integrity.ProbeResult) -> dict[str, tup
                 f"rebuilt now: the data folder {paths.root} cannot be written ({blocked}). "
                 "Free some space (or make the folder writable) and start Docent again; nothing "
                 "was moved or deleted.",
-                kind=DAMAGED,
+                # A read-only folder still lets `docent ask` answer from what is there.
+                kind=DAMAGED if os.access(paths.root, os.W_OK) else READ_ONLY,
             )
     moved: dict[str, tuple[Path, str]] = {}
     for store, (path, reason) in targets.items():
