@@ -398,3 +398,26 @@ def test_unexpected_parser_exception_becomes_parse_error(tmp_path: Path, monkeyp
     with pytest.raises(ParseError) as info:
         load(path)
     assert "parser bug" in info.value.reason
+
+
+def test_markdown_heading_text_is_what_a_reader_sees(tmp_path: Path) -> None:
+    source = (
+        "# The `load()` call and [its manual](http://example.org/m)\n"
+        "\n"
+        "Some text.\n"
+        "\n"
+        "## *Nested* **bold** `timers[Symbol.dispose]()`\n"
+        "\n"
+        "    # indented code, not a heading\n"
+        "\n"
+        "<div>\n"
+        "# inside a block of HTML, not a heading\n"
+        "</div>\n"
+    )
+    path = tmp_path / "api.md"
+    path.write_text(source, encoding="utf-8")
+    (page,) = load(path).pages
+    assert [heading for _, heading in page.headings] == [
+        "The load() call and its manual", "Nested bold timers[Symbol.dispose]()",
+    ]
+    assert [offset for offset, _ in page.headings] == [0, source.index("## *Nested*")]

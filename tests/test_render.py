@@ -209,3 +209,10 @@ def test_highlight_without_terms_is_escaped_text() -> None:
 def test_query_terms_are_content_words() -> None:
     assert query_terms("What is the boiling point of water?") == ["boiling", "point", "water"]
     assert query_terms("a b c") == []
+
+
+def test_a_reference_definition_stays_visible_and_its_marker_a_citation() -> None:
+    out = answer_html("As noted [1].\n\n[1]: http://evil.example/ref", 1)
+    assert '<a href="cite:1">[1]</a>' in out
+    assert "http://evil.example/ref" in out  # shown as text, as the model wrote it
+    assert_inert(out)
