@@ -73,7 +73,7 @@ def test_scoped_keyword_search_still_finds_a_small_folder_below_the_rest(tmp_pat
 
 
 def _hit(i: int, text: str) -> Hit:
-    return Hit(StoredChunk(f"c{i}", 1, "/lib/x.txt", None, None, 0, len(text), None, text, "h", i), 1.0 / (i + 1))
+    return Hit(StoredChunk(f"c{i}", i, None, None, 0, len(text), None, text, "h", 1, "/lib/x.txt"), 1.0 / (i + 1))
 
 
 def test_collapsing_with_a_limit_keeps_the_same_first_hits() -> None:

@@ -63,20 +63,11 @@ class ChunkRow:
 
 
 @dataclass(frozen=True)
-class StoredChunk:
-    """A chunk joined with its file, as search results need it."""
+class StoredChunk(ChunkRow):
+    """A stored chunk joined with its file, as search results need it."""
 
-    id: str
     file_id: int
     path: str
-    page: int | None
-    label: str | None
-    start: int
-    end: int
-    heading: str | None
-    text: str
-    text_hash: str
-    ordinal: int
 
 
 def _now() -> str:
@@ -403,8 +394,9 @@ class Catalog(SqliteStore):
                 part,
             ):
                 out[r["id"]] = StoredChunk(
-                    r["id"], r["file_id"], r["path"], r["page"], r["label"], r["start"], r["end"],
-                    r["heading"], r["text"], r["text_hash"], r["ordinal"],
+                    id=r["id"], ordinal=r["ordinal"], page=r["page"], label=r["label"], start=r["start"],
+                    end=r["end"], heading=r["heading"], text=r["text"], text_hash=r["text_hash"],
+                    file_id=r["file_id"], path=r["path"],
                 )
         return out
 
