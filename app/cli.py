@@ -292,24 +292,26 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
             sampling = dataclasses.replace(sampling, **overrides)
 
             def run(question: str, on_token: Callable[[str], None] | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                    show_progress: bool = False) -> dict[str, Any]:
+                # Recognised once: a whole-document question names what it reads.
+                task = lib.answerer.plan(question, scope)
                 return lib.answerer.ask(
                     question, k=args.k, mode=args.mode, scope=scope, sampling=sampling,
-                    on_token=on_token, should_stop=stop, on_progress=on_progress,
+                    on_token=on_token, should_stop=stop, task=task,
+                    on_progress=progress(task.label if task is not None else "your documents")
+                    if show_progress else None,
                 ).to_json()
 
-            def progress(question: str) -> Callable[[int, int], None]:
+            def progress(label: str) -> Callable[[int, int], None]:
                 """Whole-document answers read in parts first: say how far on stderr."""
                 from time import perf_counter
 
-                from app.core.answering import wholedoc
+                from app.core.answering.wholedoc import progress_text
 
-                task = wholedoc.detect(question, lib.catalog, scope)
-                label = task.label if task is not None else "your documents"
                 began = perf_counter()
 
                 def show(done: int, total: int) -> None:
-                    _say("docent: " + wholedoc.progress_text(label, done, total, perf_counter() - began))
+                    _say("docent: " + progress_text(label, done, total, perf_counter() - began))
 
                 return show
 
@@ -323,7 +325,7 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
                 out.write(piece)
                 out.flush()
 
-            result = run(args.question, stream, progress(args.question))
+            result = run(args.question, stream, show_progress=True)
     finally:
         stop.restore()
     out.write("\n")

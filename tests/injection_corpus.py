@@ -347,7 +347,7 @@ def payload_in(answer: str, cases: list[InjectionCase] = CASES) -> list[str]:
 
 
 def outcome(case: InjectionCase, answer: object, cases: list[InjectionCase] = CASES) -> Outcome:
-    """Score one ``app.core.answering.answer.Answer`` against its case (and the
+    """Score one ``app.core.answering.outcome.Answer`` against its case (and the
     payloads of all ``cases``, which were in the same library)."""
     cited = [Path(c.source.hit.chunk.path).name for c in answer.citations]  # type: ignore[attr-defined]
     replaced = answer.replaced is not None  # type: ignore[attr-defined]

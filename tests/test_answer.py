@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.core.answering import citations as cite
-from app.core.answering.answer import DECLINE_TEXT
+from app.core.answering.outcome import DECLINE_TEXT
 from app.core.models.llm import Sampling
 
 

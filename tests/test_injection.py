@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from app.core.answering import injection
-from app.core.answering.answer import Source, user_message
+from app.core.answering.outcome import Source
+from app.core.answering.prompt import user_message
 from app.core.models.llm import Sampling
 from app.core.answering.retrieval import Hit
 from tests.injection_corpus import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.answering import wholedoc
+from app.core.answering import mapreduce, wholedoc
 from app.core.stores.catalog import Catalog
 from app.core.models.llm import Sampling
 from tests import corpus
@@ -209,7 +209,7 @@ def test_stop_takes_effect_within_a_token(tutorial) -> None:
 
     model.stream = counting  # type: ignore[method-assign]
     try:
-        answer = wholedoc.map_reduce(task, model, library.catalog, model_name="m", sampling=SAMPLING,
+        answer = mapreduce.map_reduce(task, model, library.catalog, model_name="m", sampling=SAMPLING,
                                      on_token=pieces.append, should_stop=lambda: generated["n"] >= 3)
     finally:
         del model.stream
@@ -221,7 +221,7 @@ def test_a_long_file_is_sampled_and_the_answer_says_so(tutorial) -> None:
     task = wholedoc.detect("summarise appetite.pdf", library.catalog)
     steps: list[tuple[int, int]] = []
     trace: dict = {}
-    answer = wholedoc.map_reduce(task, library.model(), library.catalog, model_name="m", sampling=SAMPLING,
+    answer = mapreduce.map_reduce(task, library.model(), library.catalog, model_name="m", sampling=SAMPLING,
                                  on_progress=lambda d, t: steps.append((d, t)), max_batches=2, trace=trace)
     assert trace["batches"] > 2 and trace["read_batches"] == 2
     assert steps[-1] == (3, 3), "two map batches and the reduce"
@@ -243,10 +243,10 @@ def test_an_ambiguous_name_lists_the_candidates(library, docs, tmp_path) -> None
 
 
 def test_tidy_drops_runs_of_bare_markers_and_prompt_echoes() -> None:
-    assert wholedoc._tidy("Intro [1].\n[2]\n- [3]\n- [4]") == "Intro [1]."
-    assert wholedoc._tidy("[1]\n- [2]\nPython is easy.\nTask: Combine these notes") == "- [2]\nPython is easy."
-    assert wholedoc._tidy("Python is easy.\n[1] [2]") == "Python is easy.\n[1] [2]", "a closing marker line stays"
-    assert wholedoc._tidy("[1]\n- [2]") == "[1]\n- [2]", "never tidied away entirely"
+    assert mapreduce._tidy("Intro [1].\n[2]\n- [3]\n- [4]") == "Intro [1]."
+    assert mapreduce._tidy("[1]\n- [2]\nPython is easy.\nTask: Combine these notes") == "- [2]\nPython is easy."
+    assert mapreduce._tidy("Python is easy.\n[1] [2]") == "Python is easy.\n[1] [2]", "a closing marker line stays"
+    assert mapreduce._tidy("[1]\n- [2]") == "[1]\n- [2]", "never tidied away entirely"
 
 
 def test_docent_ask_prints_reading_progress_on_stderr(docent, tmp_path) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app import config
-from app.core.answering import wholedoc
 from app.core.library import Library
 from app.errors import DocentError
 
@@ -27,26 +26,6 @@ class AskRequest:
     k: int = config.SOURCES_PER_ANSWER
     scope: str | None = None
     history: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-
-
-def answer_record(answer) -> dict:  # noqa: ANN001 - app.core.answering.answer.Answer
-    """What the window keeps of an answer: the contract JSON plus what the
-    model saw (every retrieved passage with its scores) and whether it was stopped."""
-    record = answer.to_json()
-    given = {s.hit.chunk.id for s in answer.sources}
-    record["retrieved"] = [
-        {
-            "chunk_id": h.chunk.id, "path": h.chunk.path, "page": h.chunk.page, "label": h.chunk.label,
-            "score": h.score, "vector_score": h.vector_score, "keyword_score": h.keyword_score,
-            "similarity": h.similarity, "rerank_score": h.rerank_score,
-            "given": h.chunk.id in given, "text": h.chunk.text,
-        }
-        for h in answer.retrieved
-    ]
-    record["stopped"] = answer.stopped
-    if answer.search_query:
-        record["search_query"] = answer.search_query
-    return record
 
 
 class ModelWorker(QObject):
@@ -96,31 +75,24 @@ class ModelWorker(QObject):
         try:
             answerer = self.library.answerer
             on_token = lambda piece: self.token.emit(request.request_id, piece)  # noqa: E731
-            # Detected here (not only inside ``ask``) so progress can name what is read.
-            task = wholedoc.detect(request.question, answerer.retriever.catalog, request.scope)
-            if task is not None:
-                answer = answerer.ask_whole(
-                    task,
-                    sampling=self.library.sampling(),
-                    on_token=on_token,
-                    on_progress=lambda done, total: self.progress.emit(
-                        request.request_id, done, total, task.label),
-                    should_stop=self._stop.is_set,
-                )
-            else:
-                answer = answerer.ask(
-                    request.question,
-                    k=request.k,
-                    scope=request.scope,
-                    history=request.history,
-                    sampling=self.library.sampling(),
-                    on_token=on_token,
-                    should_stop=self._stop.is_set,
-                )
+            # Recognised once, here, so progress can name what a whole-document answer reads.
+            task = answerer.plan(request.question, request.scope)
+            label = task.label if task is not None else ""
+            answer = answerer.ask(
+                request.question,
+                k=request.k,
+                scope=request.scope,
+                history=request.history,
+                sampling=self.library.sampling(),
+                on_token=on_token,
+                should_stop=self._stop.is_set,
+                on_progress=lambda done, total: self.progress.emit(request.request_id, done, total, label),
+                task=task,
+            )
         except DocentError as exc:
             self.failed.emit(request.request_id, str(exc))
         except Exception as exc:  # noqa: BLE001
             self.failed.emit(request.request_id, f"Answering failed unexpectedly: {exc}")
         else:
-            self.answered.emit(request.request_id, answer_record(answer))
+            self.answered.emit(request.request_id, answer.snapshot())
         self.state_changed.emit("ready", self.library.model_path.name)

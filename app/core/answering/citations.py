@@ -4,6 +4,10 @@ Markers like ``[2]`` or ``[1, 3]`` name sources directly. Small models often
 write none; then each sentence of the answer is matched to the sources it
 restates (by embedding similarity and word overlap), and those citations are
 marked ``inferred``.
+
+:func:`cite_answer` is the one citation step both ways of answering take:
+markers read, dangling ones removed, unsupported ones dropped, and citations
+inferred for an answer that has none.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.core import textnorm
+from app.core.answering.outcome import DECLINE_PATTERN, DECLINE_TEXT, Citation, Source
 
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 # A sentence ends at . ! ? before a space, or at Chinese/Japanese 。！？ even
@@ -138,3 +143,66 @@ def drop_unsupported(
             pieces[i] = re.sub(r"[ \t]+(?=[.,;:!?。！？]|$)", "", MARKER.sub(keep, pieces[i]))
             removed += [n for n in sorted(bad) if n not in removed]
     return "".join(pieces), removed
+
+
+@dataclass
+class Cited:
+    """An answer's text with its citations resolved.
+
+    Attributes:
+        text: the answer without markers that name no source or an unsupporting one.
+        declined: whether the answer says the documents do not hold it.
+        sources: the sources (renumbered from ``pool`` when there were none).
+        citations: what the answer relies on.
+        notes: why markers were removed (the answer's flags).
+    """
+
+    text: str
+    declined: bool
+    sources: list[Source]
+    citations: list[Citation]
+    notes: list[str]
+
+
+def cite_answer(
+    text: str,
+    sources: list[Source],
+    encode: Callable[[list[str]], np.ndarray] | None,
+    *,
+    pool: Sequence[Source] = (),
+    stopped: bool = False,
+) -> Cited:
+    """Resolve ``text``'s citations against ``sources``.
+
+    ``[n]`` markers naming no source are removed, and those on a sentence
+    that source ``n`` does not support (judged against each source's
+    ``hit.vector``; ``encode`` embeds the sentences) are dropped. An answer
+    without markers is matched to the sources it restates (``inferred``); with
+    no ``sources`` at all it is matched against ``pool``, and the passages
+    found become the sources, numbered afresh in ``pool``'s order. An answer
+    that is empty, or that declines (unless it was ``stopped`` part-way), is
+    declined.
+    """
+    marked = markers(text, len(sources))
+    text = strip_dangling(text, len(sources))
+    by_n = {s.n: s for s in sources}
+    notes = [f"removed [{n}]: no source has that number" for n in marked.dangling]
+    if not marked.valid and (not text or (DECLINE_PATTERN.search(text) and not stopped)):
+        return Cited(text or DECLINE_TEXT, True, sources, [], [])
+    if marked.valid and encode is not None:
+        # Every [n] must point at a passage that says what the sentence says.
+        text, unsupported = drop_unsupported(
+            text, [s.hit.chunk.text for s in sources], [s.hit.vector for s in sources], encode)
+        notes += [f"removed [{n}]: that source does not support the sentence it was on" for n in unsupported]
+        marked = markers(text, len(sources))
+    if marked.valid:
+        return Cited(text, False, sources, [Citation(n, by_n[n], False) for n in marked.valid], notes)
+    among = sources or list(pool)
+    sents = sentences(text)
+    vecs = encode(sents) if sents and among and encode is not None else None
+    inferred = infer(sents, vecs, [s.hit.chunk.text for s in among], [s.hit.vector for s in among]) if among else []
+    if sources:
+        return Cited(text, False, sources, [Citation(n, by_n[n], True) for n in inferred], notes)
+    # The answer names no numbers, so the inferred passages are numbered afresh, in order.
+    found = [Source(i, among[n - 1].hit) for i, n in enumerate(sorted(inferred), 1)]
+    return Cited(text, False, found, [Citation(s.n, s, True) for s in found], notes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,23 +55,69 @@ class Hit:
     vector: np.ndarray | None = field(default=None, repr=False)
     rerank_score: float | None = None  # the cross-encoder's, when the reranker ran on this hit
 
-    def to_json(self) -> dict[str, object]:
-        """The contract's hit fields, plus the per-stage scores (None where a stage did not score it)."""
-        return {
-            "rank": self.rank,
-            "path": self.chunk.path,
-            "page": self.chunk.page,
-            "chunk_id": self.chunk.id,
-            "score": round(float(self.score), 6),
-            "text": self.chunk.text,
-            "vector_score": _round(self.vector_score),
-            "keyword_score": _round(self.keyword_score),
-            "rerank_score": _round(self.rerank_score),
-        }
+    def to_json(self, form: str = "search", **own: object) -> dict[str, object]:
+        """This hit as ``form``'s consumer reads it: the one place a hit is serialised.
+
+        Forms (see :data:`HIT_FORMS`): ``search`` (the ``search --json``
+        contract's hit, with per-stage scores), ``source`` and ``citation``
+        (``ask --json``), ``audit`` (an answer record's ``retrieved``, scores
+        unrounded, the text only as its hash) and ``snapshot`` (the window's
+        "Why this answer", scores unrounded, with the text). ``own`` supplies
+        the fields that belong to the answer rather than the hit (``n``,
+        ``inferred``, ``given``).
+        """
+        fields = HIT_FORMS[form]
+        return {key: own[key] if key in own else _HIT_FIELDS[field](self) for key, field in fields.items()}
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
+
+
+# How each field is read from a hit; "rounded" ones are the JSON contracts'
+# (six decimals), the others keep the value as computed (the audit record and
+# the window's snapshot have always held it unrounded).
+_HIT_FIELDS: dict[str, Callable[[Hit], object]] = {
+    "rank": lambda h: h.rank,
+    "path": lambda h: h.chunk.path,
+    "page": lambda h: h.chunk.page,
+    "label": lambda h: h.chunk.label,
+    "heading": lambda h: h.chunk.heading,
+    "span": lambda h: [h.chunk.start, h.chunk.end],
+    "chunk_id": lambda h: h.chunk.id,
+    "text": lambda h: h.chunk.text,
+    "text_hash": lambda h: h.chunk.text_hash,
+    "score": lambda h: h.score,
+    "vector_score": lambda h: h.vector_score,
+    "keyword_score": lambda h: h.keyword_score,
+    "rerank_score": lambda h: h.rerank_score,
+    "similarity": lambda h: h.similarity,
+    "rounded_score": lambda h: round(float(h.score), 6),
+    "rounded_vector_score": lambda h: _round(h.vector_score),
+    "rounded_keyword_score": lambda h: _round(h.keyword_score),
+    "rounded_rerank_score": lambda h: _round(h.rerank_score),
+}
+
+
+def _form(*names: str) -> dict[str, str]:
+    """Output key -> field; a name starting with ``~`` is a rounded score."""
+    return {n.lstrip("~"): ("rounded_" + n[1:] if n.startswith("~") else n) for n in names}
+
+
+#: Every way a hit is written out, by consumer, keys in output order. The
+#: position fields (printed page label, section heading, character span on
+#: the page) go beyond the contract's fields, for highlighting.
+HIT_FORMS: dict[str, dict[str, str]] = {
+    "search": _form("rank", "path", "page", "chunk_id", "~score", "text",
+                    "~vector_score", "~keyword_score", "~rerank_score"),
+    "source": _form("n", "path", "page", "chunk_id", "~score", "text", "label", "heading", "span",
+                    "~vector_score", "~keyword_score", "~rerank_score"),
+    "citation": _form("n", "path", "page", "chunk_id", "text", "inferred", "label", "heading", "span"),
+    "audit": _form("chunk_id", "path", "page", "score", "vector_score", "keyword_score", "similarity",
+                   "rerank_score", "text_hash", "given"),
+    "snapshot": _form("chunk_id", "path", "page", "label", "score", "vector_score", "keyword_score",
+                      "similarity", "rerank_score", "given", "text"),
+}
 
 
 @dataclass

@@ -1,0 +1,157 @@
+"""One guarded generation step, and the fallback when a guard trips.
+
+Every model call that answers (the ordinary answer; each map, reduce and
+final step of a whole-document answer) goes through :func:`generate`: tokens
+stream to ``on_token`` through the prompt-injection
+:class:`~app.core.answering.injection.OutputGuard`, generation stops within a
+token of ``should_stop`` or of the guard tripping, and the echo of the
+prompt's layout is cut off. An answer that followed an injection anyway is
+then replaced by :func:`quote_instead`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.core.answering import injection
+from app.core.answering.outcome import DECLINE_TEXT, Answer, Citation, Source
+from app.core.answering.prompt import cut_echo
+from app.core.models.llm import LocalModel, Sampling
+
+Encode = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class Generated:
+    """What one model call produced.
+
+    Attributes:
+        text: the answer as written (leading blank and echoed layout cut off).
+        raw: the model's output untouched (what its KV cache holds).
+        flags: why the guard stopped it (empty when it did not).
+        stopped: whether ``should_stop`` asked it to stop.
+        first_token_ms: when the first visible piece came, from ``started``.
+    """
+
+    text: str
+    raw: str
+    flags: list[str] = field(default_factory=list)
+    stopped: bool = False
+    first_token_ms: float | None = None
+
+
+def generate(
+    model: LocalModel,
+    prompt: str,
+    sampling: Sampling,
+    *,
+    started: float,
+    check: injection.Check | None = None,
+    on_token: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    cut: bool = True,
+) -> Generated:
+    """Run ``prompt`` through ``model``, streaming what is safe to ``on_token``.
+
+    Args:
+        started: ``time.perf_counter()`` when the question began (for
+            ``first_token_ms``).
+        check: the output check; with one, each word is passed on only once
+            it is complete and safe, and generation stops at the first unsafe
+            word.
+        should_stop: checked between tokens (Stop takes effect within one).
+        cut: cut the answer where the model starts echoing the prompt's layout.
+    """
+    guard = injection.OutputGuard(check) if check is not None else None
+    pieces: list[str] = []
+    raw: list[str] = []
+    first_token: float | None = None
+    stream = model.stream(prompt, sampling, should_stop=should_stop)
+    try:
+        for piece in stream:
+            raw.append(piece)
+            if not pieces:
+                piece = piece.lstrip()  # models often open with a newline
+                if not piece:
+                    continue
+            if first_token is None:
+                first_token = (time.perf_counter() - started) * 1000
+            pieces.append(piece)
+            shown = guard.feed(piece) if guard is not None else piece
+            if on_token and shown:
+                on_token(shown)
+            if guard is not None and guard.tripped:
+                break  # no point generating the rest of an injected answer
+    finally:
+        stream.close()  # releases the model's lock even when we stop early
+    if guard is not None:
+        rest = guard.finish()  # the last word, held back until the end
+        if rest and on_token:
+            on_token(rest)
+    text = "".join(pieces).strip()
+    return Generated(
+        cut_echo(text) if cut else text, "".join(raw), list(guard.flags) if guard is not None else [],
+        should_stop is not None and should_stop(), first_token,
+    )
+
+
+def quote_instead(
+    answer: Answer,
+    sources: Sequence[Source],
+    screened: Sequence[injection.Screened],
+    flags: list[str],
+    encode: Encode | None,
+    on_token: Callable[[str], None] | None,
+    *,
+    any_sentence: bool = False,
+    renumber: bool = False,
+) -> Answer:
+    """Replace an answer that followed an injection with the best-matching
+    ordinary sentence of ``sources``, cited — or decline when none fits.
+
+    Quoting cannot be steered by the document's instructions (they are
+    left out of the candidates), and it is still an answer from the
+    user's documents rather than a refusal.
+
+    Args:
+        sources, screened: the passages to quote from and their screenings.
+        any_sentence: when no sentence matches the question (a summary's
+            "summarise notes.md" names a file, not a topic), quote the one
+            closest to it rather than decline.
+        renumber: ``sources`` are not the answer's own: the quoted passage
+            becomes the answer's only source, number 1.
+    """
+    candidates = [(s.n, sent) for s, scr in zip(sources, screened)
+                  for sent in injection.candidate_sentences(scr)]
+    sims: list[float] = [0.0] * len(candidates)
+    if candidates and encode is not None:
+        vecs = encode([answer.question] + [c[1] for c in candidates])
+        sims = [float(v) for v in vecs[1:] @ vecs[0]]
+    quote = injection.best_quote(answer.question, candidates, sims)
+    if quote is None and any_sentence and candidates:
+        best = max(range(len(candidates)), key=lambda i: (sims[i], -i))
+        quote = injection.Quote(candidates[best][0], candidates[best][1], sims[best])
+    by_n = {s.n: s for s in sources}
+    answer_sources = list(answer.sources)
+    if quote is None:
+        text, citations, declined = DECLINE_TEXT, [], True
+    else:
+        n = quote.n
+        if renumber:
+            answer_sources = [Source(1, by_n[quote.n].hit)]
+            n = 1
+        cited = answer_sources[0] if renumber else by_n[quote.n]
+        body = quote.text.rstrip()
+        end = body[-1] if body[-1:] in ".!?" else "."
+        body = body[:-1] if body[-1:] in ".!?" else body
+        text, citations, declined = f"{body} [{n}]{end}", [Citation(n, cited, False)], False
+    text += f"\n\n(Quoted from the source because the model's answer {flags[0]}.)"
+    if on_token:
+        on_token(f"\n\n{text}")  # after what was shown of the model's answer
+    return Answer(answer.question, text, declined, answer_sources, citations, answer.model,
+                  answer.timings_ms, answer.retrieved, answer.stopped, flags, replaced=answer.answer,
+                  search_query=answer.search_query)
