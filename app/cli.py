@@ -195,7 +195,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
             report = lib.indexer.ingest(
                 paths,
                 progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
-                                              eta_s=s.eta_s, current=s.current,
+                                              current=s.current,
                                               pages=(s.pages_done, s.pages_total)),
                 should_stop=stop,
             )
@@ -505,7 +505,7 @@ def cmd_reindex(args: argparse.Namespace, out: TextIO) -> int:
             report = reindex(
                 lib.indexer, paths,
                 progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
-                                              eta_s=s.eta_s, current=s.current,
+                                              current=s.current,
                                               pages=(s.pages_done, s.pages_total)),
                 should_stop=stop,
             )

@@ -61,17 +61,15 @@ class ProgressBar:
         current: str | None = None,
         pages: tuple[int, int] = (0, 0),
         unit: str = "files",
-        eta_s: float | None = None,
     ) -> None:
         """Show ``done`` of ``total`` (``unit``: files, questions…), chunks so far and the time left.
 
         Args:
             current: what is being worked on (a path: its file name is shown).
             pages: pages read of the current file, shown when it has more than one.
-            eta_s: accepted from callers with their own estimate; the bar shows
-                tqdm's, from the rate so far, which is what users know.
+
+        The time left is tqdm's, from the average rate so far.
         """
-        del eta_s  # tqdm's estimate is shown (see the docstring)
         name = ""
         if current:
             name = current.rsplit("/", 1)[-1]
