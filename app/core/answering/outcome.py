@@ -108,7 +108,3 @@ class Answer:
             record["search_query"] = self.search_query
         return record
 
-
-def declines(text: str) -> bool:
-    """Whether ``text`` says the documents do not hold the answer."""
-    return text == DECLINE_TEXT or bool(DECLINE_PATTERN.search(text))
