@@ -9,6 +9,7 @@ the audit chain verifies (a torn last record is quarantined, not fatal).
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from tests import corpus
 
 RUNS = 20
+_PROGRESS = re.compile(r"\b\d+/\d+ files\b")
 
 
 def _docent(data: Path, *args: str) -> subprocess.Popen[str]:
@@ -85,7 +87,7 @@ def _wait_for_work(proc: subprocess.Popen[str]) -> float:
     done); returns when that was."""
     assert proc.stderr is not None
     for line in proc.stderr:
-        if " files · " in line:
+        if _PROGRESS.search(line):  # the progress bar's "12/40 files"
             return time.monotonic()
     return time.monotonic()
 
