@@ -16,7 +16,7 @@ from tests import corpus
 QUESTIONS = corpus.eval_set("pydocs") / "questions.jsonl"
 
 
-def tutorial_pages(pages: int, words: int = 110) -> list[str]:
+def tutorial_pages(pages: int, words: int = 160) -> list[str]:
     """Real prose for a multi-page PDF: ``tests/data/appetite.txt``, the
     opening of a programming tutorial (shipped with the tests)."""
     text = corpus.DATA.joinpath("appetite.txt").read_text(encoding="utf-8")

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from app.core.paths import is_inside
 from app.core.stores.catalog import Catalog, FileRow
 
 KINDS = ("summary", "compare", "list")
@@ -100,11 +101,6 @@ def _clean_name(text: str) -> str:
     return t.strip().strip("\"'`“”‘’«»").strip()
 
 
-def _under(path: str, folder: str) -> bool:
-    folder = folder.rstrip("/\\")
-    return path == folder or path.startswith(folder + "/") or path.startswith(folder + "\\")
-
-
 def _resolve(text: str, files: Sequence[FileRow], scope: str | None, roots: Sequence[str]) -> _Target | None:
     """The files ``text`` names: a file, a folder, "this file/folder" or "my documents"."""
     raw = " ".join(text.strip().strip("\"'`“”‘’«»").split())
@@ -119,7 +115,7 @@ def _resolve(text: str, files: Sequence[FileRow], scope: str | None, roots: Sequ
         if not scope:
             return None
         folder = str(PurePath(scope).parent) if scope_file else scope
-        inside = tuple(p for p in paths if _under(p, folder))
+        inside = tuple(p for p in paths if is_inside(p, folder))
         return _Target(inside, Path(folder).name or folder) if inside else None
     if _EVERYTHING.match(raw):
         return _Target(tuple(paths), "your documents") if paths else None
@@ -145,7 +141,7 @@ def _resolve(text: str, files: Sequence[FileRow], scope: str | None, roots: Sequ
     named = sorted(f for f in folders
                    if PurePath(f).name.lower() == low or ("/" in low and f.lower().replace("\\", "/").endswith("/" + low)))
     if len(named) == 1:
-        inside = tuple(p for p in paths if _under(p, named[0]))
+        inside = tuple(p for p in paths if is_inside(p, named[0]))
         return _Target(inside, PurePath(named[0]).name) if inside else None
     if len(named) > 1:
         return _Target((), low, tuple(named))
