@@ -57,7 +57,8 @@ def test_ask_json_has_the_contract_shape(docent, docs) -> None:
     result = docent("ask", "What did the revenue grow to?", "--json", "--max-tokens", "40")
     assert result.code == 0, result.err
     data = result.json()
-    assert set(data) == {"question", "answer", "declined", "sources", "citations", "model", "timings_ms"}
+    assert set(data) == {"question", "answer", "declined", "sources", "citations", "model", "timings_ms",
+                         "quotes", "unsupported", "wording_unsupported"}
     assert set(data["timings_ms"]) >= {"retrieve", "first_token", "total"}
     assert data["sources"] and {"n", "path", "page", "chunk_id", "score", "text"} <= set(data["sources"][0])
     for c in data["citations"]:

@@ -50,6 +50,48 @@ class Citation:
         return self.source.hit.to_json("citation", n=self.n, inferred=self.inferred)
 
 
+@dataclass(frozen=True)
+class Quote:
+    """The exact sentence(s) of source ``n``'s passage that support an answer.
+
+    ``text`` is a verbatim substring of the passage; ``start``/``end`` are
+    character offsets on the page's text, in the same frame as the chunk's
+    own ``start``/``end`` (the chunk's start plus the offset inside it), so a
+    viewer can highlight the quote inside the highlighted passage.
+    """
+
+    n: int
+    text: str
+    start: int
+    end: int
+
+    def to_json(self, source: Source) -> dict[str, object]:
+        """The quote as ``ask --json`` and the snapshot give it (``source`` is source ``n``)."""
+        return {"n": self.n, "text": self.text, "path": source.hit.chunk.path,
+                "page": source.hit.chunk.page, "span": [self.start, self.end]}
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """One sentence of an answer, checked against the passages it relies on.
+
+    ``sources`` are the numbers of the passages that say what it says (empty
+    when none does).
+    """
+
+    text: str
+    supported: bool
+    sources: tuple[int, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """The snapshot's form: ``{"text", "supported", "sources"}``."""
+        return {"text": self.text, "supported": self.supported, "sources": list(self.sources)}
+
+
+# How many of the retrieved passages a decline shows as the nearest found.
+NEAREST_SHOWN = 3
+
+
 @dataclass
 class Answer:
     """The outcome of one question."""
@@ -71,12 +113,38 @@ class Answer:
     # What was searched for, when it was not the question itself (a follow-up
     # completed by the conversation).
     search_query: str | None = None
+    # The passage sentence(s) that best support the answer, best first.
+    quotes: list[Quote] = field(default_factory=list)
+    # Every checked sentence of the answer (three content words or more).
+    sentences: list[SentenceCheck] = field(default_factory=list)
+    # Most of the checked sentences are unsupported: the quote leads, and the
+    # user is told the model's wording was not found in the documents.
+    wording_unsupported: bool = False
+    # For a decline: what was searched ({"query", "mode", "scope"}).
+    searched: dict[str, Any] | None = None
+
+    @property
+    def unsupported(self) -> list[str]:
+        """The answer's sentences that none of the passages they rely on say."""
+        return [s.text for s in self.sentences if not s.supported]
+
+    def quotes_json(self) -> list[dict[str, object]]:
+        """The supporting quotes, each with its source's file and page."""
+        by_n = {s.n: s for s in self.sources}
+        return [q.to_json(by_n[q.n]) for q in self.quotes if q.n in by_n]
+
+    def nearest_json(self) -> list[dict[str, object]]:
+        """For a decline: the nearest passages found (best first), as ``search --json`` hits."""
+        return [h.to_json("search") for h in self.retrieved[:NEAREST_SHOWN]]
 
     def to_json(self) -> dict[str, object]:
-        """The command-line contract's shape, plus ``flags`` when there are any.
+        """The command-line contract's shape, plus what backs the answer up.
 
-        ``flags`` is left out of an ordinary answer so the contract's key set
-        stays exactly as documented for the common case.
+        Added to the contract's keys: ``quotes`` (the supporting passage
+        sentences), ``unsupported`` (the answer's sentences no cited passage
+        says), ``wording_unsupported`` (most of them are), for a decline
+        ``searched`` and ``nearest`` (the best passages found), and ``flags``
+        when there are any (left out of an ordinary answer).
         """
         data: dict[str, object] = {
             "question": self.question,
@@ -86,7 +154,13 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "model": self.model,
             "timings_ms": self.timings_ms,
+            "quotes": self.quotes_json(),
+            "unsupported": self.unsupported,
+            "wording_unsupported": self.wording_unsupported,
         }
+        if self.declined:
+            data["searched"] = self.searched
+            data["nearest"] = self.nearest_json()
         if self.flags:
             data["flags"] = list(self.flags)
         return data
@@ -100,8 +174,10 @@ class Answer:
     def snapshot(self) -> dict[str, Any]:
         """What the window keeps of an answer (the chat history's record):
         the contract JSON plus what the model saw (every retrieved passage
-        with its scores), whether it was stopped, and what was searched for."""
+        with its scores), whether it was stopped, what was searched for, and
+        every checked sentence (``sentences``)."""
         record: dict[str, Any] = self.to_json()
+        record["sentences"] = [s.to_json() for s in self.sentences]
         record["retrieved"] = self.retrieved_json("snapshot")
         record["stopped"] = self.stopped
         if self.search_query:
