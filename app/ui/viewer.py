@@ -1,9 +1,11 @@
 """The document viewer: opens a cited file at its passage and highlights it.
 
-PDFs are shown as pages (QtPdf), jumped to the cited page with the passage
-found by QtPdf's own text search. Other files are shown as text: the same text
-the indexer extracted (so a citation's character span points into it), with
-the passage highlighted and scrolled into view. That text is read as ingest
+PDFs are shown as pages (QtPdf), jumped to the cited page with every line of
+the passage painted over it (:mod:`app.ui.viewer_pdf`). Other files are shown
+as text: the same text the indexer extracted (so a citation's character span
+points into it), with the passage highlighted and scrolled into view. In
+both, the answer's supporting quote, when there is one, is highlighted more
+strongly inside its passage. That text is read as ingest
 reads it, in the reader process and off the GUI thread
 (:class:`app.workers.reading_worker.DocumentReader`): the viewer says
 "Reading …" meanwhile, and a file that hangs or crashes its parser ends in a
@@ -13,11 +15,12 @@ widget; nothing here raises to the caller.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut, QShowEvent, QTextCharFormat, QTextCursor
-from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
+from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
     QDialog,
@@ -35,13 +38,25 @@ from PySide6.QtWidgets import (
 
 # locate_passage and pdf_search_candidates are imported from here by callers.
 from app.core.passages import locate_passage, pdf_search_candidates  # noqa: F401
-from app.ui.viewer_pdf import NOT_FOUND_NOTE, PdfPages, rich_escape
+from app.ui.viewer_pdf import NOT_FOUND_NOTE, PASSAGE_COLOR, QUOTE_COLOR, MarkedPdfView, PdfPages, rich_escape
 from app.workers.reading_worker import DocumentReader
 
-# A fixed background *and* foreground, so the highlight reads the same on a
-# light or a dark palette (a yellow background under light text would not).
-HIGHLIGHT_BACKGROUND = QColor("#ffe36e")
+# Fixed backgrounds *and* foreground, so the highlight reads the same on a
+# light or a dark palette (a yellow background under light text would not):
+# the passage in a light wash, its supporting quote stronger, as on PDF pages.
+HIGHLIGHT_BACKGROUND = PASSAGE_COLOR
+QUOTE_BACKGROUND = QUOTE_COLOR
 HIGHLIGHT_FOREGROUND = QColor("#1a1a1a")
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """One highlighted stretch of the document shown: the passage or its quote."""
+
+    kind: str  # "passage" or "quote"
+    text: str  # the text under the highlight, as the document has it
+    lines: int  # how many lines it covers: of the text, or as laid out on the PDF page
+    color: QColor
 
 
 def _utf16_offset(text: str, index: int) -> int:
@@ -78,14 +93,14 @@ class DocumentViewer(PdfPages, QWidget):
         closer = self._reader.close
         self.destroyed.connect(lambda *_: closer())
         self._ticket = 0  # the read whose result is awaited; 0 when none
-        self._reading: tuple[Path, str] | None = None  # (file, passage) being read
+        self._reading: tuple[Path, str, str, tuple[int, int] | None] | None = None  # file, passage, quote, its span
         self._path: Path | None = None
         self._page: int | None = None  # 1-based page shown, PDFs only
         self._found = False
         self._highlighted = ""
         self._text = ""
         self._text_range: tuple[int, int] | None = None
-        self._search_model: QPdfSearchModel | None = None
+        self._quote_range: tuple[int, int] | None = None
 
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
@@ -116,7 +131,7 @@ class DocumentViewer(PdfPages, QWidget):
         self.message.setMargin(24)
 
         self.pdf_document = QPdfDocument(self)
-        self.pdf_view = QPdfView()
+        self.pdf_view = MarkedPdfView()
         # The view stays on the cited page through resizes until the user
         # scrolls it themselves (actionTriggered fires for user scrolling only).
         self._pinned = False
@@ -163,8 +178,10 @@ class DocumentViewer(PdfPages, QWidget):
         span: tuple[int, int] | None,
         passage: str,
         label: str | None = None,
+        quote: str = "",
+        quote_span: tuple[int, int] | None = None,
     ) -> None:
-        """Open ``path`` at the passage and highlight it.
+        """Open ``path`` at the passage and highlight every line of it, the quote more strongly.
 
         Args:
             path: the file, as the citation gives it.
@@ -173,6 +190,10 @@ class DocumentViewer(PdfPages, QWidget):
                 page (a hint; the passage is searched for when it no longer fits).
             passage: the cited text.
             label: the printed page label ("iv"), shown when it differs from the number.
+            quote: the sentence(s) of the passage that support the answer
+                ("" for none), highlighted in a stronger colour.
+            quote_span: the quote's character range on the page, in the
+                frame of ``span`` (a hint, like ``span``).
         """
         self._reset()
         file = Path(path)
@@ -190,9 +211,9 @@ class DocumentViewer(PdfPages, QWidget):
             return
         try:
             if file.suffix.lower() == ".pdf":
-                self._show_pdf(file, page, passage, label)
+                self._show_pdf(file, page, passage, label, quote)
             else:
-                self._start_reading(file, span, passage)
+                self._start_reading(file, span, passage, quote, quote_span)
         except OSError as exc:
             self._show_error(file, f"Docent could not read {file.name}: {exc.strerror or exc}.")
         except Exception as exc:  # a viewer must never take the window down
@@ -219,8 +240,29 @@ class DocumentViewer(PdfPages, QWidget):
         return self.pdf_view.pageNavigator().currentPage() + 1
 
     def highlighted_text(self) -> str:
-        """The highlighted passage (text files) or the search string used (PDFs)."""
+        """The highlighted passage (a PDF's with its spacing made single)."""
         return self._highlighted
+
+    def highlights(self) -> list[Highlight]:
+        """What is highlighted, passage first: the lines each covers and its colour."""
+        if self.stack.currentIndex() == self._PDF:
+            return [
+                Highlight(m.kind, m.text, len(m.rects), m.color)
+                for m in self.pdf_view.marks() if m.rects
+            ]
+        if self.stack.currentIndex() != self._TEXT:
+            return []
+        out = []
+        document = self.text_view.document()
+        for kind, where, color in (("passage", self._text_range, HIGHLIGHT_BACKGROUND),
+                                   ("quote", self._quote_range, QUOTE_BACKGROUND)):
+            if where is None:
+                continue
+            start, end = where
+            first = document.findBlock(_utf16_offset(self._text, start)).blockNumber()
+            last = document.findBlock(_utf16_offset(self._text, max(start, end - 1))).blockNumber()
+            out.append(Highlight(kind, self._text[start:end], last - first + 1, color))
+        return out
 
     def highlight_found(self) -> bool:
         """Whether the passage was found in the file as it is now."""
@@ -236,20 +278,22 @@ class DocumentViewer(PdfPages, QWidget):
 
     # ----------------------------------------------------------------- text files
 
-    def _start_reading(self, file: Path, span: tuple[int, int] | None, passage: str) -> None:
+    def _start_reading(
+        self, file: Path, span: tuple[int, int] | None, passage: str, quote: str, quote_span: tuple[int, int] | None
+    ) -> None:
         self.header.setText(f"<b>{rich_escape(file.name)}</b>")
         self.header.setToolTip(str(file))
         self._show_message(f"Reading {file.name}…")
-        self._reading = (file, passage)
+        self._reading = (file, passage, quote, quote_span)
         self._ticket = self._reader.request(str(file), passage, span)
 
     def _text_read(self, ticket: int, text: str, found: tuple[int, int] | None) -> None:
         if ticket != self._ticket or self._reading is None:
             return  # a citation shown since then replaced this read
-        file, passage = self._reading
+        file, passage, quote, quote_span = self._reading
         self._ticket, self._reading = 0, None
         try:
-            self._show_text(file, text, found, passage)
+            self._show_text(file, text, found, passage, quote, quote_span)
         except Exception as exc:  # noqa: BLE001 - a viewer must never take the window down
             self._show_error(file, f"Docent could not show {file.name}: {exc}")
         self.reading_done.emit()
@@ -257,12 +301,20 @@ class DocumentViewer(PdfPages, QWidget):
     def _read_failed(self, ticket: int, reason: str) -> None:
         if ticket != self._ticket or self._reading is None:
             return
-        file, _ = self._reading
+        file = self._reading[0]
         self._ticket, self._reading = 0, None
         self._show_error(file, f"{file.name} could not be read: {reason}.")
         self.reading_done.emit()
 
-    def _show_text(self, file: Path, text: str, found: tuple[int, int] | None, passage: str) -> None:
+    def _show_text(
+        self,
+        file: Path,
+        text: str,
+        found: tuple[int, int] | None,
+        passage: str,
+        quote: str = "",
+        quote_span: tuple[int, int] | None = None,
+    ) -> None:
         self._text = text
         self.text_view.setPlainText(text)
         self.stack.setCurrentIndex(self._TEXT)
@@ -281,7 +333,8 @@ class DocumentViewer(PdfPages, QWidget):
             self._found = True
             self._text_range = found
             self._highlighted = text[start:end]
-            self._highlight_range(start, end)
+            self._quote_range = _quote_in(text, found, quote, quote_span)
+            self._highlight_ranges()
             header.append(f"line {text.count(chr(10), 0, start) + 1}")
         self.header.setText(" · ".join(header))
         self.header.setToolTip(str(file))
@@ -289,18 +342,24 @@ class DocumentViewer(PdfPages, QWidget):
         self._scroll_to_highlight()
         QTimer.singleShot(0, self, self._scroll_to_highlight)
 
-    def _highlight_range(self, start: int, end: int) -> None:
-        lo, hi = _utf16_offset(self._text, start), _utf16_offset(self._text, end)
-        cursor = QTextCursor(self.text_view.document())
-        cursor.setPosition(lo)
-        cursor.setPosition(hi, QTextCursor.MoveMode.KeepAnchor)
-        fmt = QTextCharFormat()
-        fmt.setBackground(HIGHLIGHT_BACKGROUND)
-        fmt.setForeground(HIGHLIGHT_FOREGROUND)
-        selection = QTextEdit.ExtraSelection()
-        selection.cursor = cursor
-        selection.format = fmt
-        self.text_view.setExtraSelections([selection])
+    def _highlight_ranges(self) -> None:
+        """The passage (every character of every line it covers), then the quote over it."""
+        selections = []
+        for where, background in ((self._text_range, HIGHLIGHT_BACKGROUND), (self._quote_range, QUOTE_BACKGROUND)):
+            if where is None:
+                continue
+            lo, hi = (_utf16_offset(self._text, i) for i in where)
+            cursor = QTextCursor(self.text_view.document())
+            cursor.setPosition(lo)
+            cursor.setPosition(hi, QTextCursor.MoveMode.KeepAnchor)
+            fmt = QTextCharFormat()
+            fmt.setBackground(background)
+            fmt.setForeground(HIGHLIGHT_FOREGROUND)
+            selection = QTextEdit.ExtraSelection()
+            selection.cursor = cursor
+            selection.format = fmt
+            selections.append(selection)
+        self.text_view.setExtraSelections(selections)
 
     def _scroll_to_highlight(self) -> None:
         """Bring the highlight into view: its end centred, then its start shown."""
@@ -338,8 +397,7 @@ class DocumentViewer(PdfPages, QWidget):
     def _rejump(self) -> None:
         if self.stack.currentIndex() == self._PDF and self._page is not None:
             self.pdf_view.pageNavigator().jump(self._page - 1, QPointF(0, 0), 0)
-            if self.pdf_view.currentSearchResultIndex() >= 0:
-                self.pdf_view.setCurrentSearchResultIndex(self.pdf_view.currentSearchResultIndex())
+            self.pdf_view.scroll_to_mark(self._page - 1)
 
     # ----------------------------------------------------------------- states
 
@@ -352,15 +410,12 @@ class DocumentViewer(PdfPages, QWidget):
         self._highlighted = ""
         self._text = ""
         self._text_range = None
+        self._quote_range = None
         self.note.clear()
         self.note.setVisible(False)
         self.header.clear()
         self.header.setToolTip("")
-        if self._search_model is not None:
-            self.pdf_view.setSearchModel(None)
-            self._search_model.deleteLater()
-            self._search_model = None
-        self.pdf_view.setCurrentSearchResultIndex(-1)
+        self.pdf_view.set_marks([])
         self.text_view.setExtraSelections([])
 
     def _show_error(self, file: Path, message: str) -> None:
@@ -413,12 +468,33 @@ class ViewerDialog(QDialog):
         span: tuple[int, int] | None,
         passage: str,
         label: str | None = None,
+        quote: str = "",
+        quote_span: tuple[int, int] | None = None,
     ) -> None:
         """Show the passage (see :meth:`DocumentViewer.show_passage`) and title the window."""
-        self.viewer.show_passage(path, page, span, passage, label)
+        self.viewer.show_passage(path, page, span, passage, label, quote, quote_span)
         shown = self.viewer.current_page()
         where = f" — page {shown}" if shown is not None else ""
         self.setWindowTitle(f"{Path(path).name}{where} — Docent")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _quote_in(
+    text: str, passage: tuple[int, int], quote: str, span: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """Where the quote lies inside the passage's range of ``text`` (``None`` when it is not there).
+
+    The quote's own span is tried first, as a hint; the search stays inside
+    the passage, so a sentence repeated elsewhere in the file is not the one marked.
+    """
+    if not quote.strip():
+        return None
+    start, end = passage
+    hint = None
+    if span is not None and start <= span[0] < span[1] <= end:
+        hint = (span[0] - start, span[1] - start)
+    found = locate_passage(text[start:end], quote, hint)
+    return (start + found[0], start + found[1]) if found else None
+

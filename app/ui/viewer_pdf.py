@@ -1,24 +1,42 @@
-"""The viewer's PDF pages: a cited page shown with QtPdf, the passage found by its search, zoom.
+"""The viewer's PDF pages: a cited page shown with QtPdf, the passage and its quote painted over it, zoom.
 
-A mixin of :class:`app.ui.viewer.DocumentViewer`, which owns the widgets
-(``pdf_document``, ``pdf_view``, ``header``, the zoom buttons) and the states.
+The passage is found in the page's own text as PDFium reads it (the indexer's
+extractor reads it a little differently, so the citation's character span is
+only a hint there), and every line it covers is painted, with the supporting
+quote in a stronger colour on top. :class:`MarkedPdfView` paints them;
+:class:`PdfPages` is a mixin of :class:`app.ui.viewer.DocumentViewer`, which
+owns the widgets (``pdf_document``, ``pdf_view``, ``header``, the zoom
+buttons) and the states.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPointF
-from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
+from PySide6.QtCore import QPointF, QRect, QRectF
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPaintEvent
+from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
 
-from app.core.passages import pdf_search_candidates
+from app.core.passages import locate_passage, pdf_search_candidates
 
 NOT_FOUND_NOTE = "passage not found in the current file (it may have changed since it was indexed)"
+
+# The cited passage: every line it covers, in a light wash; the supporting
+# quote on top of it in a stronger colour. Painted with a multiply blend, so
+# the print under them stays black and readable.
+PASSAGE_COLOR = QColor("#fff0a0")
+QUOTE_COLOR = QColor("#ffb020")
 
 _ZOOM_STEP = 1.25
 _MIN_ZOOM = 0.1
 _MAX_ZOOM = 8.0
+# How far above the passage the view starts, as a share of its height, so
+# the passage reads in context rather than glued to the top edge.
+_CONTEXT_ABOVE = 0.2
+# PDFium's line boxes hug the glyphs; a little air makes each line a band.
+_LINE_PAD_POINTS = 1.5
 _PDF_ERRORS: dict[QPdfDocument.Error, str] = {
     QPdfDocument.Error.FileNotFound: "the file was not found",
     QPdfDocument.Error.InvalidFileFormat: "it is not a valid PDF (damaged or truncated)",
@@ -27,6 +45,114 @@ _PDF_ERRORS: dict[QPdfDocument.Error, str] = {
     QPdfDocument.Error.DataNotYetAvailable: "its data is not available yet",
     QPdfDocument.Error.Unknown: "an unknown error occurred",
 }
+
+
+@dataclass(frozen=True)
+class PdfMark:
+    """A highlighted stretch of one page: the passage or the quote.
+
+    ``rects`` are the boxes of the lines it covers, in page points (origin at
+    the page's top left), one per line as PDFium lays the text out.
+    """
+
+    kind: str  # "passage" or "quote"
+    page: int  # 0-based
+    text: str
+    color: QColor
+    rects: list[QRectF] = field(default_factory=list)
+
+
+class MarkedPdfView(QPdfView):
+    """A QPdfView that paints :class:`PdfMark` boxes over its pages."""
+
+    def __init__(self, parent=None) -> None:  # noqa: ANN001 - a QWidget or None
+        super().__init__(parent)
+        self._marks: list[PdfMark] = []
+
+    def set_marks(self, marks: list[PdfMark]) -> None:
+        """Paint these marks (replacing any before)."""
+        self._marks = list(marks)
+        self.viewport().update()
+
+    def marks(self) -> list[PdfMark]:
+        """The marks painted, passage first."""
+        return list(self._marks)
+
+    def page_geometry(self, index: int) -> QRect | None:
+        """Where page ``index`` lies in the scrolled document, in pixels.
+
+        QPdfView keeps its layout private; this repeats its sum (pages one
+        under another, each sized by the zoom mode, centred, with the
+        document margins and the page spacing) for the multi-page mode.
+        """
+        document = self.document()
+        if document is None or not 0 <= index < document.pageCount():
+            return None
+        margins = self.documentMargins()
+        screen = QGuiApplication.primaryScreen()
+        resolution = (screen.logicalDotsPerInch() if screen else 72.0) / 72.0
+        available = self.viewport().width() - margins.left() - margins.right()
+        sizes = [self._page_size(document, p, resolution, available) for p in range(index + 1)]
+        widest = max(w for w, _ in sizes)
+        total_width = widest + margins.left() + margins.right()
+        y = margins.top() + sum(h + self.pageSpacing() for _, h in sizes[:-1])
+        width, height = sizes[-1]
+        x = (max(total_width, self.viewport().width()) - width) // 2
+        return QRect(x, y, width, height)
+
+    def _page_size(self, document: QPdfDocument, page: int, resolution: float, available: int) -> tuple[int, int]:
+        points = document.pagePointSize(page)
+        if self.zoomMode() == QPdfView.ZoomMode.Custom:
+            factor = resolution * self.zoomFactor()
+            return round(points.width() * factor), round(points.height() * factor)
+        width, height = round(points.width() * resolution), round(points.height() * resolution)
+        if width <= 0:
+            return 0, 0
+        factor = available / width
+        return round(width * factor), round(height * factor)
+
+    def mark_to_view(self, page: int, rect: QRectF, geometry: QRect | None = None) -> QRectF | None:
+        """A box in page points as a rectangle of the viewport, in pixels
+        (``geometry``: the page's, when the caller has it already)."""
+        geometry = geometry or self.page_geometry(page)
+        document = self.document()
+        if geometry is None or document is None:
+            return None
+        points = document.pagePointSize(page)
+        if points.width() <= 0:
+            return None
+        scale = geometry.width() / points.width()
+        left = geometry.x() - self.horizontalScrollBar().value()
+        top = geometry.y() - self.verticalScrollBar().value()
+        return QRectF(left + rect.x() * scale, top + rect.y() * scale, rect.width() * scale, rect.height() * scale)
+
+    def scroll_to_mark(self, page: int) -> None:
+        """Scroll so the first mark on ``page`` shows with some context above; the page top without one."""
+        geometry = self.page_geometry(page)
+        if geometry is None:
+            return
+        target = geometry.y()
+        rects = [r for m in self._marks if m.page == page for r in m.rects]
+        document = self.document()
+        if rects and document is not None and document.pagePointSize(page).width() > 0:
+            scale = geometry.width() / document.pagePointSize(page).width()
+            top = min(r.top() for r in rects) * scale
+            target += max(0, round(top - self.viewport().height() * _CONTEXT_ABOVE))
+        self.verticalScrollBar().setValue(target)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        super().paintEvent(event)
+        if not self._marks:
+            return
+        painter = QPainter(self.viewport())
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+        pages = {m.page: self.page_geometry(m.page) for m in self._marks}
+        for mark in self._marks:  # the passage first, the quote over it
+            for rect in mark.rects:
+                shown = self.mark_to_view(mark.page, rect, pages[mark.page])
+                if shown is not None and shown.intersects(QRectF(event.rect())):
+                    painter.fillRect(shown, mark.color)
+        painter.end()
 
 
 class PdfPages:
@@ -45,7 +171,7 @@ class PdfPages:
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
         self.fit_width_button.setChecked(True)
 
-    def _show_pdf(self, file: Path, page: int | None, passage: str, label: str | None) -> None:
+    def _show_pdf(self, file: Path, page: int | None, passage: str, label: str | None, quote: str) -> None:
         self.pdf_document.close()
         error = self.pdf_document.load(str(file))
         if error != QPdfDocument.Error.None_ or self.pdf_document.status() != QPdfDocument.Status.Ready:
@@ -70,48 +196,43 @@ class PdfPages:
         self.header.setText(" · ".join(parts))
         self.header.setToolTip(str(file))
 
+        marks = self._pdf_marks(index, passage, quote)
+        self._found = bool(marks)
+        self._highlighted = " ".join(marks[0].text.split()) if marks else ""
+        if not marks and passage.strip() and not self.note_text():
+            self._set_note(NOT_FOUND_NOTE)
+        self.pdf_view.set_marks(marks)
+
         self.fit_width()
         self.stack.setCurrentIndex(self._PDF)
         self._set_zoom_visible(True)
         self.pdf_view.pageNavigator().jump(index, QPointF(0, 0), 0)
+        self.pdf_view.scroll_to_mark(index)
         self._pinned = True
 
-        model = QPdfSearchModel(self)
-        model.setDocument(self.pdf_document)
-        chosen = ""
-        for candidate in pdf_search_candidates(passage):
-            model.setSearchString(candidate)
-            # resultsOnPage searches that one page at once; the full, page by
-            # page search goes on in the background and numbers the results.
-            if model.resultsOnPage(index):
-                chosen = candidate
-                break
-        if not chosen:
-            model.setSearchString("")
-            if passage.strip() and not self.note_text():
-                self._set_note(NOT_FOUND_NOTE)
-        self._search_model = model
-        self._found = bool(chosen)
-        self._highlighted = chosen
-        self.pdf_view.setSearchModel(model)
-        if chosen:
-            model.statusChanged.connect(self._select_pdf_result)
-            model.countChanged.connect(self._select_pdf_result)
-            self._select_pdf_result()
+    def _pdf_marks(self, index: int, passage: str, quote: str) -> list[PdfMark]:
+        """The passage's and the quote's marks on page ``index`` (none when the passage is not there)."""
+        text = self.pdf_document.getAllText(index).text()
+        found = _find_on_page(text, passage)
+        if found is None:
+            return []
+        start, end = found
+        marks = [self._mark("passage", index, text, start, end, PASSAGE_COLOR)]
+        if quote.strip():
+            inside = locate_passage(text[start:end], quote)
+            where = (start + inside[0], start + inside[1]) if inside else locate_passage(text, quote)
+            if where is not None:
+                marks.append(self._mark("quote", index, text, where[0], where[1], QUOTE_COLOR))
+        return marks
 
-    def _select_pdf_result(self) -> None:
-        """Make the first result on the cited page the current one, once numbered."""
-        model = self._search_model
-        if model is None or self._page is None or self.pdf_view.searchModel() is not model:
-            return
-        if self.pdf_view.currentSearchResultIndex() >= 0:
-            return
-        index = self._page - 1
-        for row in range(model.rowCount(QModelIndex())):
-            if model.resultAtIndex(row).page() == index:
-                # The view scrolls to the result and paints it as the current one.
-                self.pdf_view.setCurrentSearchResultIndex(row)
-                return
+    def _mark(self, kind: str, index: int, text: str, start: int, end: int, color: QColor) -> PdfMark:
+        lo, hi = _utf16_offset(text, start), _utf16_offset(text, end)
+        selection = self.pdf_document.getSelectionAtIndex(index, lo, hi - lo)
+        rects = [
+            polygon.boundingRect().adjusted(0, -_LINE_PAD_POINTS, 0, _LINE_PAD_POINTS)
+            for polygon in selection.bounds()
+        ]
+        return PdfMark(kind, index, selection.text() or text[start:end], color, rects)
 
     def _zoom_by(self, factor: float) -> None:
         if self.stack.currentIndex() != self._PDF:
@@ -133,6 +254,26 @@ class PdfPages:
         width = self.pdf_view.viewport().width() - margins.left() - margins.right()
         pixels = points.width() * self.pdf_view.logicalDpiX() / 72.0
         return max(_MIN_ZOOM, width / pixels) if width > 0 else 1.0
+
+
+def _find_on_page(text: str, passage: str) -> tuple[int, int] | None:
+    """Where the passage lies in a page's PDFium text: whole (or by its opening
+    and ending), else the longest run of its words that is there."""
+    found = locate_passage(text, passage)
+    if found is not None:
+        return found
+    # Hyphenation and ligatures read differently by the two extractors: a
+    # run of the passage's words still shows the user where it is.
+    for candidate in pdf_search_candidates(passage):
+        found = locate_passage(text, candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def _utf16_offset(text: str, index: int) -> int:
+    """PDFium and Qt count UTF-16 code units; Python indexes count code points."""
+    return len(text[:index].encode("utf-16-le")) // 2
 
 
 def rich_escape(text: str) -> str:
