@@ -24,6 +24,14 @@ from PySide6.QtWidgets import (
 from app.core.documents.model import citation_place
 from app.core.answering.wholedoc import progress_text
 from app.core.answering.render import answer_html
+from app.ui.answer_support import (
+    UNSUPPORTED_INK,
+    decline_html,
+    mark_sentences,
+    quotes_html,
+    unsupported_sentences,
+    wording_notice_html,
+)
 
 
 @dataclass
@@ -51,14 +59,19 @@ class QuestionBox(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-_STYLE = """
+_STYLE = f"""
 <style>
-  .q { font-weight: 600; margin-top: 14px; }
-  .meta { color: palette(mid); font-size: small; }
-  .declined { font-style: italic; }
-  .uncited { color: #9a5b00; font-weight: 600; }
-  pre { background: rgba(127,127,127,0.12); padding: 6px; }
-  code { background: rgba(127,127,127,0.12); }
+  .q {{ font-weight: 600; margin-top: 14px; }}
+  .meta {{ color: palette(mid); font-size: small; }}
+  .snippet {{ color: gray; font-size: small; }}
+  .declined {{ font-style: italic; }}
+  .declined-head {{ font-weight: 600; margin-bottom: 2px; }}
+  .near-head {{ font-weight: 600; margin-top: 6px; margin-bottom: 2px; }}
+  .notice {{ color: #9a5b00; font-weight: 600; margin-bottom: 2px; }}
+  .unsupported {{ color: {UNSUPPORTED_INK}; text-underline-style: wave; }}
+  .uncited {{ color: #9a5b00; font-weight: 600; }}
+  pre {{ background: rgba(127,127,127,0.12); padding: 6px; }}
+  code {{ background: rgba(127,127,127,0.12); }}
 </style>
 """
 
@@ -73,6 +86,8 @@ class ChatPanel(QWidget):
     why_requested = Signal(int)
     copy_requested = Signal(int)
     citation_clicked = Signal(int, int)  # turn id, source number
+    quote_clicked = Signal(int, int)  # turn id, index in the record's "quotes"
+    nearest_clicked = Signal(int, int)  # turn id, index in a decline's "nearest"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -227,12 +242,7 @@ class ChatPanel(QWidget):
 
     def _turn_html(self, t: TurnView) -> str:
         question = html.escape(t.question).replace("\n", "<br>")
-        n_sources = len(t.record.get("sources", []))
-        text = answer_html(t.answer, n_sources) if t.answer else "<p class='meta'>…</p>"
-        if t.turn_id is not None:
-            text = text.replace('href="cite:', f'href="cite:{t.turn_id}:')
-        css = " class='declined'" if t.record.get("declined") else ""
-        out = [f"<p class='q'>You: {question}</p>", f"<div{css}>{text}</div>"]
+        out = [f"<p class='q'>You: {question}</p>", self._answer_html(t)]
         if t.streaming:
             out.append("<p class='meta'>Answering… (Esc to stop)</p>")
         elif t.turn_id is not None:
@@ -240,7 +250,8 @@ class ChatPanel(QWidget):
             if t.record.get("stopped"):
                 notes.append("stopped")
             if t.record.get("declined"):
-                notes.append("not found in your documents")
+                if "searched" not in t.record:  # an older decline, without the nearest passages
+                    notes.append("not found in your documents")
             elif not t.record.get("citations"):
                 # Said on a line of its own, in colour: nothing backs this answer.
                 out.append("<p class='uncited'>⚠ This answer cites none of your documents: "
@@ -267,10 +278,39 @@ class ChatPanel(QWidget):
             out.append(f"<p class='meta'>{marker}{links}{note}</p>")
         return "".join(out)
 
+    def _answer_html(self, t: TurnView) -> str:
+        """The answer itself, with what backs it up.
+
+        A decline (one that records what was searched) says so and lists the
+        nearest passages. An answer shows its supporting quotes under it,
+        with the sentences no cited passage says marked; when most of its
+        wording is not in the documents, a notice and the quotes come first.
+        """
+        record = t.record
+        if t.streaming or t.turn_id is None:
+            text = answer_html(t.answer, 0) if t.answer else "<p class='meta'>…</p>"
+            return f"<div>{text}</div>"
+        if record.get("declined") and "searched" in record:
+            return f"<div>{decline_html(t.turn_id, record, t.question)}</div>"
+        text = answer_html(t.answer, len(record.get("sources", []))) if t.answer else ""
+        text = text.replace('href="cite:', f'href="cite:{t.turn_id}:')
+        if record.get("declined"):
+            return f"<div class='declined'>{text}</div>"
+        unsupported = unsupported_sentences(record)
+        if unsupported:
+            text = mark_sentences(text, unsupported)
+        quotes = quotes_html(t.turn_id, record)
+        if record.get("wording_unsupported") and quotes:
+            return f"{wording_notice_html()}{quotes}<p class='meta'>The model wrote:</p><div>{text}</div>"
+        return f"<div>{text}</div>{quotes}"
+
     def _anchor(self, url: QUrl) -> None:
         parts = url.toString().split(":")
         if parts[0] == "cite" and len(parts) == 3:
             self.citation_clicked.emit(int(parts[1]), int(parts[2]))
+        elif parts[0] in ("quote", "near") and len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            signal = self.quote_clicked if parts[0] == "quote" else self.nearest_clicked
+            signal.emit(int(parts[1]), int(parts[2]))
         elif parts[0] == "action" and len(parts) == 3:
             action, turn = parts[1], int(parts[2])
             {

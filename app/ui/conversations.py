@@ -222,10 +222,35 @@ class ConversationsMixin:
             self.ask(turn.question, self.chat.scope.currentData(), replace_turn=turn_id)
 
     def open_citation(self, turn_id: int, n: int) -> None:
+        """Show source ``n`` of an answer in the viewer, with its supporting quote when it has one."""
         turn = self._turn(turn_id)
         if turn is None:
             return
         self.show_sources(turn_id)
         source = next((s for s in turn.record.get("sources", []) if s["n"] == n), None)
         if source is not None:
-            self.open_passage(source)
+            quote = next((q for q in turn.record.get("quotes") or [] if q.get("n") == n), None)
+            self.open_passage(source, quote)
+
+    def open_quote(self, turn_id: int, index: int) -> None:
+        """Show an answer's supporting quote in the viewer, inside its highlighted passage."""
+        turn = self._turn(turn_id)
+        quotes = (turn.record.get("quotes") or []) if turn is not None else []
+        if not 0 <= index < len(quotes):
+            return
+        quote = quotes[index]
+        source = next((s for s in turn.record.get("sources", []) if s["n"] == quote.get("n")), None)
+        # A quote whose source is missing from the record still opens at its page.
+        self.open_passage(source or {**quote, "text": quote.get("text", "")}, quote)
+
+    def open_nearest(self, turn_id: int, index: int) -> None:
+        """Show one of a decline's nearest passages in the viewer, so the user can judge it."""
+        turn = self._turn(turn_id)
+        nearest = (turn.record.get("nearest") or []) if turn is not None else []
+        if not 0 <= index < len(nearest):
+            return
+        hit = dict(nearest[index])
+        # The printed page label lives in the record's retrieved list.
+        seen = next((r for r in turn.record.get("retrieved") or [] if r.get("chunk_id") == hit.get("chunk_id")), {})
+        hit.setdefault("label", seen.get("label"))
+        self.open_passage(hit)

@@ -27,8 +27,9 @@ class DocumentActions:
             self.banner.show_message("Docent will not open this file.", details=str(exc), level="warning")
             return None
 
-    def open_passage(self, source: dict) -> None:
-        """Show a cited passage in the in-app viewer, at its page, highlighted."""
+    def open_passage(self, source: dict, quote: dict | None = None) -> None:
+        """Show a cited passage in the in-app viewer, at its page, every line
+        highlighted, and the answer's supporting ``quote`` in it more strongly."""
         from app.ui.viewer import ViewerDialog
 
         real = self._check(source["path"])
@@ -37,8 +38,11 @@ class DocumentActions:
         if getattr(self, "viewer", None) is None:
             self.viewer = ViewerDialog(self)
         span = tuple(source["span"]) if source.get("span") else None
+        quote = quote or source.get("quote") or {}
+        quote_span = tuple(quote["span"]) if quote.get("span") else None
         self.viewer.show()  # shown first: the PDF view jumps within its real size
-        self.viewer.show_passage(str(real), source.get("page"), span, source.get("text", ""), source.get("label"))
+        self.viewer.show_passage(str(real), source.get("page"), span, source.get("text", ""), source.get("label"),
+                                 quote.get("text", ""), quote_span)
         self.viewer.raise_()
 
     def open_external(self, path: str) -> None:

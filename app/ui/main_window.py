@@ -183,6 +183,8 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self.chat.copy_requested.connect(self.copy_answer)
         self.chat.regenerate_requested.connect(self.regenerate)
         self.chat.citation_clicked.connect(self.open_citation)
+        self.chat.quote_clicked.connect(self.open_quote)
+        self.chat.nearest_clicked.connect(self.open_nearest)
         self.sources.open_requested.connect(self.open_passage)
         self.sources.open_external_requested.connect(self.open_external)
         self.sources.show_in_folder_requested.connect(self.show_in_folder)
