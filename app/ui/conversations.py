@@ -192,7 +192,16 @@ class ConversationsMixin:
             return
         self.chat.selected_turn = turn_id
         self.chat.render()
-        self.sources.show_answer(turn.question, turn.record.get("citations", []), turn.record.get("sources", []))
+        # Each card carries its supporting quote: shown on it, highlighted in the viewer.
+        quotes: dict[int, dict] = {}
+        for quote in turn.record.get("quotes") or []:
+            quotes.setdefault(quote.get("n"), quote)
+
+        def with_quote(items: list[dict]) -> list[dict]:
+            return [{**item, "quote": quotes[item["n"]]} if item.get("n") in quotes else item for item in items]
+
+        self.sources.show_answer(turn.question, with_quote(turn.record.get("citations", [])),
+                                 with_quote(turn.record.get("sources", [])))
         self.tabs.setCurrentWidget(self.sources)
 
     def show_why(self, turn_id: int) -> None:

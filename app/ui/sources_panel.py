@@ -1,8 +1,9 @@
 """The sources panel: the passages an answer cites, as cards the user can open.
 
 Each card names the file and where in it the passage is (page, printed page,
-or section), marks citations Docent inferred rather than the model wrote, and
-shows the passage with the question's words in bold. Clicking a card (or
+or section), marks citations Docent inferred rather than the model wrote,
+shows the sentence(s) of the passage that support the answer as a
+highlighted quote, and the passage with the question's words in bold. Clicking a card (or
 Enter on it) asks for the passage to be opened in the viewer; the buttons ask
 for the file to be opened outside Docent. The main window decides whether
 either is allowed; this panel only emits signals.
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 
 # highlight_terms is imported from here by callers that mark words in a passage.
 from app.core.passages import highlight_terms, query_terms  # noqa: F401
+from app.ui.answer_support import QUOTE_BACKGROUND, QUOTE_BAR, QUOTE_INK
 
 EMPTY_TEXT = "Select an answer to see its sources."
 UNCITED_NOTE = "This answer cites none of the sources; these were given to the model"
@@ -96,6 +98,16 @@ class SourceCard(QFrame):
                 f"{path}\nInferred: the answer did not cite this by number; Docent matched "
                 "the answer's sentences to it."
             )
+        quote = item.get("quote") or {}
+        self.quote = self._label(html.escape(f"“{' '.join(str(quote.get('text') or '').split())}”"))
+        self.quote.setWordWrap(True)
+        # Fixed colours (dark on light), as in the chat and the viewer.
+        self.quote.setStyleSheet(
+            f"background: {QUOTE_BACKGROUND}; color: {QUOTE_INK}; border-left: 3px solid {QUOTE_BAR};"
+            " padding: 4px 6px;"
+        )
+        self.quote.setToolTip("The sentence of this passage that supports the answer")
+        self.quote.setVisible(bool(str(quote.get("text") or "").strip()))
         self.passage = self._label(highlight_terms(_snippet(item.get("text") or ""), terms))
         self.passage.setWordWrap(True)
         self.passage_html = self.passage.text()
@@ -112,6 +124,7 @@ class SourceCard(QFrame):
         layout.setContentsMargins(10, 8, 10, 6)
         layout.setSpacing(4)
         layout.addWidget(self.header)
+        layout.addWidget(self.quote)
         layout.addWidget(self.passage)
         layout.addLayout(buttons)
 
