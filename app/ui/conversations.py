@@ -201,7 +201,7 @@ class ConversationsMixin:
             return [{**item, "quote": quotes[item["n"]]} if item.get("n") in quotes else item for item in items]
 
         self.sources.show_answer(turn.question, with_quote(turn.record.get("citations", [])),
-                                 with_quote(turn.record.get("sources", [])))
+                                 with_quote(turn.record.get("sources", [])), self._nearest(turn.record))
         self.tabs.setCurrentWidget(self.sources)
 
     def show_why(self, turn_id: int) -> None:
@@ -252,14 +252,16 @@ class ConversationsMixin:
         # A quote whose source is missing from the record still opens at its page.
         self.open_passage(source or {**quote, "text": quote.get("text", "")}, quote)
 
+    @staticmethod
+    def _nearest(record: dict) -> list[dict]:
+        """A decline's nearest passages, each with its printed page label (kept in the record's retrieved list)."""
+        labels = {r.get("chunk_id"): r.get("label") for r in record.get("retrieved") or []}
+        return [{**hit, "label": hit.get("label") or labels.get(hit.get("chunk_id"))}
+                for hit in record.get("nearest") or []] if record.get("declined") else []
+
     def open_nearest(self, turn_id: int, index: int) -> None:
         """Show one of a decline's nearest passages in the viewer, so the user can judge it."""
         turn = self._turn(turn_id)
-        nearest = (turn.record.get("nearest") or []) if turn is not None else []
-        if not 0 <= index < len(nearest):
-            return
-        hit = dict(nearest[index])
-        # The printed page label lives in the record's retrieved list.
-        seen = next((r for r in turn.record.get("retrieved") or [] if r.get("chunk_id") == hit.get("chunk_id")), {})
-        hit.setdefault("label", seen.get("label"))
-        self.open_passage(hit)
+        nearest = self._nearest(turn.record) if turn is not None else []
+        if 0 <= index < len(nearest):
+            self.open_passage(nearest[index])

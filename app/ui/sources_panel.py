@@ -36,6 +36,7 @@ from app.ui.answer_support import QUOTE_BACKGROUND, QUOTE_BAR, QUOTE_INK
 EMPTY_TEXT = "Select an answer to see its sources."
 UNCITED_NOTE = "This answer cites none of the sources; these were given to the model"
 NO_SOURCES_TEXT = "No passages from your documents were given to the model for this answer."
+NEAREST_NOTE = "Not found in your documents. The nearest passages found, for you to judge:"
 
 # Enough passage to judge relevance at a glance; the viewer shows the rest.
 _PASSAGE_CHARS = 600
@@ -261,13 +262,19 @@ class SourcesPanel(QWidget):
 
     # ----------------------------------------------------------------- public API
 
-    def show_answer(self, question: str, citations: list[dict], sources: list[dict]) -> None:
+    def show_answer(
+        self, question: str, citations: list[dict], sources: list[dict], nearest: list[dict] | None = None
+    ) -> None:
         """Show the cards for one answer.
 
         The citations when there are any; otherwise the sources that were given
-        to the model, under a note saying the answer cites none of them. With
-        no question and nothing to show it returns to the empty state.
+        to the model, under a note saying the answer cites none of them. A
+        decline shows the ``nearest`` passages found, under a note saying so.
+        With no question and nothing to show it returns to the empty state.
         """
+        if not citations and not sources and nearest:
+            self._show_nearest(question, nearest)
+            return
         if not question.strip() and not citations and not sources:
             self.clear()  # no answer to speak of: the empty state, not "no sources"
             return
@@ -292,6 +299,19 @@ class SourcesPanel(QWidget):
         self.scroll.setVisible(True)
         for item in shown:
             self._add_card(dict(item), terms)
+        self.scroll.verticalScrollBar().setValue(0)
+
+    def _show_nearest(self, question: str, nearest: list[dict]) -> None:
+        self._clear_cards()
+        self.title.setText(f"<b>Nearest passages</b> for “{html.escape(' '.join(question.split()))}”")
+        self.title.setVisible(bool(question.strip()))
+        self.note.setText(NEAREST_NOTE)
+        self.note.setVisible(True)
+        self.empty.setVisible(False)
+        self.scroll.setVisible(True)
+        terms = query_terms(question)
+        for i, hit in enumerate(nearest, start=1):
+            self._add_card({**hit, "n": i}, terms)
         self.scroll.verticalScrollBar().setValue(0)
 
     def clear(self) -> None:

@@ -122,6 +122,11 @@ def test_a_decline_says_what_was_searched_and_lists_the_nearest_passages(qtbot, 
     for hit in nearest:
         assert Path(hit["path"]).name in text
         assert flat(hit["text"])[:40] in text
+    # The sidebar lists them too, as cards under a note saying nothing was found.
+    from app.ui.sources_panel import NEAREST_NOTE
+
+    assert window.sources.note_text() == NEAREST_NOTE
+    assert [c["chunk_id"] for c in window.sources.cards()] == [h["chunk_id"] for h in nearest]
     # Each is a link that opens the viewer at that passage.
     first = nearest[0]
     click_link(qtbot, window.chat.transcript, f"near:{shown.turn_id}:0")
