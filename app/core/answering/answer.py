@@ -31,8 +31,8 @@ from typing import Any
 from app import config
 from app.core import textnorm
 from app.core.answering import citations as cite
-from app.core.answering import injection, mapreduce, wholedoc
-from app.core.answering.generation import generate, quote_instead
+from app.core.answering import injection, mapreduce, support, wholedoc
+from app.core.answering.generation import FLAG_REPEATING, generate, quote_instead
 from app.core.answering.outcome import DECLINE_PATTERN, DECLINE_TEXT, Answer, Source
 from app.core.answering.prompt import SYSTEM_PROMPT, Screens, fit
 from app.core.answering.retrieval import Retriever
@@ -169,6 +169,8 @@ class Answerer:
         record: dict[str, Any] = {"question": question, "k": k, "mode": mode, "scope": scope}
         if query != question:
             record["search_query"] = query
+        # What a decline says was searched, so the user can judge it.
+        searched = {"query": query, "mode": mode, "scope": scope}
         self.audit.append("ask", record)
         extra = {} if rerank else {"rerank": False}
         result = self.retriever.search(query, k=k, mode=mode, scope=scope, **extra)
@@ -186,7 +188,7 @@ class Answerer:
         timings: dict[str, float | None] = {"retrieve": retrieve_ms, "first_token": None, "total": None}
         if not relevant:
             answer = Answer(question, DECLINE_TEXT, True, [], [], self.model_name, timings, result.hits,
-                            search_query=record.get("search_query"))
+                            search_query=record.get("search_query"), searched=searched)
             if on_token:
                 on_token(DECLINE_TEXT)
             return self._audit_answer(answer, started, prompt=None, sampling=sampling)
@@ -201,13 +203,19 @@ class Answerer:
         out = generate(model, prompt, sampling, started=started, check=check, on_token=on_token,
                        should_stop=should_stop, cut=self.defence.any)
         timings["first_token"] = out.first_token_ms
-        cited = cite.cite_answer(out.text, sources, self.embedder.encode)
+        # One embedding of each sentence for the citation step, the support check and the quote.
+        encode = support.memo(self.embedder.encode)
+        cited = cite.cite_answer(out.text, sources, encode)
+        notes = cited.notes + ([FLAG_REPEATING] if out.repeated else [])
         answer = Answer(question, cited.text, cited.declined, cited.sources, cited.citations, self.model_name,
-                        timings, result.hits, out.stopped, cited.notes, search_query=record.get("search_query"))
+                        timings, result.hits, out.stopped, notes, search_query=record.get("search_query"))
         if check is not None:
             flags = list(dict.fromkeys(out.flags + check.text_flags(answer.answer)))
             if flags:
-                answer = quote_instead(answer, answer.sources, screened, flags, self.embedder.encode, on_token)
+                answer = quote_instead(answer, answer.sources, screened, flags, encode, on_token)
+        if answer.declined:
+            answer.searched = searched
+        support.back_up(answer, encode)
         suspicious = [s.hit.chunk.id for s, scr in zip(sources, screened) if scr.flagged]
         if not answer.declined and answer.replaced is None and not out.stopped:
             self._remember(question, answer.answer, messages[-1]["content"], out.raw)
@@ -234,6 +242,7 @@ class Answerer:
             on_token=on_token, on_progress=on_progress, should_stop=should_stop, trace=trace,
         )
         prompts = trace.get("prompts") or [None]
+        support.back_up(answer, support.memo(self.embedder.encode))
         return self._audit_answer(answer, started, prompt=prompts[-1], sampling=sampling,
                                   suspicious=trace.get("instruction_like", ()),
                                   whole_document=mapreduce.whole_document_note(task, trace))
@@ -259,6 +268,7 @@ class Answerer:
                 every step's prompt hash; see ``mapreduce.whole_document_note``).
         """
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        by_n = {s.n: s for s in answer.sources}
         record: dict[str, Any] = {
             "question": answer.question,
             "search_query": answer.search_query,
@@ -275,7 +285,15 @@ class Answerer:
             "flags": list(answer.flags),
             "instruction_like_sources": list(suspicious),
             "replaced_answer_hash": AuditLog.hash_text(answer.replaced) if answer.replaced is not None else None,
+            # What backs the answer up. The record keeps the question in clear,
+            # so the sentences the documents do not support are kept in clear too.
+            "quotes": [{"n": q.n, "chunk_id": by_n[q.n].hit.chunk.id, "span": [q.start, q.end]}
+                       for q in answer.quotes if q.n in by_n],
+            "unsupported": answer.unsupported,
+            "wording_unsupported": answer.wording_unsupported,
         }
+        if answer.declined:
+            record["searched"] = answer.searched
         if whole_document is not None:
             record["whole_document"] = whole_document
         self.audit.append("answer", record)

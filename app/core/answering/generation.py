@@ -5,7 +5,9 @@ final step of a whole-document answer) goes through :func:`generate`: tokens
 stream to ``on_token`` through the prompt-injection
 :class:`~app.core.answering.injection.OutputGuard`, generation stops within a
 token of ``should_stop`` or of the guard tripping, and the echo of the
-prompt's layout is cut off. An answer that followed an injection anyway is
+prompt's layout is cut off. A generation that starts repeating itself (the
+same sentence or bullet again, a phrase going round) is stopped there and
+keeps only what came before (:func:`app.core.answering.support.cut_repetition`). An answer that followed an injection anyway is
 then replaced by :func:`quote_instead`.
 """
 
@@ -18,11 +20,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.core.answering import injection
+from app.core.answering.support import cut_repetition
 from app.core.answering.outcome import DECLINE_TEXT, Answer, Citation, Source
 from app.core.answering.prompt import cut_echo
 from app.core.models.llm import LocalModel, Sampling
 
 Encode = Callable[[list[str]], np.ndarray]
+
+#: The flag (and note) of an answer cut where the model started repeating itself.
+FLAG_REPEATING = "cut where the model started repeating itself"
+# A repeat can only be complete at the end of a sentence, line or bullet, so
+# the text is checked only when a piece ends one (a few dozen times an answer).
+_UNIT_END = (".", "!", "?", "\n", "。", "！", "？", ":", ";")
 
 
 @dataclass
@@ -35,6 +44,8 @@ class Generated:
         flags: why the guard stopped it (empty when it did not).
         stopped: whether ``should_stop`` asked it to stop.
         first_token_ms: when the first visible piece came, from ``started``.
+        repeated: whether it was cut where it started repeating itself
+            (``text`` and ``raw`` then end before the repeat).
     """
 
     text: str
@@ -42,6 +53,7 @@ class Generated:
     flags: list[str] = field(default_factory=list)
     stopped: bool = False
     first_token_ms: float | None = None
+    repeated: bool = False
 
 
 def generate(
@@ -54,6 +66,7 @@ def generate(
     on_token: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     cut: bool = True,
+    cut_repeats: bool = True,
 ) -> Generated:
     """Run ``prompt`` through ``model``, streaming what is safe to ``on_token``.
 
@@ -65,11 +78,15 @@ def generate(
             word.
         should_stop: checked between tokens (Stop takes effect within one).
         cut: cut the answer where the model starts echoing the prompt's layout.
+        cut_repeats: stop when the output starts repeating itself and keep
+            the text before the repeat (what was already streamed of the
+            repeat stays shown; the answer's text does not hold it).
     """
     guard = injection.OutputGuard(check) if check is not None else None
     pieces: list[str] = []
     raw: list[str] = []
     first_token: float | None = None
+    repeated_at: int | None = None  # where the repeat begins in "".join(pieces)
     stream = model.stream(prompt, sampling, should_stop=should_stop)
     try:
         for piece in stream:
@@ -86,17 +103,34 @@ def generate(
                 on_token(shown)
             if guard is not None and guard.tripped:
                 break  # no point generating the rest of an injected answer
+            if cut_repeats and piece.rstrip(" \t").endswith(_UNIT_END):
+                repeated_at = _repeat_start("".join(pieces))
+                if repeated_at is not None:
+                    break  # the rest would only go round again
     finally:
         stream.close()  # releases the model's lock even when we stop early
     if guard is not None:
         rest = guard.finish()  # the last word, held back until the end
         if rest and on_token:
             on_token(rest)
-    text = "".join(pieces).strip()
+    written, raw_text = "".join(pieces), "".join(raw)
+    if cut_repeats and repeated_at is None:
+        repeated_at = _repeat_start(written)  # e.g. a loop cut off by max_tokens
+    if repeated_at is not None:
+        # ``written`` is ``raw_text`` less what was stripped at its start.
+        raw_text = raw_text[:len(raw_text) - len(written) + repeated_at]
+        written = written[:repeated_at]
+    text = written.strip()
     return Generated(
-        cut_echo(text) if cut else text, "".join(raw), list(guard.flags) if guard is not None else [],
-        should_stop is not None and should_stop(), first_token,
+        cut_echo(text) if cut else text, raw_text, list(guard.flags) if guard is not None else [],
+        should_stop is not None and should_stop(), first_token, repeated_at is not None,
     )
+
+
+def _repeat_start(text: str) -> int | None:
+    """Where in ``text`` the generation starts repeating itself, or ``None``."""
+    kept = cut_repetition(text)
+    return None if kept is None else len(kept)
 
 
 def quote_instead(
