@@ -219,6 +219,12 @@ class ConversationsMixin:
         if turn is None:
             return
         lines = [turn.answer, ""]
+        # The supporting quotes travel with the answer, as the chat shows them.
+        for q in turn.record.get("quotes") or []:
+            where = f", page {q['page']}" if q.get("page") is not None else ""
+            lines.append(f"> “{' '.join(str(q.get('text') or '').split())}” [{q.get('n')}]{where}")
+        if turn.record.get("quotes"):
+            lines.append("")
         for c in turn.record.get("citations", []):
             where = f", page {c['page']}" if c.get("page") is not None else ""
             lines.append(f"[{c['n']}] {Path(c['path']).name}{where}")

@@ -139,6 +139,13 @@ class WhyDialog(QDialog):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
 
+        # The sentence check: which of the answer's sentences the passages say.
+        self.support_label = QLabel(support_summary(record), self)
+        self.support_label.setWordWrap(True)
+        self.support_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.support_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.support_label.setVisible(bool(self.support_label.text()))
+
         self.footer_label = QLabel(self._footer(), self)
         self.footer_label.setWordWrap(True)
         self.footer_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -152,6 +159,7 @@ class WhyDialog(QDialog):
             empty = QLabel("No passage was retrieved for this question.", self)
             layout.addWidget(empty)
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.support_label)
         layout.addWidget(self.footer_label)
         layout.addWidget(buttons)
 
@@ -174,6 +182,10 @@ class WhyDialog(QDialog):
     def footer_text(self) -> str:
         """The model, timings and outcome line."""
         return self.footer_label.text()
+
+    def support_text(self) -> str:
+        """The sentence check's summary ("" when the answer has none)."""
+        return self.support_label.text() if not self.support_label.isHidden() else ""
 
     # -- building ---------------------------------------------------------
 
@@ -265,3 +277,18 @@ class WhyDialog(QDialog):
         header = f"{where}  ·  chunk {entry.get('chunk_id', NONE)}"
         body = text if text else "(The passage's text was not kept with this answer.)"
         self.passage.setPlainText(f"{header}\n\n{body}")
+
+
+def support_summary(record: dict[str, Any]) -> str:
+    """How many of the answer's sentences the cited passages say, and the ones they do not."""
+    checked = [s for s in record.get("sentences") or [] if isinstance(s, dict)]
+    if not checked or record.get("declined"):
+        return ""
+    missing = [" ".join(str(s.get("text") or "").split()) for s in checked if not s.get("supported")]
+    found = len(checked) - len(missing)
+    text = f"Sentence check: {found} of {len(checked)} sentences found in the cited passages."
+    if missing:
+        text += " Not found: " + "; ".join(f"“{m}”" for m in missing) + "."
+    if record.get("wording_unsupported"):
+        text += " Most of the model's wording is not in the documents, so the chat leads with the quote."
+    return text

@@ -151,6 +151,12 @@ def test_an_answer_shows_its_supporting_quote_under_it(qtbot, open_window, histo
         assert text.index(where, answer_at) > answer_at, "the quote comes under the answer"
         assert f"“{flat(quote['text'])}”" in text
 
+    # Copy takes the quote along with the answer.
+    from PySide6.QtWidgets import QApplication
+
+    window.copy_answer(shown.turn_id)
+    assert f"“{flat(quotes[0]['text'])}”" in QApplication.clipboard().text()
+
     # Clicking the quote opens the viewer at its page with the quote highlighted more strongly.
     click_link(qtbot, window.chat.transcript, f"quote:{shown.turn_id}:0")
     viewer = viewer_of(window)

@@ -144,3 +144,21 @@ def test_a_follow_up_shows_what_was_searched_for(qtbot) -> None:
     plain = WhyDialog(_record())
     qtbot.addWidget(plain)
     assert "Searched for" not in plain.question_label.text()
+
+
+def test_the_sentence_check_is_summarised_with_the_sentences_not_found(qtbot) -> None:
+    from app.ui.why_dialog import WhyDialog
+
+    record = {"question": "What did revenue do?", "declined": False, "sources": [], "citations": [],
+              "sentences": [{"text": "Revenue grew to 4.2 million euros.", "supported": True, "sources": [1]},
+                            {"text": "The board bought a yacht.", "supported": False, "sources": []}],
+              "wording_unsupported": False}
+    dialog = WhyDialog(record)
+    qtbot.addWidget(dialog)
+    text = dialog.support_text()
+    assert text.startswith("Sentence check: 1 of 2 sentences found in the cited passages.")
+    assert "“The board bought a yacht.”" in text and "Revenue grew" not in text
+
+    older = WhyDialog({"question": "q", "declined": False})
+    qtbot.addWidget(older)
+    assert older.support_text() == ""
