@@ -64,6 +64,48 @@ def _citation_line(c: dict[str, Any]) -> str:
     return f"[{c['n']}] {citation_place(c)}{mark} — {c['path']}"
 
 
+def _one_line(text: str, limit: int | None = None) -> str:
+    """``text`` on one line (PDF passages keep the page's line breaks), cut to ``limit``."""
+    text = " ".join(text.split())
+    return text if limit is None or len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _quote_line(q: dict[str, Any]) -> str:
+    """``Quote [n] file p. P: “…”`` — the passage's own words that support the answer."""
+    where = Path(q["path"]).name + (f" p. {q['page']}" if q.get("page") is not None else "")
+    return f"Quote [{q['n']}] {where}: “{_one_line(q['text'])}”"
+
+
+def _backing(result: dict[str, Any]) -> str:
+    """What follows a streamed answer before its sources: the supporting
+    quotes (leading, with a warning, when the model's wording is mostly not
+    in the documents), the sentences no cited passage says, or for a decline
+    what was searched and the nearest passages found."""
+    from app.core.answering.generation import FLAG_REPEATING
+    from app.core.documents.model import citation_place
+
+    lines: list[str] = []
+    if FLAG_REPEATING in (result.get("flags") or []):
+        lines.append("(The model started repeating itself; the answer stops there.)")
+    if result["declined"]:
+        searched = result.get("searched")
+        if searched:
+            where = f"in {searched['scope']}" if searched.get("scope") else "in all your documents"
+            lines.append(f"Searched for “{_one_line(searched['query'], 200)}” ({searched['mode']} search, {where}).")
+        if result.get("nearest"):
+            lines.append("Nearest passages found:")
+            lines += [f"  {citation_place(h)}: “{_one_line(h['text'], 160)}”" for h in result["nearest"]]
+        return "\n".join(lines)
+    quotes = [_quote_line(q) for q in result.get("quotes") or []]
+    if result.get("wording_unsupported") and quotes:
+        lines.append("The model's wording above was not found in your documents. What they say:")
+    lines += quotes
+    if result.get("unsupported"):
+        lines.append("Not found in the cited passages:")
+        lines += [f"  - {_one_line(s)}" for s in result["unsupported"]]
+    return "\n".join(lines)
+
+
 def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     from app.core.library import Library
 
@@ -124,6 +166,9 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         stop.restore()
     out.write("\n")
+    backing = _backing(result)
+    if backing:
+        out.write(f"\n{backing}\n")
     if result["citations"]:
         out.write("\nSources:\n")
         for c in result["citations"]:
