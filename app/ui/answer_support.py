@@ -40,7 +40,7 @@ _BAR_PIXELS = 64
 # A sentence is found by its opening and ending when the whole does not match
 # (the model's markers and markup differ from the rendered text's).
 _ANCHOR_CHARS = 60
-_TAG = re.compile(r"<[^>]*>")
+_HEADING_MARK = re.compile(r"(?:^|(?<=\s))#{1,6}(?=\s)")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 # Tags that end a line as the reader sees it: matching treats them as a space.
 _BREAKING_TAGS = re.compile(r"</?(p|br|li|ul|ol|h\d|div|blockquote|pre|hr|table|tr|td)\b", re.IGNORECASE)
@@ -66,8 +66,8 @@ def place_text(item: dict[str, Any], source: dict[str, Any] | None = None) -> st
 
 
 def snippet(text: str, limit: int = _SNIPPET_CHARS) -> str:
-    """The passage on one line, cut at a word near ``limit`` characters."""
-    flat = " ".join(str(text).split())
+    """The passage on one line, without Markdown heading marks, cut at a word near ``limit`` characters."""
+    flat = " ".join(_HEADING_MARK.sub(" ", str(text)).split())
     if len(flat) <= limit:
         return flat
     cut = flat.rfind(" ", 0, limit)
