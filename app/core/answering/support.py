@@ -57,8 +57,10 @@ QUOTE_SIMILARITY_WEIGHT = 0.6
 QUOTE_OVERLAP_WEIGHT = 0.4
 IDENTIFIER_BONUS = 0.15
 # A second cited source is quoted only when its best sentence scores at least
-# this (the first source's best sentence is always quoted).
-QUOTE_MIN_SCORE = 0.35
+# this (the first source's best sentence is always quoted). A sentence that
+# restates a short answer scores about 0.9; a title that merely names the
+# subject ("Annual report of the Lighthouse Cooperative.") about 0.4.
+QUOTE_MIN_SCORE = 0.45
 # A sentence shorter than this many words may be quoted together with the
 # next one ("Default: 8080." says little alone).
 SHORT_SENTENCE_WORDS = 8
