@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,9 +65,13 @@ def _citation_line(c: dict[str, Any]) -> str:
     return f"[{c['n']}] {citation_place(c)}{mark} — {c['path']}"
 
 
+_HEADING_MARK = re.compile(r"(?:^|(?<=\s))#{1,6}(?=\s)")
+
+
 def _one_line(text: str, limit: int | None = None) -> str:
-    """``text`` on one line (PDF passages keep the page's line breaks), cut to ``limit``."""
-    text = " ".join(text.split())
+    """``text`` on one line (PDF passages keep the page's line breaks), without
+    Markdown heading marks, cut to ``limit``."""
+    text = " ".join(_HEADING_MARK.sub(" ", text).split())
     return text if limit is None or len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
