@@ -31,7 +31,7 @@ from typing import Any
 from app import config
 from app.core import textnorm
 from app.core.answering import citations as cite
-from app.core.answering import injection, mapreduce, support, wholedoc
+from app.core.answering import injection, mapreduce, relevance, support, wholedoc
 from app.core.answering.generation import FLAG_REPEATING, generate, quote_instead
 from app.core.answering.outcome import DECLINE_PATTERN, DECLINE_TEXT, Answer, Source
 from app.core.answering.prompt import SYSTEM_PROMPT, Screens, fit
@@ -170,27 +170,32 @@ class Answerer:
         if query != question:
             record["search_query"] = query
         # What a decline says was searched, so the user can judge it.
-        searched = {"query": query, "mode": mode, "scope": scope}
+        searched: dict[str, Any] = {"query": query, "mode": mode, "scope": scope}
         self.audit.append("ask", record)
         extra = {} if rerank else {"rerank": False}
         result = self.retriever.search(query, k=k, mode=mode, scope=scope, **extra)
         retrieve_ms = (time.perf_counter() - started) * 1000
-        # Decline unless the best passage is close enough to the question; when
-        # it is, the model also gets the next ones down to a lower floor (a
-        # supporting passage is often less similar than the best one).
-        best = max(((h.similarity or 0.0) for h in result.hits), default=0.0)
-        floor = min(config.SOURCE_FLOOR, self.min_relevance)
-        # "Ask about this file" says where the answer is: a terse question
-        # ("what temperature and how long?") is then about that file even when
-        # it shares few words with it, so only the floor applies.
-        gate = floor if scope and any(h.chunk.path == scope for h in result.hits) else self.min_relevance
-        relevant = [h for h in result.hits if (h.similarity or 0.0) >= floor] if best >= gate else []
+        # Decline when nothing retrieved is close to the question, or when it
+        # asks about a term the library never uses (see relevance.judge).
+        catalog = self.retriever.catalog
+        decision = relevance.judge(
+            query, result.hits, has_term=catalog.has_term,
+            is_word=lambda term: len(self.embedder.token_spans(term)) == 1,
+            min_relevance=self.min_relevance,
+            scoped_file=bool(scope) and any(h.chunk.path == scope for h in result.hits))
+        relevant = decision.relevant
         timings: dict[str, float | None] = {"retrieve": retrieve_ms, "first_token": None, "total": None}
         if not relevant:
-            answer = Answer(question, DECLINE_TEXT, True, [], [], self.model_name, timings, result.hits,
+            text = DECLINE_TEXT
+            if decision.missing_terms:
+                # Say which word the documents lack: the user can then judge
+                # (a synonym, a spelling) rather than guess why.
+                searched["missing_terms"] = list(decision.missing_terms)
+                text = f"{DECLINE_TEXT[:-1]}: {decision.reason}."
+            answer = Answer(question, text, True, [], [], self.model_name, timings, result.hits,
                             search_query=record.get("search_query"), searched=searched)
             if on_token:
-                on_token(DECLINE_TEXT)
+                on_token(text)
             return self._audit_answer(answer, started, prompt=None, sampling=sampling)
 
         model = self._model()

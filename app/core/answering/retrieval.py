@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app import config
+from app.core import textnorm
 from app.core.stores.catalog import Catalog, StoredChunk
 from app.core.models.embedder import Embedder
 from app.core.stores.vectors import VectorStore
@@ -36,6 +37,10 @@ RRF_K = 30
 # identifiers (PYTHONSTARTUP, --enable-optimizations) are the keyword side's.
 VECTOR_WEIGHT = 1.0
 KEYWORD_WEIGHT = 2.0
+# Two hits on one page become one passage when together they span at most
+# this many characters (about three chunks); farther apart, the lesser one is
+# dropped (its page is already a source). See ``one_per_place``.
+MERGE_CHARS = 2400
 _SHINGLE = 5
 _NEAR_DUPLICATE = 0.8
 
@@ -54,6 +59,7 @@ class Hit:
     similarity: float | None = None  # cosine(query, chunk), for relevance decisions
     vector: np.ndarray | None = field(default=None, repr=False)
     rerank_score: float | None = None  # the cross-encoder's, when the reranker ran on this hit
+    merged: tuple[str, ...] = ()  # ids of lesser hits on the same page this passage was widened to cover
 
     def to_json(self, form: str = "search", **own: object) -> dict[str, object]:
         """This hit as ``form``'s consumer reads it: the one place a hit is serialised.
@@ -168,6 +174,50 @@ def collapse_near_duplicates(hits: list[Hit], limit: int | None = None) -> list[
     return kept
 
 
+def place_of(chunk: StoredChunk) -> tuple[str, object]:
+    """Where a passage is, as a user counts places: its page, or in a file
+    without pages its section (the heading it falls under)."""
+    return (chunk.path, chunk.page) if chunk.page is not None else (chunk.path, ("section", chunk.heading))
+
+
+def one_per_place(
+    hits: list[Hit], limit: int, widen: Callable[[StoredChunk, StoredChunk], StoredChunk | None] | None = None
+) -> list[Hit]:
+    """Each place once: a hit on a page (or section) that a better hit already
+    holds joins that hit instead of taking a slot of its own.
+
+    The better hit's passage is widened to cover both when ``widen`` can
+    (adjacent or near chunks of one page: the model then reads them as one
+    passage); otherwise the lesser hit is dropped, since its place is already
+    among the sources. The merged hit keeps the better hit's id, scores and
+    rank, the higher of the two similarities, and lists the chunks it absorbed
+    in ``merged``.
+
+    Args:
+        limit: stop once this many places are kept.
+        widen: ``(kept chunk, other chunk) -> one chunk covering both`` or
+            None when they are too far apart.
+    """
+    kept: list[Hit] = []
+    by_place: dict[tuple[str, object], Hit] = {}
+    for hit in hits:
+        place = place_of(hit.chunk)
+        held = by_place.get(place)
+        if held is None:
+            if len(kept) >= limit:
+                continue  # later hits may still join a kept place
+            by_place[place] = hit
+            kept.append(hit)
+            continue
+        wider = widen(held.chunk, hit.chunk) if widen is not None else None
+        if wider is not None:
+            held.chunk = wider
+            held.merged = (*held.merged, hit.chunk.id)
+            if hit.similarity is not None and (held.similarity is None or hit.similarity > held.similarity):
+                held.similarity = hit.similarity
+    return kept
+
+
 class Retriever:
     """Searches the library; the vector side is optional (keyword-only readers).
 
@@ -181,6 +231,9 @@ class Retriever:
     rrf_k: int = RRF_K
     vector_weight: float = VECTOR_WEIGHT
     keyword_weight: float = KEYWORD_WEIGHT
+    #: Widest passage two hits on one page are merged into (0: never merge,
+    #: only drop the lesser; None: keep every hit, as before places counted).
+    merge_chars: int | None = MERGE_CHARS
 
     def __init__(
         self,
@@ -245,7 +298,7 @@ class Retriever:
             kw_hits = self.catalog.keyword_search(query, depth, scope=scope)
             timings["keyword"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        hits = self._fuse(mode, vec_hits, kw_hits)
+        hits = self._places(self._fuse(mode, vec_hits, kw_hits), pool or k)
         # De-duplicated before reranking: copies would spend the reranker's
         # candidate slots (and model calls) on one passage.
         hits = collapse_near_duplicates(hits, pool or k)
@@ -288,7 +341,7 @@ class Retriever:
         timings: dict[str, float | None] = {"embed": None, "vector": None, "keyword": None,
                                             "fuse": None, "rerank": None}
         kw_hits = self.catalog.keyword_search(query, max(4 * k, 20, pool or 0), scope=scope)
-        hits = collapse_near_duplicates(self._fuse("keyword", [], kw_hits), pool or k)
+        hits = collapse_near_duplicates(self._places(self._fuse("keyword", [], kw_hits), pool or k), pool or k)
         hits = self._rerank(query, hits, k, pool, timings)
         if hits:
             assert self.embedder is not None
@@ -300,6 +353,41 @@ class Retriever:
             hit.rank = i
         timings["total"] = (time.perf_counter() - started) * 1000
         return SearchResult(query, "keyword", hits, timings)
+
+    def _places(self, hits: list[Hit], limit: int) -> list[Hit]:
+        """The fused hits with each page (or section) once; see :func:`one_per_place`.
+
+        Keeps a few more places than ``limit``: near-duplicate removal runs
+        next and may still drop some.
+        """
+        if self.merge_chars is None:
+            return hits
+        return one_per_place(hits, 2 * limit, self._widen if self.merge_chars > 0 else None)
+
+    def _widen(self, a: StoredChunk, b: StoredChunk) -> StoredChunk | None:
+        """One passage covering chunks ``a`` and ``b`` of the same page (and the
+        text between them), or None when it would exceed ``merge_chars``."""
+        if a.file_id != b.file_id or a.page != b.page or self.merge_chars is None:
+            return None
+        start, end = min(a.start, b.start), max(a.end, b.end)
+        if end - start > self.merge_chars:
+            return None
+        parts = [c for c in self.catalog.chunks_covering(a.file_id, a.page, start, end)
+                 if c.start >= start and c.end <= end]
+        text, at = "", start
+        # Rebuild the page's text over [start, end) from the chunks that lie in
+        # it (they overlap and together cover it); spans stay page offsets, so
+        # the viewer highlights exactly this passage.
+        pieces = sorted({(c.start, c.end, c.text) for c in (a, b, *parts)})
+        for c_start, c_end, c_text in pieces:
+            if c_end <= at:
+                continue
+            if c_start > at:
+                text += " " * (c_start - at)  # only whitespace lies between chunks
+                at = c_start
+            text += c_text[at - c_start:]
+            at = c_end
+        return replace(a, start=start, end=end, text=text, text_hash=textnorm.text_hash(text))
 
     def _scope_file_ids(self, scope: str | None) -> list[int] | None:
         if not scope:
@@ -341,10 +429,18 @@ class Retriever:
         if self.vectors is None:
             return
         known = known or {}
-        missing = [h.chunk.id for h in hits if h.chunk.id not in known]
+        # A passage widened over several chunks is as close to the question as
+        # its closest chunk; that chunk's vector stands for it.
+        ids = [cid for h in hits for cid in (h.chunk.id, *h.merged)]
+        missing = [cid for cid in ids if cid not in known]
         stored = {**known, **self.vectors.get(missing)} if missing else known
         for hit in hits:
-            vec = stored.get(hit.chunk.id)
-            if vec is not None:
-                hit.vector = vec
-                hit.similarity = float(np.dot(vec, query_vec))
+            best: tuple[float, np.ndarray] | None = None
+            for cid in (hit.chunk.id, *hit.merged):
+                vec = stored.get(cid)
+                if vec is not None:
+                    sim = float(np.dot(vec, query_vec))
+                    if best is None or sim > best[0]:
+                        best = (sim, vec)
+            if best is not None:
+                hit.similarity, hit.vector = best

@@ -400,6 +400,25 @@ class Catalog(SqliteStore):
                 )
         return out
 
+    def chunks_covering(self, file_id: int, page: int | None, start: int, end: int) -> list[StoredChunk]:
+        """The chunks of one indexed file's ``page`` (None: a file without pages)
+        that overlap the characters ``start``..``end`` of it, in order: what a
+        passage widened to that span is made of."""
+        return [
+            StoredChunk(
+                id=r["id"], ordinal=r["ordinal"], page=r["page"], label=r["label"], start=r["start"],
+                end=r["end"], heading=r["heading"], text=r["text"], text_hash=r["text_hash"],
+                file_id=r["file_id"], path=r["path"],
+            )
+            for r in self._query(
+                """SELECT c.*, f.path FROM chunks c JOIN files f ON f.id = c.file_id
+                   WHERE c.file_id = ? AND c.page IS ? AND c."end" > ? AND c.start < ?
+                     AND f.status = 'indexed'
+                   ORDER BY c.start""",
+                (file_id, page, start, end),
+            )
+        ]
+
     def chunk_ids_by_text_hash(self, hashes: Iterable[str]) -> dict[str, str]:
         """One stored chunk id per known text hash (for reusing embeddings)."""
         hashes = list(dict.fromkeys(hashes))
@@ -431,6 +450,18 @@ class Catalog(SqliteStore):
             return []  # a query FTS5 cannot parse finds nothing rather than failing
         # bm25() is lower-is-better and negative; flip it so higher is better.
         return [(cid, -float(rank)) for cid, rank in rows]
+
+    def has_term(self, term: str) -> bool:
+        """Whether any passage in the keyword index holds ``term`` (a word, or
+        the phrase its tokens make); used to tell a question about something
+        the library never mentions."""
+        match = '"' + textnorm.for_index(term).replace('"', "").strip() + '"'
+        if match == '""':
+            return False
+        try:
+            return bool(self._rows("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (match,)))
+        except sqlite3.OperationalError:
+            return True  # a term FTS5 cannot parse: assume it is there rather than decline for it
 
     def _segmentation(self) -> str:
         """How this catalog's keyword index segments no-space scripts.
