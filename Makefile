@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup package install-desktop screenshot bench bench-quick bench-window bench-sync bench-injection eval eval-quick tune clean
+.PHONY: run test setup package install-desktop screenshot bench bench-quick bench-window bench-sync bench-injection eval eval-corpus eval-quick tune clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -59,33 +59,45 @@ bench-sync: setup
 bench-injection: setup
 	$(VENV)/bin/python bench/injection.py
 
-# Answer quality on the development set (../shared/eval/pydocs, or
-# DOCENT_EVAL_DIR): every retrieval mode, answers by the bundled model.
-# Writes eval/results.json and the README's quality table. The reranker row
-# uses a small cross-encoder trained here once (bench/reranker_train.py, on
-# Python's library reference, not the evaluation corpus) and kept in
-# .cache/reranker; EVAL_RERANKER=DIR uses another, EVAL_RERANKER= none.
-EVAL_SET ?= $(firstword $(foreach d,$(DOCENT_EVAL_DIR) ../shared/eval/pydocs,$(wildcard $(d)/questions.jsonl)))
+# Answer quality on both development sets (../shared/eval/pydocs, HTML scored
+# per file; ../shared/eval/pdfdocs, PDF manuals scored per page): retrieval in
+# every mode, answers by the bundled model in the app's mode (hybrid). Writes
+# eval/pydocs.json, eval/pdfdocs.json, eval/results.json (both, with the
+# tuning choices) and the README's quality tables. The reranker row uses a
+# small cross-encoder trained here once (bench/reranker_train.py, on Python's
+# library reference, not an evaluation corpus) and kept in .cache/reranker;
+# EVAL_RERANKER=DIR uses another, EVAL_RERANKER= none.
+EVAL_ROOT ?= ../shared/eval
+PYDOCS_SET ?= $(or $(DOCENT_EVAL_DIR),$(EVAL_ROOT)/pydocs)
+PDFDOCS_SET ?= $(EVAL_ROOT)/pdfdocs
 EVAL_RERANKER ?= .cache/reranker
-EVAL_DOCS := /usr/share/doc/python3.11/html
+EVAL_DEBS := python3.11-doc ubuntu-packaging-guide-pdf docbook-xsl-doc-pdf c++-annotations-pdf
+PYDOCS_DOCS := /usr/share/doc/python3.11/html
+PDFDOCS_DOCS := .cache/corpus/pdfdocs
 
-eval:
-	@DOCENT_EXTRA_DEBS="python3.11-doc" ./scripts/bootstrap.sh
-	@test -n "$(EVAL_SET)" || { echo "No question set: set DOCENT_EVAL_DIR to the folder holding questions.jsonl"; exit 2; }
+eval-corpus:
+	@DOCENT_EXTRA_DEBS="$(EVAL_DEBS)" ./scripts/bootstrap.sh
+	@test -f $(PYDOCS_SET)/questions.jsonl -a -f $(PDFDOCS_SET)/questions.jsonl || { \
+		echo "No question sets: put pydocs and pdfdocs under EVAL_ROOT (default ../shared/eval)"; exit 2; }
+	@./scripts/pdfdocs_corpus.sh $(PDFDOCS_DOCS)
+
+eval: eval-corpus
 	@if [ "$(EVAL_RERANKER)" = ".cache/reranker" ] && [ ! -f .cache/reranker/config.json ]; then \
 		$(VENV)/bin/python bench/reranker_train.py .cache/reranker; fi
-	$(VENV)/bin/docent eval $(EVAL_SET) --docs $(EVAL_DOCS) --out eval/results.json \
+	$(VENV)/bin/docent eval $(PYDOCS_SET)/questions.jsonl --docs $(PYDOCS_DOCS) --out eval/pydocs.json \
 		$(if $(EVAL_RERANKER),--reranker $(EVAL_RERANKER)) $(EVAL_ARGS)
-	$(VENV)/bin/python tools/readme.py eval eval/results.json README.md
+	$(VENV)/bin/docent eval $(PDFDOCS_SET)/questions.jsonl --docs $(PDFDOCS_DOCS) --out eval/pdfdocs.json \
+		$(if $(EVAL_RERANKER),--reranker $(EVAL_RERANKER)) $(EVAL_ARGS)
+	$(VENV)/bin/python tools/readme.py eval eval/pydocs.json eval/pdfdocs.json README.md --combined eval/results.json
 
-# Retrieval only (no answers, no reranker): a minute or two.
-eval-quick:
-	@DOCENT_EXTRA_DEBS="python3.11-doc" ./scripts/bootstrap.sh
-	$(VENV)/bin/docent eval $(EVAL_SET) --docs $(EVAL_DOCS) --no-answers --modes vector,keyword,hybrid
+# Retrieval only, both sets, every mode but the reranker's (a few minutes).
+eval-quick: eval-corpus
+	$(VENV)/bin/docent eval $(PYDOCS_SET)/questions.jsonl --docs $(PYDOCS_DOCS) --no-answers --modes vector,keyword,hybrid
+	$(VENV)/bin/docent eval $(PDFDOCS_SET)/questions.jsonl --docs $(PDFDOCS_DOCS) --no-answers --modes vector,keyword,hybrid
 
-# How chunk size, overlap, fusion weights and the relevance threshold were chosen.
-tune:
-	@DOCENT_EXTRA_DEBS="python3.11-doc" ./scripts/bootstrap.sh
+# How the fusion, one-source-per-page and decline constants were chosen on both
+# sets, with what each set alone would choose (bench/tune.json, README).
+tune: eval-corpus
 	$(VENV)/bin/python bench/tune.py --out bench/tune.json --readme README.md
 
 clean:

@@ -82,7 +82,8 @@ def test_docent_eval_scores_every_mode_and_writes_the_results(docent, tiny_set, 
     readme.write_text("# Results\n\n<!-- eval:start -->\nSTALE TABLE\n<!-- eval:end -->\n\nafter\n", encoding="utf-8")
     out = tmp_path / "results.json"
     result = docent("eval", str(questions), "--docs", str(docs), "--out", str(out),
-                    "--max-tokens", "32", "--work", str(tmp_path / "work"), timeout=900)
+                    "--max-tokens", "32", "--work", str(tmp_path / "work"),
+                    "--answer-modes", "vector,keyword,hybrid", timeout=900)
     assert result.code == 0, result.err
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["corpus"]["files"] == 4 and data["questions"] == {"fact": 3, "absent": 1}
@@ -99,6 +100,10 @@ def test_docent_eval_scores_every_mode_and_writes_the_results(docent, tiny_set, 
         assert answers["keyword_hit"]["hits"] == sum(rows[q]["keyword_hit"] for q in ("q1", "q2", "q3"))
         assert answers["decline_rate"]["n"] == 1
         assert answers["decline_rate"]["hits"] == int(rows["q4"]["declined"])
+        # What the user reads under an answer (its supporting quote) can only add keyword hits.
+        assert answers["keyword_hit_with_quote"]["hits"] >= answers["keyword_hit"]["hits"]
+        assert answers["fact_answered"]["hits"] == 3 - answers["fact_declined"]["hits"]
+        assert 0 <= answers["unsupported_sentences"]["hits"] <= answers["unsupported_sentences"]["n"]
     # This corpus is easy: every mode finds every answer's file first, and
     # keyword mode answers too (it once declined everything: no similarity).
     assert data["modes"][1]["answers"]["citation_correct"]["hits"] >= 2
@@ -109,7 +114,7 @@ def test_docent_eval_scores_every_mode_and_writes_the_results(docent, tiny_set, 
     assert readme_tool.main(["eval", str(out), str(readme)]) == 0
     text = readme.read_text(encoding="utf-8")
     assert "STALE TABLE" not in text and text.endswith("after\n")
-    assert "| hybrid | 100% (3/3) | 1.000 |" in text and "declines absent" in text
+    assert "| hybrid | 100% (3/3) | 1.000 |" in text and "absent questions declined" in text
     assert "| hybrid | 100% (3/3) | 1.000 |" in result.out
 
 

@@ -8,7 +8,8 @@ prose around it stays as written.
 ``docent eval`` only writes its results as JSON; ``make eval`` then puts
 them in the README with::
 
-    .venv/bin/python tools/readme.py eval eval/results.json README.md
+    .venv/bin/python tools/readme.py eval eval/pydocs.json eval/pdfdocs.json README.md \\
+        --combined eval/results.json
 """
 
 from __future__ import annotations
@@ -37,31 +38,88 @@ def replace_section(path: Path, name: str, body: str) -> bool:
     return True
 
 
-def eval_section(results: dict[str, Any]) -> str:
-    """The README's evaluation section: the table and what it was measured on."""
-    from app.core.evaluate import table
+def _pct(entry: dict[str, Any] | None) -> str:
+    if not entry or not entry.get("n"):
+        return "—"
+    return f"{entry['rate'] * 100:.0f}% ({entry['hits']}/{entry['n']})"
 
-    s = results.get("settings", {})
-    return (f"{table(results)}\n\n"
-            f"{results['questions']['fact']} fact and {results['questions']['absent']} absent questions over "
-            f"{results['corpus']['files']} files; chunks of {s.get('chunk_tokens')} tokens "
-            f"(overlap {s.get('chunk_overlap')}), model `{results.get('model')}`, "
-            f"relevance threshold {s.get('min_relevance')}. "
-            f"Reranker: {results.get('reranker') or 'none configured'}. "
-            f"Full results: `{results.get('out', 'eval/results.json')}`.")
+
+def _name(results: dict[str, Any]) -> str:
+    return Path(results.get("questions_file", "set")).parent.name or "set"
+
+
+def eval_section(sets: list[dict[str, Any]]) -> str:
+    """The README's evaluation section: every set side by side (retrieval per
+    mode, page level where the set has pages; the answers of the app's mode
+    against the goals) and what each was measured on."""
+    names = [_name(r) for r in sets]
+    head = "| Mode | " + " | ".join(
+        f"{n}: {'page ' if _paged(r) else ''}recall@5 | {n}: {'page ' if _paged(r) else ''}MRR@10"
+        for n, r in zip(names, sets)) + " |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    modes = list(dict.fromkeys(m["mode"] for r in sets for m in r["modes"]))
+    for mode in modes:
+        cells = [mode]
+        for r in sets:
+            m = next((m for m in r["modes"] if m["mode"] == mode), None)
+            if m is None:
+                cells += ["—", "—"]
+                continue
+            key = "page_" if _paged(r) else ""
+            cells += [_pct(m["retrieval"][key + "recall_at_5"]), f"{m['retrieval'][key + 'mrr_at_10']['value']:.3f}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    answered = [(n, r, next((m for m in r["modes"] if m["answers"]), None)) for n, r in zip(names, sets)]
+    lines = ["| Answers (" + ", ".join(sorted({m['mode'] for _, _, m in answered if m})) + ") | "
+             + " | ".join(n for n, _, _ in answered) + " | goal |",
+             "|---|" + "---|" * len(answered) + "---|"]
+    metrics = [
+        ("fact questions answered", "fact_answered", "≥ 48/50"),
+        ("absent questions declined", "decline_rate", "≥ 90%"),
+        ("answers citing a right page (pdfdocs) / file (pydocs)", "citation_correct_of_answered", "≥ 85%"),
+        ("keyword hits: the model's answer", "keyword_hit", ""),
+        ("keyword hits: answer + supporting quote", "keyword_hit_with_quote", ""),
+        ("answer sentences the cited passages do not support", "unsupported_sentences", ""),
+        ("answers led by the quote (wording not in the documents)", "wording_unsupported", ""),
+    ]
+    for label, key, goal in metrics:
+        lines.append(f"| {label} | " + " | ".join(_pct(m["answers"].get(key)) if m else "—" for _, _, m in answered)
+                     + f" | {goal} |")
+    notes = []
+    for n, r in zip(names, sets):
+        s = r.get("settings", {})
+        notes.append(f"**{n}**: {r['questions']['fact']} fact and {r['questions']['absent']} absent questions over "
+                     f"{r['corpus']['files']} files, {r.get('chunks')} chunks of {s.get('chunk_tokens')} tokens "
+                     f"(overlap {s.get('chunk_overlap')}); model `{r.get('model')}`; reranker: "
+                     f"{r.get('reranker') or 'none'}; measured {r.get('date', '?')[:10]}.")
+    return "\n".join(rows) + "\n\n" + "\n".join(lines) + "\n\n" + "\n".join(notes)
+
+
+def _paged(results: dict[str, Any]) -> bool:
+    """Whether the set is scored per page: every fact question names its pages."""
+    return any((m["retrieval"].get("page_recall_at_5") or {}).get("n") == m["retrieval"]["recall_at_5"]["n"]
+               for m in results["modes"])
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``tools/readme.py eval RESULTS.json README.md``: write the eval section."""
+    """``tools/readme.py eval RESULTS.json… README.md [--combined OUT.json]``:
+    write the eval section from one results file per question set."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("section", choices=["eval"])
-    parser.add_argument("results", type=Path, help="the results JSON (docent eval --out)")
+    parser.add_argument("results", type=Path, nargs="+", help="results JSON files (docent eval --out)")
     parser.add_argument("readme", type=Path)
+    parser.add_argument("--combined", type=Path, default=None,
+                        help="also write every set's results (and bench/tune.json's choices) into one JSON")
+    parser.add_argument("--tune", type=Path, default=ROOT / "bench" / "tune.json")
     args = parser.parse_args(argv)
-    results = json.loads(args.results.read_text(encoding="utf-8"))
-    if not replace_section(args.readme, "eval", eval_section(results)):
+    sets = [json.loads(p.read_text(encoding="utf-8")) for p in args.results]
+    if not replace_section(args.readme, "eval", eval_section(sets)):
         print(f"{args.readme} has no <!-- eval:start --> / <!-- eval:end --> markers; left alone.",
               file=sys.stderr)
+    if args.combined:
+        combined: dict[str, Any] = {"sets": {_name(r): r for r in sets}}
+        if args.tune.is_file():
+            combined["tuning"] = json.loads(args.tune.read_text(encoding="utf-8"))
+        args.combined.write_text(json.dumps(combined, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 
 

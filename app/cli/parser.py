@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--reranker", type=Path, default=None, metavar="DIR",
                     help="a CrossEncoder model folder (default: the settings' reranker, if any)")
     ev.add_argument("--no-answers", action="store_true", help="score retrieval only (no model)")
+    ev.add_argument("--answer-modes", default="hybrid", metavar="MODES",
+                    help="comma-separated modes whose answers are scored (default: hybrid, the app's; "
+                         "retrieval is scored in every mode)")
     ev.add_argument("--max-tokens", type=int, default=200)
     ev.add_argument("--model", type=Path, default=None, metavar="GGUF")
     ev.add_argument("--work", type=Path, default=None, metavar="DIR",

@@ -58,7 +58,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     try:
         results = ev.run(
             args.questions, args.docs, settings, modes=modes, answers=not args.no_answers,
-            max_tokens=args.max_tokens, model=args.model, work=args.work, should_stop=stop, note=note,
+            answer_modes=ev.parse_modes(args.answer_modes), max_tokens=args.max_tokens, model=args.model, work=args.work, should_stop=stop, note=note,
             on_ingest=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
                                            current=s.current),
             on_answer=lambda mode, done, total: bar.update(done, total, current=f"{mode}: answers",

@@ -228,19 +228,32 @@ def score_retrieval(
     return out, per
 
 
+def _cites_right_place(answer: Any, target: Path, pages: Sequence[int]) -> bool:
+    """A citation on ``target`` (on one of ``pages``, when the question names them)."""
+    return any(_is_file(c.source.hit.chunk.path, target) and (not pages or c.source.hit.chunk.page in pages)
+               for c in answer.citations)
+
+
 def score_answers(
     ask: Callable[[str], Any], questions: Sequence[Question], root: Path,
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Keyword-hit rate and citation correctness on facts, decline rate on absents.
+    """Keyword hits, citation correctness and sentence support on facts, decline rate on absents.
+
+    Keyword hits are counted twice: in the model's answer alone, and in the
+    answer together with its supporting quotes (what the user reads under it).
+    A citation is right when it is on the question's file and, for a question
+    that names pages, on one of them. The unsupported rate is over every
+    checked sentence of the answered fact questions.
 
     Args:
         ask: ``question -> Answer`` (the app's own answer object).
         should_stop: checked between questions; raises ``Cancelled`` when set
             (a partial set's rates would not be comparable).
     """
-    kw = cited = fact_declined = declined = 0
+    kw = kw_quote = cited = fact_declined = declined = 0
+    checked = unsupported = wording = 0
     facts = [q for q in questions if q.kind == "fact"]
     absents = [q for q in questions if q.kind == "absent"]
     per: dict[str, dict[str, Any]] = {}
@@ -248,27 +261,45 @@ def score_answers(
         if should_stop is not None and should_stop():
             raise Cancelled("The evaluation was stopped; no results were written.")
         answer = ask(q.question)
+        quotes = [x.text for x in getattr(answer, "quotes", [])]
+        sentences = list(getattr(answer, "sentences", []))
         row: dict[str, Any] = {"declined": answer.declined, "answer": answer.answer,
-                               "cited": [c.source.hit.chunk.path for c in answer.citations]}
+                               "cited": [[c.source.hit.chunk.path, c.source.hit.chunk.page]
+                                         for c in answer.citations],
+                               "quotes": quotes,
+                               "unsupported": [x.text for x in sentences if not x.supported]}
         if q.kind == "fact":
             target = (root / str(q.file)).resolve()
             hit = not answer.declined and keyword_hit(answer.answer, q.keywords)
-            good = not answer.declined and any(_is_file(c.source.hit.chunk.path, target)
-                                               for c in answer.citations)
+            hit_quote = not answer.declined and keyword_hit("\n".join([answer.answer, *quotes]), q.keywords)
+            good = not answer.declined and _cites_right_place(answer, target, q.pages)
             kw += hit
+            kw_quote += hit_quote
             cited += good
             fact_declined += answer.declined
-            row.update(keyword_hit=hit, citation_correct=good)
+            if not answer.declined:
+                checked += len(sentences)
+                unsupported += sum(not x.supported for x in sentences)
+                wording += bool(getattr(answer, "wording_unsupported", False))
+            row.update(keyword_hit=hit, keyword_hit_with_quote=hit_quote, citation_correct=good)
         else:
             declined += answer.declined
         per[q.id] = row
         if on_progress:
             on_progress(i, len(questions))
+    answered = len(facts) - fact_declined
     return {
         "keyword_hit": _rate(kw, len(facts)),
+        "keyword_hit_with_quote": _rate(kw_quote, len(facts)),
         "citation_correct": _rate(cited, len(facts)),
+        # of the fact questions answered (the goal's denominator)
+        "citation_correct_of_answered": _rate(cited, answered),
+        "citation_level": "page" if any(q.pages for q in facts) else "file",
         "fact_declined": _rate(fact_declined, len(facts)),
+        "fact_answered": _rate(answered, len(facts)),
         "decline_rate": _rate(declined, len(absents)),
+        "unsupported_sentences": _rate(unsupported, checked),
+        "wording_unsupported": _rate(wording, answered),
     }, per
 
 
@@ -288,14 +319,26 @@ def _pct(entry: dict[str, Any] | None) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The README's Markdown table of one evaluation."""
-    rows = ["| Mode | recall@5 | MRR@10 | keyword hits | cites right file | declines absent |",
-            "|---|---|---|---|---|---|"]
+    """A Markdown table of one evaluation: retrieval per mode (page level where
+    the set names pages), and the answer metrics of the modes that answered."""
+    paged = any(m["retrieval"].get("page_recall_at_5") for m in results["modes"])
+    head = "| Mode | recall@5 | MRR@10 |" + (" page recall@5 | page MRR@10 |" if paged else "")
+    head += " answered facts | keyword hits (answer / + quote) | cites right place | declines absent | unsupported sentences |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for m in results["modes"]:
         r, a = m["retrieval"], m["answers"]
-        mrr = r["mrr_at_10"]["value"]
-        rows.append(f"| {m['mode']} | {_pct(r['recall_at_5'])} | {mrr:.3f} | {_pct(a.get('keyword_hit'))} | "
-                    f"{_pct(a.get('citation_correct'))} | {_pct(a.get('decline_rate'))} |")
+        cells = [m["mode"], _pct(r["recall_at_5"]), f"{r['mrr_at_10']['value']:.3f}"]
+        if paged:
+            pm = r.get("page_mrr_at_10")
+            cells += [_pct(r.get("page_recall_at_5")), f"{pm['value']:.3f}" if pm else "—"]
+        if a:
+            cells += [_pct(a.get("fact_answered")),
+                      f"{_pct(a.get('keyword_hit'))} / {_pct(a.get('keyword_hit_with_quote'))}",
+                      _pct(a.get("citation_correct_of_answered")), _pct(a.get("decline_rate")),
+                      _pct(a.get("unsupported_sentences"))]
+        else:
+            cells += ["—"] * 5
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -334,6 +377,7 @@ def run(
     *,
     modes: Sequence[str] = EVAL_MODES,
     answers: bool = True,
+    answer_modes: Sequence[str] = ("hybrid",),
     max_tokens: int,
     model: Path | None = None,
     work: Path | None = None,
@@ -349,6 +393,9 @@ def run(
         settings: the settings to evaluate (its reranker, if any, runs the
             ``hybrid+reranker`` mode; without one that mode is skipped).
         answers: also ask the model every question (else retrieval only).
+        answer_modes: the modes whose answers are scored (retrieval is scored
+            in every mode); by default the app's own, hybrid: answering takes
+            the model several seconds a question, retrieval milliseconds.
         work: the evaluation's own data folder (default: a temporary one).
         note: told what happens, in a sentence, as it happens.
         on_ingest: the corpus ingest's progress.
@@ -394,6 +441,7 @@ def run(
                 "model": lib.model_path.name if answers else None,
                 "reranker": _shown(reranker),
                 "max_tokens": max_tokens,
+                "answer_modes": [m for m in modes if m in answer_modes] if answers else [],
                 "modes": [],
             }
             sampling = lib.sampling(max_tokens)
@@ -409,7 +457,7 @@ def run(
                     questions, corpus.root)
                 scored: dict[str, Any] = {}
                 per_a: dict[str, dict[str, Any]] = {}
-                if answers:
+                if answers and mode in answer_modes:
                     scored, per_a = score_answers(
                         lambda q: lib.answerer.ask(q, k=k, mode=search_mode, sampling=sampling,
                                                    should_stop=should_stop, **extra),
@@ -419,9 +467,11 @@ def run(
                     )
                 result = ModeResult(mode, retrieval, scored, merge_rows(per_r, per_a))
                 results["modes"].append(result.to_json())
+                paged = (f", page recall@5 {_pct(retrieval['page_recall_at_5'])}, page MRR@10 "
+                         f"{retrieval['page_mrr_at_10']['value']:.3f}" if retrieval.get("page_recall_at_5") else "")
                 note(f"{mode}: recall@5 {_pct(retrieval['recall_at_5'])}, "
-                     f"MRR@10 {retrieval['mrr_at_10']['value']:.3f}"
-                     + (f", keyword hits {_pct(scored['keyword_hit'])}, cites right file "
+                     f"MRR@10 {retrieval['mrr_at_10']['value']:.3f}{paged}"
+                     + (f", keyword hits {_pct(scored['keyword_hit'])}, cites right place "
                         f"{_pct(scored['citation_correct'])}, declines absent "
                         f"{_pct(scored['decline_rate'])}" if scored else ""))
     finally:
