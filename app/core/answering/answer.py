@@ -179,7 +179,7 @@ class Answerer:
         # asks about a term the library never uses (see relevance.judge).
         catalog = self.retriever.catalog
         decision = relevance.judge(
-            query, result.hits, has_term=catalog.has_term,
+            query, result.hits, closest=result.closest, has_term=catalog.has_term,
             is_word=lambda term: len(self.embedder.token_spans(term)) == 1,
             min_relevance=self.min_relevance,
             scoped_file=bool(scope) and any(h.chunk.path == scope for h in result.hits))

@@ -96,6 +96,7 @@ def judge(
     query: str,
     hits: Sequence[Hit],
     *,
+    closest: float | None = None,
     has_term: Callable[[str], bool] | None,
     is_word: Callable[[str], bool] | None,
     min_relevance: float = config.MIN_RELEVANCE,
@@ -104,12 +105,14 @@ def judge(
     """Decide whether ``hits`` can answer ``query``, and which to give the model.
 
     Args:
+        closest: the nearest passage's similarity when the search saw one
+            closer than any of ``hits`` (``SearchResult.closest``).
         has_term, is_word: the term check's look-ups (None: closeness only).
         scoped_file: the user asked about one file and it was retrieved ("Ask
             about this file"): a terse question is then about that file even
             when it shares few words with it, so only the source floor applies.
     """
-    best = max(((h.similarity or 0.0) for h in hits), default=0.0)
+    best = max([closest or 0.0, *((h.similarity or 0.0) for h in hits)])
     floor = min(config.SOURCE_FLOOR, min_relevance)
     gate = floor if scoped_file else min_relevance
     missing: tuple[str, ...] = ()

@@ -27,19 +27,21 @@ if TYPE_CHECKING:
     from app.core.answering.rerank import Reranker
 
 MODES = ("hybrid", "vector", "keyword")
-# Dampens the weight of the very top ranks (Cormack et al. suggest 60; 30
-# measured better here, see below).
-RRF_K = 30
-# Weights of the two rankings in the fusion. Chosen on the development set
-# (bench/tune.py; results in bench/tune.json and the README), never per question.
-# On pydocs: k=30 with keyword weight 2.0 gave recall@5 50/50 and MRR@10
-# 0.931, against 50/50 and 0.916 for plain RRF (k=60, equal weights); exact
-# identifiers (PYTHONSTARTUP, --enable-optimizations) are the keyword side's.
+# Dampens the weight of the very top ranks (Cormack et al. suggest 60).
+# Weights of the two rankings in the fusion. Chosen on both development sets
+# (bench/tune.py; bench/tune.json and the README show what each set alone
+# would choose): k=60 with keyword weight 2.0 keeps pydocs at 50/50, MRR@10
+# 0.931 (exact identifiers such as PYTHONSTARTUP are the keyword side's);
+# pdfdocs alone would weigh keywords less (k=10, 0.5: 45/50 pages) but that
+# loses two pydocs questions, so it is not taken.
+RRF_K = 60
 VECTOR_WEIGHT = 1.0
 KEYWORD_WEIGHT = 2.0
 # Two hits on one page become one passage when together they span at most
 # this many characters (about three chunks); farther apart, the lesser one is
-# dropped (its page is already a source). See ``one_per_place``.
+# dropped (its page is already a source). See ``one_per_place``. Any value
+# scores the same on both sets (0, dropping only, too); merging gives the
+# model the text between two matching passages of a page.
 MERGE_CHARS = 2400
 _SHINGLE = 5
 _NEAR_DUPLICATE = 0.8
@@ -132,6 +134,16 @@ class SearchResult:
     mode: str
     hits: list[Hit]
     timings_ms: dict[str, float | None]
+    # The highest similarity of any passage the vector side found, whether or
+    # not fusion kept it among ``hits``: whether the library holds anything
+    # close to the question is a question about the nearest passage, not
+    # about the ones the keyword side pushed up.
+    closest: float | None = None
+
+    @property
+    def best_similarity(self) -> float:
+        """The nearest passage's similarity (``closest``, or the best hit's)."""
+        return max([self.closest or 0.0, *((h.similarity or 0.0) for h in self.hits)])
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -316,7 +328,8 @@ class Retriever:
         for i, hit in enumerate(hits, 1):
             hit.rank = i
         timings["total"] = (time.perf_counter() - started) * 1000
-        return SearchResult(query, mode, hits, timings)
+        closest = max((score for _, score in vec_hits), default=None)
+        return SearchResult(query, mode, hits, timings, closest)
 
     def _rerank(
         self, query: str, hits: list[Hit], k: int, pool: int | None, timings: dict[str, float | None]
