@@ -148,10 +148,14 @@ def searched_text(searched: dict[str, Any] | None, question: str = "") -> str:
 def decline_html(turn_id: int | None, record: dict[str, Any], question: str = "") -> str:
     """A decline: it says what was searched and lists the nearest passages
     (file, page, a snippet, how close each came), each linked (``near:turn:i``)."""
-    out = [
-        f"<p class='declined-head'>{html.escape(DECLINE_HEADING)}</p>",
-        f"<p class='meta'>{html.escape(searched_text(record.get('searched'), question))}</p>",
-    ]
+    out = [f"<p class='declined-head'>{html.escape(DECLINE_HEADING)}</p>"]
+    missing = (record.get("searched") or {}).get("missing_terms") or []
+    if missing:
+        # The word the documents lack says more than any score: a synonym or a
+        # spelling the user can try, or a subject the library does not cover.
+        out.append("<p>" + html.escape("None of your documents mention " + ", ".join(f"“{t}”" for t in missing))
+                   + ".</p>")
+    out.append(f"<p class='meta'>{html.escape(searched_text(record.get('searched'), question))}</p>")
     nearest = list(record.get("nearest") or [])
     if not nearest:
         out.append(f"<p class='meta'>{html.escape(NO_NEAREST_TEXT)}</p>")

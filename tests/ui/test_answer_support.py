@@ -21,7 +21,7 @@ from tests import corpus
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ANSWERED = "How many storm warnings did the lighthouse keepers record?"
-ABSENT = "What is the boiling point of mercury in kelvin?"
+ABSENT = "What is the boiling point of mercury in kelvin, by the thermocalc tables?"
 # A sentence no document says, added to the model's own answer as a small
 # model adds one; the real support check then judges every sentence.
 INVENTED = "The keepers painted the tower bright purple every spring for the visiting astronauts."
@@ -116,6 +116,8 @@ def test_a_decline_says_what_was_searched_and_lists_the_nearest_passages(qtbot, 
 
     text = flat(window.chat.transcript.toPlainText())
     assert "Not found in your documents." in text and "Nearest passages:" in text
+    # The word no document uses is named, so the user can judge the decline.
+    assert "None of your documents mention “thermocalc”." in text
     assert f"Searched for “{record['searched']['query']}” ({record['searched']['mode']} search" in text
     nearest = record["nearest"]
     assert nearest, "a decline shows the passages that came nearest"
