@@ -310,7 +310,10 @@ class Retriever:
             kw_hits = self.catalog.keyword_search(query, depth, scope=scope)
             timings["keyword"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        hits = self._places(self._fuse(mode, vec_hits, kw_hits), pool or k)
+        fused = self._fuse(mode, vec_hits, kw_hits)
+        # Only passages of indexed files count (the fusion dropped the others).
+        closest = max((h.vector_score for h in fused if h.vector_score is not None), default=None)
+        hits = self._places(fused, pool or k)
         # De-duplicated before reranking: copies would spend the reranker's
         # candidate slots (and model calls) on one passage.
         hits = collapse_near_duplicates(hits, pool or k)
@@ -328,7 +331,6 @@ class Retriever:
         for i, hit in enumerate(hits, 1):
             hit.rank = i
         timings["total"] = (time.perf_counter() - started) * 1000
-        closest = max((score for _, score in vec_hits), default=None)
         return SearchResult(query, mode, hits, timings, closest)
 
     def _rerank(
