@@ -92,3 +92,20 @@ def test_an_ordinary_word_the_documents_lack_does_not_decline(lamp_library) -> N
     # name the documents should hold: the question is still answered.
     answer = library.answerer.ask("Was the lighthouse lamp serviced daily?")
     assert not answer.declined, answer.answer
+
+
+def test_far_apart_passages_of_a_plain_text_file_stay_separate_sources(library, tmp_path) -> None:
+    # A text file has neither pages nor headings: two matching passages far
+    # apart in it are two places, not one.
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    filler = " ".join(f"Line {i} of the harbour log records tides, ferries and cargo." for i in range(120))
+    (folder / "log.txt").write_text(
+        "The lighthouse lamp was serviced in March and its lens cleaned.\n\n" + filler
+        + "\n\nThe lighthouse lamp was serviced again in October and its mantle replaced.\n",
+        encoding="utf-8")
+    library.indexer.ingest([folder])
+    hits = library.retriever.search("When was the lighthouse lamp serviced?", k=5).hits
+    texts = [h.chunk.text for h in hits]
+    assert any("March" in t for t in texts) and any("October" in t for t in texts)
+    assert not any("March" in t and "October" in t for t in texts)

@@ -153,6 +153,10 @@ def test_hybrid_hits_carry_their_stored_vectors_keyword_only_ones_too(tmp_path: 
         ids = [f"/lib/notes.txt-{i}" for i in range(30)]
         store.upsert(ids, vecs, [{"file_id": fid}] * 30)
         retriever = Retriever(cat, store, _FixedEmbedder({query: qvec}))
+        # These made-up chunks all claim the same span of one file, which the
+        # one-passage-per-place step would rightly merge into one; this test is
+        # about the vectors hits carry, so every hit is kept.
+        retriever.merge_chars = None
         stored = store.get(ids)
         for mode in ("hybrid", "vector"):
             hits = retriever.search(query, k=5, mode=mode).hits

@@ -186,10 +186,16 @@ def collapse_near_duplicates(hits: list[Hit], limit: int | None = None) -> list[
     return kept
 
 
-def place_of(chunk: StoredChunk) -> tuple[str, object]:
+def place_of(chunk: StoredChunk) -> tuple[str, object] | None:
     """Where a passage is, as a user counts places: its page, or in a file
-    without pages its section (the heading it falls under)."""
-    return (chunk.path, chunk.page) if chunk.page is not None else (chunk.path, ("section", chunk.heading))
+    without pages its section (the heading it falls under); None for a
+    passage of a file with neither (a plain text file), which is a place of
+    its own unless it is next to another."""
+    if chunk.page is not None:
+        return (chunk.path, chunk.page)
+    if chunk.heading is not None:
+        return (chunk.path, ("section", chunk.heading))
+    return None
 
 
 def one_per_place(
@@ -201,9 +207,10 @@ def one_per_place(
     The better hit's passage is widened to cover both when ``widen`` can
     (adjacent or near chunks of one page: the model then reads them as one
     passage); otherwise the lesser hit is dropped, since its place is already
-    among the sources. The merged hit keeps the better hit's id, scores and
-    rank, the higher of the two similarities, and lists the chunks it absorbed
-    in ``merged``.
+    among the sources. In a file with neither pages nor headings only near
+    hits join; a far one is a place of its own. The merged hit keeps the
+    better hit's id, scores and rank, the higher of the two similarities, and
+    lists the chunks it absorbed in ``merged``.
 
     Args:
         limit: stop once this many places are kept.
@@ -212,21 +219,28 @@ def one_per_place(
     """
     kept: list[Hit] = []
     by_place: dict[tuple[str, object], Hit] = {}
+    unplaced: dict[str, list[Hit]] = {}  # by file: hits of files without pages or headings
     for hit in hits:
         place = place_of(hit.chunk)
-        held = by_place.get(place)
-        if held is None:
-            if len(kept) >= limit:
-                continue  # later hits may still join a kept place
+        held = [by_place[place]] if place is not None and place in by_place else (
+            unplaced.get(hit.chunk.path, []) if place is None else [])
+        joined = False
+        for other in held:
+            wider = widen(other.chunk, hit.chunk) if widen is not None else None
+            if wider is not None:
+                other.chunk = wider
+                other.merged = (*other.merged, hit.chunk.id)
+                if hit.similarity is not None and (other.similarity is None or hit.similarity > other.similarity):
+                    other.similarity = hit.similarity
+                joined = True
+                break
+        if joined or (held and place is not None) or len(kept) >= limit:
+            continue  # merged, its page already a source, or no room (later hits may still merge)
+        kept.append(hit)
+        if place is None:
+            unplaced.setdefault(hit.chunk.path, []).append(hit)
+        else:
             by_place[place] = hit
-            kept.append(hit)
-            continue
-        wider = widen(held.chunk, hit.chunk) if widen is not None else None
-        if wider is not None:
-            held.chunk = wider
-            held.merged = (*held.merged, hit.chunk.id)
-            if hit.similarity is not None and (held.similarity is None or hit.similarity > held.similarity):
-                held.similarity = hit.similarity
     return kept
 
 
