@@ -58,6 +58,18 @@ MAX_TOKENS = 512
 SEED = 42
 MAX_FILE_MB = 200
 
+# The local API (docent serve, or the window's "Local API" setting).
+API_HOST = "127.0.0.1"
+API_PORT = 8731
+# Generation requests waiting for the one model, all keys together; one more
+# is told to retry (503 with Retry-After).
+API_QUEUE = 16
+# /v1/embeddings and /embed: texts per request, and how long the batcher waits
+# for other requests' texts before encoding them together.
+API_MAX_INPUTS = 256
+API_BATCH_WINDOW_MS = 5.0
+API_MAX_BATCH = 512
+
 
 def default_data_dir() -> Path:
     """The data folder: ``DOCENT_DATA_DIR`` or the platform's user data dir."""
@@ -102,6 +114,10 @@ class DataPaths:
     @property
     def log(self) -> Path:
         return self.root / "docent.log"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys.json"
 
 
 def _package_dir(name: str) -> Path | None:
@@ -175,6 +191,9 @@ class Settings:
     follow_symlinks: bool = False
     rescan_minutes: float = 10.0
     sync_poll: bool = False
+    # The local API inside the window (docent serve runs it headless).
+    api_enabled: bool = False
+    api_port: int = API_PORT
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -20,6 +20,7 @@ from app.cli.library_commands import cmd_ingest, cmd_reindex, cmd_remove, cmd_st
 from app.cli.parser import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, build_parser
 from app.cli.question_commands import cmd_ask, cmd_search
 from app.cli.record_commands import cmd_audit, cmd_eval, cmd_selftest
+from app.cli.service_commands import cmd_keys, cmd_serve
 from app.config import enforce_offline
 from app.errors import DocentError
 
@@ -35,6 +36,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "eval": cmd_eval,
     "remove": cmd_remove,
     "reindex": cmd_reindex,
+    "serve": cmd_serve,
+    "keys": cmd_keys,
 }
 
 

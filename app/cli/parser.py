@@ -102,6 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     rm.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    sv = sub.add_parser("serve", help="serve the library over a local OpenAI-compatible HTTP API")
+    sv.add_argument("--host", default=config.API_HOST,
+                    help=f"address to listen on (default {config.API_HOST}, this machine only)")
+    sv.add_argument("--port", type=int, default=config.API_PORT, help=f"port (default {config.API_PORT})")
+    sv.add_argument("--no-auth", action="store_true",
+                    help="accept requests without a key (loopback addresses only)")
+
+    keys = sub.add_parser("keys", help="create, list or revoke the local API's keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    keys_sub.required = True
+    kc = keys_sub.add_parser("create", help="make a key; its secret is printed once, on the last line")
+    kc.add_argument("name", metavar="NAME")
+    kc.add_argument("--scope", action="append", type=Path, metavar="DIR",
+                    help="only this folder may be read with the key (repeat for several)")
+    kc.add_argument("--role", choices=["reader", "editor", "admin"], default="reader")
+    kc.add_argument("--rpm", type=int, default=None, help="requests per minute allowed")
+    kc.add_argument("--tpm", type=int, default=None, help="tokens per minute allowed")
+    kl = keys_sub.add_parser("list", help="the keys (never their secrets)")
+    kl.add_argument("--json", action="store_true")
+    kr = keys_sub.add_parser("revoke", help="delete a key; requests with it are refused at once")
+    kr.add_argument("name", metavar="NAME")
+
     rx = sub.add_parser("reindex", help="read library files again, even if unchanged (default: all)")
     rx.add_argument("paths", nargs="*", type=Path, metavar="PATH")
     rx.add_argument("--json", action="store_true", help="print the report as JSON")

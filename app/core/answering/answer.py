@@ -214,6 +214,7 @@ class Answerer:
         notes = cited.notes + ([FLAG_REPEATING] if out.repeated else [])
         answer = Answer(question, cited.text, cited.declined, cited.sources, cited.citations, self.model_name,
                         timings, result.hits, out.stopped, notes, search_query=record.get("search_query"))
+        answer.usage = {"prompt_tokens": model.count_tokens(prompt), "completion_tokens": out.tokens}
         if check is not None:
             flags = list(dict.fromkeys(out.flags + check.text_flags(answer.answer)))
             if flags:

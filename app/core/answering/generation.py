@@ -54,6 +54,8 @@ class Generated:
     stopped: bool = False
     first_token_ms: float | None = None
     repeated: bool = False
+    #: Pieces the model produced (about one token each), for usage counts.
+    tokens: int = 0
 
 
 def generate(
@@ -123,7 +125,7 @@ def generate(
     text = written.strip()
     return Generated(
         cut_echo(text) if cut else text, raw_text, list(guard.flags) if guard is not None else [],
-        should_stop is not None and should_stop(), first_token, repeated_at is not None,
+        should_stop is not None and should_stop(), first_token, repeated_at is not None, len(raw),
     )
 
 
@@ -188,4 +190,4 @@ def quote_instead(
         on_token(f"\n\n{text}")  # after what was shown of the model's answer
     return Answer(answer.question, text, declined, answer_sources, citations, answer.model,
                   answer.timings_ms, answer.retrieved, answer.stopped, flags, replaced=answer.answer,
-                  search_query=answer.search_query)
+                  search_query=answer.search_query, usage=answer.usage)

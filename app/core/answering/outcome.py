@@ -122,6 +122,9 @@ class Answer:
     wording_unsupported: bool = False
     # For a decline: what was searched ({"query", "mode", "scope"}).
     searched: dict[str, Any] | None = None
+    # Tokens the model read and wrote ({"prompt_tokens", "completion_tokens"});
+    # None when no model ran (a decline before generation).
+    usage: dict[str, int] | None = None
 
     @property
     def unsupported(self) -> list[str]:
@@ -143,8 +146,9 @@ class Answer:
         Added to the contract's keys: ``quotes`` (the supporting passage
         sentences), ``unsupported`` (the answer's sentences no cited passage
         says), ``wording_unsupported`` (most of them are), for a decline
-        ``searched`` and ``nearest`` (the best passages found), and ``flags``
-        when there are any (left out of an ordinary answer).
+        ``searched`` and ``nearest`` (the best passages found), ``flags``
+        when there are any (left out of an ordinary answer), and ``usage``
+        (the model's prompt and completion tokens) when the model ran.
         """
         data: dict[str, object] = {
             "question": self.question,
@@ -163,6 +167,8 @@ class Answer:
             data["nearest"] = self.nearest_json()
         if self.flags:
             data["flags"] = list(self.flags)
+        if self.usage is not None:
+            data["usage"] = dict(self.usage)
         return data
 
     def retrieved_json(self, form: str) -> list[dict[str, object]]:

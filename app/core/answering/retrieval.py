@@ -277,14 +277,15 @@ class Retriever:
         self.rerank_candidates = rerank_candidates
 
     def search(
-        self, query: str, *, k: int = config.SOURCES_PER_ANSWER, mode: str = "hybrid", scope: str | None = None,
-        rerank: bool = True,
+        self, query: str, *, k: int = config.SOURCES_PER_ANSWER, mode: str = "hybrid",
+        scope: str | tuple[str, ...] | None = None, rerank: bool = True,
     ) -> SearchResult:
         """The ``k`` best chunks for ``query``.
 
         Args:
             mode: ``hybrid`` (default), ``vector`` or ``keyword``.
-            scope: a file or folder; only its files are searched.
+            scope: a file or folder (or several: an API key's folders); only
+                their files are searched.
             rerank: reorder the candidates with the reranker, when there is
                 one. A reranked hit's ``score`` is its ``rerank_score``.
         """
@@ -363,7 +364,7 @@ class Retriever:
         return hits
 
     def _keyword_by_meaning(
-        self, query: str, *, k: int, scope: str | None, started: float, pool: int | None = None
+        self, query: str, *, k: int, scope: str | tuple[str, ...] | None, started: float, pool: int | None = None
     ) -> SearchResult:
         """Without the vector store (it cannot be opened): keyword candidates,
         with their similarity to the question computed from their text."""
@@ -418,11 +419,12 @@ class Retriever:
             at = c_end
         return replace(a, start=start, end=end, text=text, text_hash=textnorm.text_hash(text))
 
-    def _scope_file_ids(self, scope: str | None) -> list[int] | None:
+    def _scope_file_ids(self, scope: str | tuple[str, ...] | None) -> list[int] | None:
         if not scope:
             return None
-        prefix = scope.rstrip("/") + "/"
-        return [f.id for f in self.catalog.files(status="indexed") if f.path == scope or f.path.startswith(prefix)]
+        scopes = (scope,) if isinstance(scope, str) else scope
+        prefixes = tuple(one.rstrip("/") + "/" for one in scopes)
+        return [f.id for f in self.catalog.files(status="indexed") if f.path in scopes or f.path.startswith(prefixes)]
 
     def _fuse(
         self, mode: str, vec_hits: list[tuple[str, float]], kw_hits: list[tuple[str, float]]

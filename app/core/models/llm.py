@@ -84,9 +84,16 @@ class Sampling:
     repeat_penalty: float = defaults.REPEAT_PENALTY
     max_tokens: int = defaults.MAX_TOKENS
     seed: int = defaults.SEED
+    #: Extra strings that end the completion (the API's ``stop``), besides the model's own.
+    stop: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.stop:
+            out.pop("stop")  # records written before API stops existed stay identical
+        else:
+            out["stop"] = list(self.stop)
+        return out
 
 
 Message = dict[str, str]
@@ -201,7 +208,7 @@ class LocalModel:
                     top_p=sampling.top_p,
                     repeat_penalty=sampling.repeat_penalty,
                     seed=sampling.seed,
-                    stop=self._stops,
+                    stop=self._stops + [s for s in sampling.stop if s],
                     stream=True,
                 )
                 for piece in pieces:

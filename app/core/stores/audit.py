@@ -24,11 +24,14 @@ Integrity events written by the log itself:
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -54,6 +57,26 @@ _HEX = frozenset("0123456789abcdef")
 # the same folder (say, the window's and a worker's) never interleave appends.
 _PATH_LOCKS: dict[str, threading.Lock] = {}
 _PATH_LOCKS_GUARD = threading.Lock()
+
+# Who the records appended in this context are for (the local API's key name
+# and client address); None for the window and the command line.
+_CLIENT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("docent_audit_client", default=None)
+
+
+@contextmanager
+def attributed(client: dict[str, Any]) -> Iterator[None]:
+    """Every record appended inside this block (this thread or task, and work
+    run with a copy of its context) carries ``client`` as its ``client`` field.
+
+    The local API wraps each request in one, so its questions sit in the same
+    hash chain as the window's, each naming the key (never the secret) and the
+    address that asked.
+    """
+    token = _CLIENT.set(dict(client))
+    try:
+        yield
+    finally:
+        _CLIENT.reset(token)
 
 
 def _lock_for(path: Path) -> threading.Lock:
@@ -316,6 +339,9 @@ class AuditLog:
             raise StoreError("An audit record needs an event name.")
         if not isinstance(data, dict):
             raise StoreError("An audit record's data must be a dictionary.")
+        client = _CLIENT.get()
+        if client is not None and "client" not in data:
+            data = {**data, "client": client}
         normalised = _normalise(data)
         with self._lock:
             if not self.writable or (self._held and not self._flush_held()):

@@ -434,12 +434,13 @@ class Catalog(SqliteStore):
         return out
 
     def keyword_search(
-        self, query: str, k: int, *, scope: str | None = None
+        self, query: str, k: int, *, scope: str | tuple[str, ...] | None = None
     ) -> list[tuple[str, float]]:
         """BM25 keyword search: ``(chunk id, score)`` best first (higher is better).
 
         Args:
-            scope: a file or folder path; only chunks of files under it count.
+            scope: a file or folder path (or several: an API key's folders);
+                only chunks of files under it count.
         """
         match = textnorm.fts_query(query, segmentation=self._segmentation())
         if match is None or k < 1:
@@ -508,18 +509,24 @@ class Catalog(SqliteStore):
                 return found[:k]
             want *= 4
 
-    def _keyword_scoped(self, match: str, k: int, scope: str) -> list[tuple[str, float]]:
+    def _keyword_scoped(self, match: str, k: int, scope: str | tuple[str, ...]) -> list[tuple[str, float]]:
         """The ``k`` best chunks under ``scope``: filtered before ranking, since
         a small folder's chunks may all rank below the rest of the library."""
-        prefix = scope.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        scopes = (scope,) if isinstance(scope, str) else tuple(scope)
+        where: list[str] = []
+        params: list[object] = [match]
+        for one in scopes:
+            prefix = one.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("f.path = ? OR f.path LIKE ? ESCAPE '\\'")
+            params += [one, prefix + "/%"]
         rows = self._rows(
-            """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
+            f"""SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
                JOIN chunks c ON c.rid = chunks_fts.rowid
                JOIN files f ON f.id = c.file_id
                WHERE chunks_fts MATCH ? AND f.status = 'indexed'
-                 AND (f.path = ? OR f.path LIKE ? ESCAPE '\\')
+                 AND ({' OR '.join(where)})
                ORDER BY rank LIMIT ?""",
-            (match, scope, prefix + "/%", k),
+            (*params, k),
         )
         return [(r[0], r[1]) for r in rows]
 
