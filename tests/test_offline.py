@@ -41,10 +41,46 @@ print("\nPROBE " + json.dumps({"codes": codes, "attempts": attempts}))
 """
 
 
-def _run_probe(cmd_prefix: list[str], data: Path, folder: Path) -> dict:
+# The same hook around `docent serve`: a client thread asks, embeds and
+# searches over loopback, then stops the server with Ctrl+C.
+SERVE_PROBE = PROBE.split("from app.cli import run")[0] + r"""
+import http.client, os, signal, socket, threading
+from app.cli import run
+data, folder = sys.argv[1], sys.argv[2]
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+statuses = []
+def call(method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    c.request(method, path, json.dumps(body) if body is not None else None, {"Content-Type": "application/json"})
+    r = c.getresponse(); r.read(); c.close()
+    return r.status
+def client():
+    gave_up = threading.Event(); threading.Timer(240, gave_up.set).start()
+    while not gave_up.is_set():
+        try:
+            if call("GET", "/health") == 200:
+                break
+        except OSError:
+            pass
+        gave_up.wait(0.2)
+    statuses.append(call("POST", "/v1/chat/completions", {"model": "docent", "max_tokens": 20,
+        "messages": [{"role": "user", "content": "How many storm warnings were recorded?"}]}))
+    statuses.append(call("POST", "/v1/embeddings", {"input": "storm warnings"}))
+    statuses.append(call("POST", "/v1/search", {"query": "storm warnings"}))
+    os.kill(os.getpid(), signal.SIGINT)
+codes = [run(["--data-dir", data, "ingest", folder])]
+threading.Thread(target=client, daemon=True).start()
+codes.append(run(["--data-dir", data, "serve", "--port", str(port), "--no-auth"]))
+sys.stdout.flush()
+print("\nPROBE " + json.dumps({"codes": codes, "statuses": statuses, "attempts": attempts}))
+"""
+
+
+def _run_probe(cmd_prefix: list[str], data: Path, folder: Path, probe: str = PROBE) -> dict:
     env_python = sys.executable
     proc = subprocess.run(
-        [*cmd_prefix, env_python, "-c", PROBE, str(data), str(folder)],
+        [*cmd_prefix, env_python, "-c", probe, str(data), str(folder)],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -55,6 +91,13 @@ def _run_probe(cmd_prefix: list[str], data: Path, folder: Path) -> dict:
 def test_ingest_search_and_answer_open_no_network_connection(docs, tmp_path) -> None:
     result = _run_probe([], tmp_path / "data", docs["pdf"].parent)
     assert result["codes"] == [0, 0, 0]
+    assert result["attempts"] == []
+
+
+def test_serving_the_api_opens_no_network_connection(docs, tmp_path) -> None:
+    result = _run_probe([], tmp_path / "data", docs["pdf"].parent, SERVE_PROBE)
+    assert result["codes"] == [0, 0]
+    assert result["statuses"] == [200, 200, 200]
     assert result["attempts"] == []
 
 

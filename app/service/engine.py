@@ -463,8 +463,7 @@ class Service:
                 timer(piece)
             timer.done(len(pieces))
             text = "".join(pieces)
-            budget = min(sampling.max_tokens, model.n_ctx - prompt_tokens - 1)
-            finish = "cancelled" if should_stop() else ("length" if len(pieces) >= budget else "stop")
+            finish = "cancelled" if should_stop() else (model.finish_reason or "stop")
             lib.audit.append("generate", {
                 "kind": kind, "model": model.name, "sampling": sampling.to_json(),
                 "prompt_hash": AuditLog.hash_text(text_prompt), "output_hash": AuditLog.hash_text(text),

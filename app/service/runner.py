@@ -4,10 +4,13 @@ benchmarks) or in the foreground (``docent serve``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import signal
 import socket
 import threading
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -111,6 +114,34 @@ class ServerThread:
             self._thread.join(timeout=5)
 
 
+class _ForegroundServer(uvicorn.Server):
+    """Uvicorn, stopping gracefully on Ctrl+C or SIGTERM and then returning.
+
+    Uvicorn raises the signal again once it has shut down, which would end
+    the process before ``docent serve`` closes the library (and leaves its
+    clean-shutdown mark); here the caller carries on instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve_foreground(service: Service, host: str, port: int) -> None:
-    """Serve until Ctrl+C or SIGTERM (uvicorn handles both)."""
-    uvicorn.Server(_config(service, host, port)).run()
+    """Serve until Ctrl+C or SIGTERM, then return (a second Ctrl+C stops at once)."""
+    server = _ForegroundServer(_config(service, host, port))
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits this way when it cannot bind
+        pass
+    if not server.started:
+        raise UsageError(f"The local API could not listen on {host}:{port}: the port may be in use by another "
+                         "program. Choose another with --port.")

@@ -156,6 +156,8 @@ class LocalModel:
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self._stops = [s for s in {eos, "<|im_end|>", "<|endoftext|>", "<|eot_id|>"} if s]
         self._lock = threading.Lock()
+        #: Why the last completion ended: ``stop``, ``length``, ``cancelled`` (None while running).
+        self.finish_reason: str | None = None
 
     def forget(self) -> None:
         """Drop the cached prompt, so the next one is read from scratch (for cold-start measurements)."""
@@ -211,10 +213,15 @@ class LocalModel:
                     stop=self._stops + [s for s in sampling.stop if s],
                     stream=True,
                 )
+                self.finish_reason = None
                 for piece in pieces:
                     if should_stop is not None and should_stop():
+                        self.finish_reason = "cancelled"
                         break
-                    text = piece["choices"][0]["text"]
+                    choice = piece["choices"][0]
+                    # "stop" (end of text or a stop string) or "length" on the last piece.
+                    self.finish_reason = choice.get("finish_reason") or self.finish_reason
+                    text = choice["text"]
                     if text:
                         yield text
             except ValueError as exc:

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,7 +80,7 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._keys: dict[str, ApiKey] = {}
 
     # --- reading ----------------------------------------------------------
@@ -88,10 +89,13 @@ class KeyStore:
         """The keys on disk, re-read only when the file changed."""
         try:
             st = self.path.stat()
-            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
-        if stamp != self._stamp or stamp is None:
+        # File times are coarse (a few milliseconds): a file changed just now
+        # is read again even when its stamp looks the same.
+        recent = stamp is not None and time.time_ns() - stamp[1] < 2_000_000_000
+        if stamp != self._stamp or stamp is None or recent:
             self._keys = self._read() if stamp is not None else {}
             self._stamp = stamp
         return self._keys
