@@ -10,6 +10,7 @@ request does is audited in the library's log, attributed to the key's name
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,8 @@ from app.core.answering.outcome import Answer
 from app.core.library import Library
 from app.core.models.llm import Message, Sampling
 from app.core.stores.audit import AuditLog, attributed
-from app.core.stores.keys import ApiKey, KeyStore, is_inside
+from app.core.paths import is_inside
+from app.core.stores.keys import ApiKey, KeyStore
 from app.errors import DocentError, ModelError, StoreError, UsageError
 from app.service.batcher import EmbedBatcher
 from app.service.errors import ApiError, bad_request
@@ -259,8 +261,10 @@ class Service:
         """Where the caller's request may read: ``requested`` (checked against
         the key's folders; 403 outside them), else the key's folders."""
         if requested:
-            path = str(Path(requested).expanduser().resolve()) if not requested.startswith("/") else \
-                requested.rstrip("/") or "/"
+            # As the catalog stores paths: absolute, normalised (a relative
+            # one is taken from the server's working folder, as the CLI does).
+            path = str(Path(requested).expanduser().absolute())
+            path = str(Path(os.path.normpath(path)))
             if caller.scopes and not any(is_inside(path, s) for s in caller.scopes):
                 raise ApiError(403, f"The key {caller.name} may only read {', '.join(caller.scopes)}; "
                                f"{requested} is outside them.", code="outside_scope", param="scope")

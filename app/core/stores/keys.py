@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from app.core.paths import is_inside
 from app.durable import atomic_write_text
 from app.errors import StoreError, UsageError
 
@@ -34,12 +35,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 def hash_secret(secret: str) -> str:
     """The stored form of ``secret`` (SHA-256 hex)."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def is_inside(path: str, folder: str) -> bool:
-    """Whether ``path`` is ``folder`` or lies under it (plain path strings)."""
-    folder = folder.rstrip("/") or "/"
-    return path == folder or path.startswith(folder if folder == "/" else folder + "/")
 
 
 @dataclass(frozen=True)
