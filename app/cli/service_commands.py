@@ -80,7 +80,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
                                            name="docent-sync", daemon=True)
             sync_thread.start()
         host = f"[{args.host}]" if ":" in args.host else args.host
-        keys = "no keys needed (loopback only)" if not auth else (
+        keys = "no key needed: this machine only" if not auth else (
             f"{len(service.keys.list())} key(s)" if service.keys.any()
             else "no keys yet: create one with `docent keys create NAME`")
         say(f"Docent API on http://{host}:{args.port}/v1 ({keys}); "
