@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,6 +55,49 @@ def test_the_bundle_opens_its_window_and_loads_the_bundled_model(bundle) -> None
     result = measure.startup(bundle / "docent")
     assert result["window_shown_s"] is not None, "no Docent window appeared"
     assert result["model_ready_s"] is not None, "the window never said the model was ready"
+
+
+def test_the_bundle_serves_the_local_api(bundle, tmp_path) -> None:
+    import socket
+    import threading
+
+    import httpx
+
+    from tests import corpus
+
+    docs = corpus.make_library(tmp_path / "docs")
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    data = tmp_path / "data"
+    exe = str(bundle / "docent")
+    ingest = subprocess.run([exe, "--data-dir", str(data), "ingest", str(docs["pdf"].parent)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert ingest.returncode == 0, ingest.stderr[-2000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([exe, "--data-dir", str(data), "serve", "--port", str(port), "--no-auth"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        gave_up = threading.Event()
+        timer = threading.Timer(300, gave_up.set)
+        timer.start()
+        while not gave_up.is_set() and proc.poll() is None:
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            gave_up.wait(0.2)
+        timer.cancel()
+        hits = httpx.post(url + "/v1/search", json={"query": "storm warnings"}, timeout=120).json()["hits"]
+        assert hits[0]["path"] == str(docs["pdf"]) and hits[0]["page"] == 3
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_the_bundle_leaves_out_gpu_libraries_and_test_binaries(bundle) -> None:
