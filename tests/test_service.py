@@ -115,6 +115,27 @@ def test_a_streamed_answer_sends_its_sources_in_the_last_chunk(served: Served) -
     assert all("docent" not in (c.model_extra or {}) for c in chunks if c is not last)
 
 
+def test_earlier_messages_are_the_conversation_a_follow_up_is_searched_with(served: Served) -> None:
+    follow_up = "And what did they convert it to?"
+    served.client().chat.completions.create(model="docent", max_tokens=20, messages=[
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "They recorded 17 storm warnings [1]."},
+        {"role": "user", "content": follow_up}])
+    asked = [r["data"] for r in _audit(served, "ask") if r["data"]["question"] == follow_up][-1]
+    assert QUESTION in asked["search_query"]
+
+
+def test_ask_streams_its_tokens_then_the_answer(served: Served) -> None:
+    with httpx.stream("POST", served.url + "/v1/ask", headers=served.headers(), timeout=300,
+                      json={"question": QUESTION, "max_tokens": 30, "temperature": 0, "stream": True}) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    events = [json.loads(line[6:]) for line in lines[:-1]]
+    assert lines[-1] == "data: [DONE]"
+    assert [e for e in events if "token" in e] and "17" in events[-1]["answer"]
+    assert events[-1]["sources"][0]["path"] == str(served.docs["pdf"])
+
+
 def test_another_model_name_is_plain_chat_without_documents(served: Served) -> None:
     reply = served.client().chat.completions.create(
         model=served.service.chat_model_name, messages=[{"role": "user", "content": "Say hello."}], max_tokens=8)
