@@ -55,6 +55,7 @@ from app.ui.conversations import ConversationsMixin
 from app.ui.crash import install_excepthook
 from app.ui.document_actions import DocumentActions
 from app.ui.library_pane import LibraryPane
+from app.ui.local_api import LocalApi, needs_restart
 from app.ui.sources_panel import SourcesPanel
 from app.ui.theme import apply_system_theme
 from app.workers.chat_worker import ChatWriter
@@ -107,6 +108,7 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self._build_widgets()
         self._build_menu()
         self._start_workers()
+        self._start_local_api()
         self._load_conversations()
         if library.repair is not None:
             self.banner.show_message("Docent repaired its index.", details=library.repair.message,
@@ -159,10 +161,15 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         for w in (self.progress_label, self.progress, self.pause_button, self.cancel_button):
             row.addWidget(w)
         self.sync_label = QLabel("Sync: starting…")
+        # The local API's address while it serves (Settings → Local API).
+        self.api_label = QLabel()
+        self.api_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.api_label.hide()
         self.statusBar().addWidget(self.model_label)
         self.statusBar().addWidget(self.sync_label)
         self.statusBar().addWidget(self.message_label, 1)
         self.statusBar().addPermanentWidget(box)
+        self.statusBar().addPermanentWidget(self.api_label)
         self._show_progress(False)
 
         # Wiring.
@@ -270,8 +277,29 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self.requests.warm_up.emit()
         self.requests.load_model.emit()
 
+    def _start_local_api(self) -> None:
+        """Serve the local API when the setting is on (once the window is up)."""
+        self.local_api = LocalApi(self.library, self)
+        self.local_api.status_changed.connect(self._api_status)
+        self.local_api.problem.connect(
+            lambda text, details: self.banner.show_message(text, details=details or None, level="warning"))
+        s = self.library.settings
+        if s.api_enabled:
+            QTimer.singleShot(0, self, lambda: self.local_api.apply(True, s.api_port))
+
+    def _api_status(self, text: str) -> None:
+        self.api_label.setText(text)
+        self.api_label.setVisible(bool(text))
+        if self.local_api.error:
+            self.api_label.setToolTip(self.local_api.error)
+        else:
+            self.api_label.setToolTip("Other programs on this computer can ask your documents at this "
+                                      "address with an API key (Settings → Local API).")
+
     def shutdown(self) -> None:
         """Stop work, end the worker threads and release the data folder."""
+        # First: API requests use the same model and stores as the window.
+        self.local_api.close()
         self.model_worker.stop()
         self.ingest_worker.cancel()
         if self.ingest_thread.isRunning():
@@ -466,17 +494,28 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
 
     def open_settings(self) -> None:
         from app.core.models.model_files import find_models
-        from app.ui.settings_dialog import SettingsDialog
 
         found = [(f"{m.name} ({m.source})", str(m.path)) for m in find_models(data_models=self.library.paths.models)]
-        dialog = SettingsDialog(self.library.settings, found, self)
+        dialog = self.settings_dialog(found)
         if dialog.exec():
             self.apply_settings(dialog.settings())
 
+    def settings_dialog(self, found_models: list[tuple[str, str]] | None = None):  # noqa: ANN201 - SettingsDialog
+        """The settings dialog over this window's settings, API keys and library folders."""
+        from app.core.stores.keys import KeyStore
+        from app.ui.settings_dialog import SettingsDialog
+
+        folders = [r.path for r in self.reader.roots() if os.path.isdir(r.path)]
+        return SettingsDialog(self.library.settings, found_models or [], self,
+                              keys=KeyStore(self.library.paths.keys), folders=folders)
+
     def apply_settings(self, settings) -> None:  # noqa: ANN001 - app.config.Settings
-        """Save and apply; the model reloads in the background when needed."""
+        """Save and apply; the model reloads in the background when needed, and
+        the local API starts, stops or restarts to follow its setting."""
+        old = self.library.settings
         if self.library.apply_settings(settings):
             self.requests.load_model.emit()
+        self.local_api.apply(settings.api_enabled, settings.api_port, restart=needs_restart(old, settings))
 
 
 def launch(argv: list[str] | None = None, *, data_dir: Path | None = None) -> int:

@@ -1,14 +1,17 @@
-"""The settings dialog: which model answers, and how.
+"""The settings dialog: which model answers, and how; and the Local API.
 
 It edits a copy of :class:`~app.config.Settings`; the caller saves it. Models
 are discovered by the caller (scanning disks is slow and belongs off the GUI
-thread), so the dialog only lists what it is given, plus a file picker.
+thread), so the dialog only lists what it is given, plus a file picker. The
+Local API tab (:mod:`app.ui.local_api`) also makes and revokes API keys, at
+once: a key's secret is shown only when it is made.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -27,6 +30,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +40,8 @@ from app.config import Settings
 # Only the cheap folder checks: the model libraries themselves are never imported here.
 from app.core.models.embedder import embedding_model_problem
 from app.core.answering.rerank import reranker_problem
+from app.core.stores.keys import KeyStore
+from app.ui.local_api import LocalApiPage
 
 BUNDLED_LABEL = "Bundled SmolLM2-135M (default)"
 BUNDLED_EMBEDDING_LABEL = "Bundled all-MiniLM-L6-v2, English (default)"
@@ -66,6 +72,8 @@ class SettingsDialog(QDialog):
     Args:
         settings: the current settings (never modified).
         found_models: GGUF files found elsewhere, as (label, path).
+        keys: the data folder's API keys, listed on the Local API tab (None: no key list).
+        folders: the library's folders, which a new key may be limited to.
     """
 
     def __init__(
@@ -73,11 +81,15 @@ class SettingsDialog(QDialog):
         settings: Settings,
         found_models: list[tuple[str, str]] | None = None,
         parent: QWidget | None = None,
+        *,
+        keys: KeyStore | None = None,
+        folders: Sequence[str] = (),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._original = settings
         self._found = list(found_models or [])
+        self.api_page = LocalApiPage(keys, folders, self)
 
         self.model_combo = QComboBox(self)
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -224,6 +236,7 @@ class SettingsDialog(QDialog):
             sync_poll=self.poll_check.isChecked(),
             reranker_path=self.reranker_path(),
             rerank_candidates=self.rerank_candidates_spin.value(),
+            **self.api_page.values(),
         )
 
     def model_path(self) -> str | None:
@@ -417,10 +430,18 @@ class SettingsDialog(QDialog):
         columns.addWidget(model_box, 1)
         columns.addWidget(answer_box, 1)
 
+        general = QWidget(self)
+        general_layout = QVBoxLayout(general)
+        general_layout.addLayout(columns)
+        general_layout.addWidget(library_box)
+        general_layout.addWidget(prompt_box, 1)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(general, "&General")
+        self.tabs.addTab(self.api_page, "Local &API")
+
         layout = QVBoxLayout(self)
-        layout.addLayout(columns)
-        layout.addWidget(library_box)
-        layout.addWidget(prompt_box, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(self.button_box)
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:
@@ -456,6 +477,7 @@ class SettingsDialog(QDialog):
         index = self.embedding_backend_combo.findData(s.embedding_backend)
         self.embedding_backend_combo.setCurrentIndex(max(index, 0))
         self.embedding_model_edit.setText(s.embedding_model_path or "")
+        self.api_page.load(s)
         self._backend_changed()
         self._validate()
 
