@@ -411,3 +411,20 @@ def test_two_logs_on_one_folder_interleave_safely(tmp_path: Path) -> None:
         b.append("ingest", {"i": i, "by": "b"})
     assert [r["seq"] for r in a.records()] == list(range(1, 11))
     assert a.verify().ok
+
+
+def test_records_written_together_chain_like_records_written_alone(tmp_path) -> None:
+    from app.core.stores.audit import AuditLog, attributed
+
+    log = AuditLog(tmp_path / "audit")
+    log.append("ask", {"question": "first"})
+    with attributed({"key": "bot", "address": "127.0.0.1"}):
+        written = log.append_many([("embed", {"count": 1}), ("embed", {"count": 2, "client": {"key": "other"}})])
+    log.append("ask", {"question": "last"})
+    records = AuditLog(tmp_path / "audit", writable=False).records()
+    assert [r["seq"] for r in records] == [1, 2, 3, 4]
+    assert [r["data"].get("count") for r in records] == [None, 1, 2, None]
+    assert records[1]["data"]["client"] == {"key": "bot", "address": "127.0.0.1"}
+    assert records[2]["data"]["client"] == {"key": "other"}  # its own attribution is kept
+    assert [w["hash"] for w in written] == [records[1]["hash"], records[2]["hash"]]
+    assert log.verify().ok

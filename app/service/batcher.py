@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ import numpy as np
 @dataclass
 class _Request:
     texts: list[str]
+    note: Any = None
     future: Future[np.ndarray] = field(default_factory=Future)
 
 
@@ -28,16 +30,23 @@ class EmbedBatcher:
 
     Args:
         encode: the embedder's ``encode`` (normalised rows, one per text).
-        window_s: how long to wait for more requests after the first one.
+        window_s: how long to wait for another request after the last one
+            arrived; requests that keep coming are gathered for at most four
+            windows.
         max_batch: the most texts encoded in one call.
         enabled: False encodes each request alone (the benchmark's baseline).
         on_batch: called with each batch's size in texts (the metrics).
+        record: called with the batch's requests' notes before their vectors
+            are handed out (the audit records, written together); if it
+            raises, every request of the batch gets the error.
     """
 
     def __init__(self, encode: Callable[[Sequence[str]], np.ndarray], *, window_s: float = 0.005,
                  max_batch: int = 512, enabled: bool = True,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None,
+                 record: Callable[[list[Any]], None] | None = None) -> None:
         self._encode = encode
+        self._record = record
         self.window_s = window_s
         self.max_batch = max_batch
         self.enabled = enabled
@@ -46,9 +55,9 @@ class EmbedBatcher:
         self._thread = threading.Thread(target=self._run, name="docent-embed-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, texts: Sequence[str]) -> Future[np.ndarray]:
-        """Queue ``texts``; the future gives their vectors, in order."""
-        request = _Request(list(texts))
+    def submit(self, texts: Sequence[str], note: Any = None) -> Future[np.ndarray]:
+        """Queue ``texts`` (with a ``note`` for ``record``); the future gives their vectors, in order."""
+        request = _Request(list(texts), note)
         self._queue.put(request)
         return request.future
 
@@ -58,15 +67,22 @@ class EmbedBatcher:
         self._thread.join(timeout=30)
 
     def _gather(self, first: _Request) -> tuple[list[_Request], bool]:
-        """``first`` and whatever else arrives within the window (up to max_batch texts)."""
+        """``first`` and whatever else arrives meanwhile (up to max_batch texts).
+
+        The window slides: each arrival waits ``window_s`` more for the next,
+        since concurrent clients' requests reach the batcher a little apart
+        (each is parsed and checked first), up to four windows in all.
+        """
         batch, size = [first], len(first.texts)
         if not self.enabled:
             return batch, False
-        deadline = time.monotonic() + self.window_s
+        latest = time.monotonic() + 4 * self.window_s
         while size < self.max_batch:
+            wait = min(self.window_s, latest - time.monotonic())
+            if wait <= 0:
+                break
             try:
-                # Already waiting: take it now. Otherwise wait out the window.
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get(timeout=wait)
             except queue.Empty:
                 break
             if item is None:
@@ -85,6 +101,10 @@ class EmbedBatcher:
             texts = [t for r in live for t in r.texts]
             try:
                 vectors = self._encode(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+                if self._record is not None:
+                    notes = [r.note for r in live if r.note is not None]
+                    if notes:
+                        self._record(notes)
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
                 for r in live:
                     r.future.set_exception(exc)

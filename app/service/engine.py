@@ -183,6 +183,7 @@ class Service:
             self.batcher = EmbedBatcher(
                 embedder.encode, window_s=self._batch_window_s, max_batch=self._max_batch,
                 enabled=self._batching, on_batch=self.metrics.batch_size.observe,
+                record=lib.audit.append_many,
             )
         except DocentError as exc:
             self.state, self.problem = "error", str(exc)
@@ -354,14 +355,15 @@ class Service:
                                   code="input_too_long")
         tokens = sum(counts)
         self.admit(caller, tokens)
-        with attributed(caller.audit()):
-            self.library.audit.append("embed", {
-                "count": len(texts), "tokens": tokens, "model": self.embedding_model_name,
-                "text_hashes": [AuditLog.hash_text(t) for t in texts],
-            })
+        # Written by the batcher, with the rest of its batch's records, before
+        # any vector is handed out.
+        note = ("embed", {
+            "count": len(texts), "tokens": tokens, "model": self.embedding_model_name,
+            "text_hashes": [AuditLog.hash_text(t) for t in texts], "client": caller.audit(),
+        })
         assert self.batcher is not None
         self.metrics.embedded.inc(len(texts))
-        return self.batcher.submit(texts), tokens
+        return self.batcher.submit(texts, note), tokens
 
     # --- search ---------------------------------------------------------------
 

@@ -193,8 +193,10 @@ def create_app(service: Service) -> FastAPI:
         vectors = await asyncio.wrap_future(future)
         return vectors, tokens
 
-    @app.post("/v1/embeddings")
-    async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
+    # The embedding routes answer with JSONResponse directly: FastAPI's
+    # encoder would walk every float of every vector first.
+    @app.post("/v1/embeddings", response_model=None)
+    async def embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
         texts = [body.input] if isinstance(body.input, str) else list(body.input)  # type: ignore[arg-type]
         if body.model is not None and body.model not in service.embedding_model_names():
             raise ApiError(404, f"The embedding model {body.model!r} is not here; use "
@@ -210,26 +212,26 @@ def create_app(service: Service) -> FastAPI:
                 return base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
             return row.astype(float).tolist()
 
-        return {
+        return JSONResponse({
             "object": "list",
             "data": [{"object": "embedding", "index": i, "embedding": encoded(v)} for i, v in enumerate(vectors)],
             "model": service.embedding_model_name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+        })
 
-    @app.post("/embed")
-    async def embed(body: EmbedRequest, request: Request) -> dict[str, Any]:
+    @app.post("/embed", response_model=None)
+    async def embed(body: EmbedRequest, request: Request) -> JSONResponse:
         vectors, tokens = await embed_texts(request, body.all_texts())
-        return {"model": service.embedding_model_name, "dim": int(vectors.shape[1]),
-                "vectors": vectors.astype(float).tolist(), "tokens": tokens}
+        return JSONResponse({"model": service.embedding_model_name, "dim": int(vectors.shape[1]),
+                             "vectors": vectors.astype(float).tolist(), "tokens": tokens})
 
     # --- search and ask ---------------------------------------------------------
 
-    @app.post("/v1/search")
-    async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
+    @app.post("/v1/search", response_model=None)
+    async def search(body: SearchRequest, request: Request) -> JSONResponse:
         who = caller(request)
-        return await run_in_threadpool(service.search, who, body.query, k=body.k, mode=body.mode,
-                                       scope=body.scope)
+        return JSONResponse(await run_in_threadpool(service.search, who, body.query, k=body.k, mode=body.mode,
+                                                    scope=body.scope))
 
     @app.post("/v1/ask", response_model=None)
     async def ask(body: AskRequest, request: Request) -> Any:

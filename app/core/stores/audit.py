@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -356,6 +356,66 @@ class AuditLog:
                 # in memory, in order, and is written as soon as there is room.
                 self._held.append((event, normalised))
                 return {"event": event, "data": normalised, "held": True}
+
+    def append_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Append several records at once: one write, one fsync, one anchor update.
+
+        The local API's embedding requests arrive by the hundred; a record
+        each, written together (group commit), keeps the chain exact without
+        paying three fsyncs per request. Falls back to :meth:`append` one by
+        one when records are being held (read-only, full disk).
+        """
+        if not entries:
+            return []
+        client = _CLIENT.get()
+        prepared: list[tuple[str, dict[str, Any]]] = []
+        for event, data in entries:
+            if not isinstance(event, str) or not event or not isinstance(data, dict):
+                raise StoreError("An audit record needs an event name and a dictionary of data.")
+            if client is not None and "client" not in data:
+                data = {**data, "client": client}
+            prepared.append((event, _normalise(data)))
+        with self._lock:
+            if self.writable and not self._held:
+                try:
+                    return self._append_many_locked(prepared)
+                except StoreError as exc:
+                    if exc.kind != DISK_FULL:
+                        raise
+        return [self.append(event, data) for event, data in prepared]
+
+    def _append_many_locked(self, entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        fh = self._open_for_append()
+        if os.fstat(fh.fileno()).st_size != self._size:
+            fh.close()
+            self._recover(check_anchor=False)
+            fh = self._open_for_append()
+        records: list[dict[str, Any]] = []
+        lines: list[bytes] = []
+        seq, prev = self._seq, self._hash
+        stamp = _iso(_now())
+        for event, data in entries:
+            seq += 1
+            record: dict[str, Any] = {"seq": seq, "ts": stamp, "event": event, "data": data, "prev": prev}
+            record["hash"] = prev = _record_hash(record)
+            records.append(record)
+            lines.append((json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+        block = b"".join(lines)
+        with fh:
+            try:
+                fh.write(block)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as err:
+                try:
+                    fh.truncate(self._size)
+                except OSError:
+                    pass
+                raise _write_error(f"Cannot write the audit log {self.path}", err) from err
+        self._seq, self._hash = seq, prev
+        self._size += len(block)
+        self._write_anchor()
+        return records
 
     @property
     def held(self) -> int:
