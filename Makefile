@@ -53,6 +53,11 @@ bench-quick:
 bench-window: setup
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python bench/window.py
 
+# The local API alone: bench/api.json (1,000 loopback connections at the end).
+.PHONY: bench-api
+bench-api: setup
+	$(VENV)/bin/python bench/api.py
+
 bench-sync: setup
 	$(VENV)/bin/python bench/sync.py
 

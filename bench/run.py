@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools.readme import replace_section  # noqa: E402
-PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx")
+PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "api")
 # Parts that are another run of a script with extra arguments.
 VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}
 
@@ -131,7 +131,51 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"{rate['onnx-int8']} chunks/s, recall@5 {hits['onnx-int8']}/{q['onnx-int8']['hybrid']['n']}",
             f"{rate['torch']} chunks/s, recall@5 {hits['torch']}/{q['torch']['hybrid']['n']}",
             o["speed"]["speedup"], "kept if ≤ 1 recall@5 lost", o["decision"]["keep"])
+    if "api" in r:
+        api_rows(r["api"], add)
     return out
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    """``{"200": 2990, "503": 10}`` as ``2,990 × 200, 10 × 503``."""
+    return ", ".join(f"{n:,} × {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def api_rows(a: dict[str, Any], add: Any) -> None:
+    """The local API's rows (bench/api.py): served over loopback HTTP vs in process."""
+    e = a["embeddings"]
+    failed = {**e.get("failed_batched", {}), **{f"{k} (off)": v for k, v in e.get("failed_unbatched", {}).items()}}
+    note = f"; failed: {_statuses(failed)}" if failed else ""
+    add(f"API embeddings: {e['texts']} one-sentence texts, {e['clients']} concurrent clients, one text per "
+        "request (batching on)",
+        f"{_fmt(e['api_batched_texts_per_s'])} texts/s (mean batch {e['api_batched_mean_batch']}){note}",
+        f"{_fmt(e['in_process_texts_per_s'])} texts/s (one encode call in process)",
+        e["vs_in_process"], "≥ 0.8×", e["met"]["vs_in_process"])
+    add(f"API embeddings: batching on vs off (the same {e['clients']} clients)",
+        f"{_fmt(e['api_batched_texts_per_s'])} texts/s",
+        f"{_fmt(e['api_unbatched_texts_per_s'])} texts/s (off; in process one text per call: "
+        f"{_fmt(e['in_process_one_text_per_call_texts_per_s'])})",
+        e["vs_unbatched"], "≥ 3×", e["met"]["vs_unbatched"])
+    f = a["first_token"]
+    add("API first token: streamed /v1/chat/completions (model docent) vs Answerer.ask in process, cold",
+        _fmt(f["api_first_token_ms_median"], " ms"), _fmt(f["in_process_first_token_ms_median"], " ms"),
+        f["ratio"], "≤ 1.1×", f["met"])
+    s = a["search"]
+    failed_search = f"; failed: {_statuses(s['failed'])}" if s.get("failed") else ""
+    add(f"API /v1/search p50 / p95, {s['clients']} concurrent clients ({a['chunks']:,} chunks)",
+        f"{_fmt(s['concurrent_p50_ms'])} / {_fmt(s['concurrent_p95_ms'])} ms (one client: "
+        f"{_fmt(s['one_client_p50_ms'])} / {_fmt(s['one_client_p95_ms'])} ms){failed_search}",
+        f"{_fmt(s['in_process_p50_ms'])} / {_fmt(s['in_process_p95_ms'])} ms (retriever.search, one at a time)",
+        None, "–", None)
+    t = a["stress"]
+    problems = t["other_statuses"] + t["connection_errors"] + t["unfinished"]
+    add(f"API stress: {t['connections']:,} concurrent connections, {t['requests']:,} short requests "
+        "(embeddings, /health, /v1/search)",
+        f"{_statuses(t['statuses'])}{'' if not problems else f' ({problems:,} not 200/429/503+Retry-After)'}; "
+        f"latency p50 / p95 / max {t['p50_ms'] / 1000:.1f} / {t['p95_ms'] / 1000:.1f} / {t['max_ms'] / 1000:.1f} s; "
+        f"/health after: {t['health_after']}; server peak {t['server_peak_rss_mb']:,} MB",
+        "–", None, "all 200, or 429/503 + Retry-After; stays up",
+        t["all_answered_or_told_to_retry"] and t["stayed_up"])
 
 
 def growth(r: dict[str, Any]) -> list[dict[str, Any]]:
