@@ -30,6 +30,7 @@ vectors of two models cannot be compared.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -89,7 +90,12 @@ class _LocalEmbedder:
         self.fingerprint = model_fingerprint(model_dir)
         self.dim = dim
         self.max_tokens = max_seq_length - 2
-        self._tokenizer = tokenizer
+        # A copy of its own: a Hugging Face tokenizer sets its padding and
+        # truncation on every call, so counting tokens on one thread while a
+        # batch is encoded on another would unpad the batch. With a copy (and
+        # a lock of its own) counting never waits behind a whole batch either.
+        self._span_tokenizer = copy.deepcopy(tokenizer)
+        self._span_lock = threading.Lock()
         self._batch_size = batch_size
         self._per_call = per_call
         # One run at a time: torch modules are not safe to call from two
@@ -97,8 +103,9 @@ class _LocalEmbedder:
         self._lock = threading.Lock()
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character span of each token of ``text``, from the model's own tokenizer."""
-        enc = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        """Character span of each token of ``text``, from the model's own tokenizer (thread-safe)."""
+        with self._span_lock:
+            enc = self._span_tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [(s, e) for s, e in enc["offset_mapping"] if e > s]
 
     def encode(
@@ -470,12 +477,12 @@ class OnnxInt8Embedder(_LocalEmbedder):
     def _embed(self, batch: list[str]) -> np.ndarray:
         # sentence-transformers strips (and optionally lowercases) before tokenizing.
         batch = [t.strip().lower() if self._lower else t.strip() for t in batch]
-        enc = self._tokenizer(
-            batch, padding=True, truncation="longest_first", max_length=self._max_seq,
-            return_tensors="np", verbose=False,
-        )
-        feeds = {n: np.asarray(enc[n], dtype=np.int64) for n in self._inputs}
-        with self._lock:
+        with self._lock:  # the tokenizer sets its padding on each call: one batch at a time
+            enc = self._tokenizer(
+                batch, padding=True, truncation="longest_first", max_length=self._max_seq,
+                return_tensors="np", verbose=False,
+            )
+            feeds = {n: np.asarray(enc[n], dtype=np.int64) for n in self._inputs}
             hidden = self._session.run(None, feeds)[0]
         mask = feeds["attention_mask"][..., None].astype(np.float32)
         if self._pooling == "cls":
