@@ -67,6 +67,9 @@ API_QUEUE = 16
 # /v1/embeddings and /embed: texts per request, and how long the batcher waits
 # for other requests' texts before encoding them together.
 API_MAX_INPUTS = 256
+# Searches and embedding requests in progress at once, all clients together;
+# one more is told to retry (503 with Retry-After) instead of waiting minutes.
+API_MAX_PENDING = 128
 API_BATCH_WINDOW_MS = 5.0
 API_MAX_BATCH = 512
 

@@ -348,6 +348,25 @@ def test_a_full_queue_answers_503_with_retry_after(served: Served) -> None:
         service.close()
 
 
+def test_too_many_searches_at_once_are_told_when_to_retry(served: Served) -> None:
+    service = Service(served.lib, max_pending=1)
+    service.load()
+    server = ServerThread(service).start()
+    try:
+        with service.gate.enter():  # one search in progress: the only place
+            busy = httpx.post(server.url + "/v1/search", json={"query": "ferry"}, headers=served.headers())
+            embed = httpx.post(server.url + "/embed", json={"texts": ["ferry"]}, headers=served.headers())
+            health = httpx.get(server.url + "/health")
+        assert busy.status_code == embed.status_code == 503
+        assert busy.json()["error"]["code"] == "overloaded" and int(busy.headers["Retry-After"]) >= 1
+        assert health.status_code == 200  # health checks never wait behind them
+        assert httpx.post(server.url + "/v1/search", json={"query": "ferry"},
+                          headers=served.headers()).status_code == 200
+    finally:
+        server.stop()
+        service.close()
+
+
 # --- bad requests ----------------------------------------------------------------
 
 

@@ -13,7 +13,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -87,6 +88,41 @@ class Generation:
     first_token_s: float | None
 
 
+class Gate:
+    """Searches and embedding requests in progress at once, bounded.
+
+    They do not wait for the chat model, but each takes the CPU for a few
+    milliseconds; past ``capacity`` a request is told when to retry rather
+    than queued behind hundreds of others.
+    """
+
+    def __init__(self, capacity: int, on_refuse: Callable[[], None] | None = None) -> None:
+        self.capacity = capacity
+        self.count = 0
+        self._lock = threading.Lock()
+        self._mean_s = 0.05
+        self._on_refuse = on_refuse
+
+    @contextmanager
+    def enter(self) -> Iterator[None]:
+        """Hold a place for one request (503 with Retry-After when none is free)."""
+        with self._lock:
+            if self.count >= self.capacity:
+                if self._on_refuse is not None:
+                    self._on_refuse()
+                raise ApiError(503, f"Docent is busy with {self.count} searches and embedding requests; "
+                               "retry after the time in Retry-After.", code="overloaded",
+                               retry_after=max(1.0, self.count * self._mean_s / 2))
+            self.count += 1
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.count -= 1
+                self._mean_s = 0.9 * self._mean_s + 0.1 * (time.monotonic() - began)
+
+
 class _TokenTimer:
     """Passes tokens on, and measures the time to the first (from the request's
     arrival, queue wait included) and the tokens per second after it."""
@@ -132,6 +168,7 @@ class Service:
         library: the open library (the window's, or ``docent serve``'s).
         auth: require a key on every route but ``/health``.
         queue_capacity: generation requests that may wait for the model.
+        max_pending: searches and embedding requests in progress at once.
         batching: encode concurrent embedding requests together.
         clock: for the rate limits (tests move it instead of waiting).
     """
@@ -140,7 +177,7 @@ class Service:
         self, library: Library, *, auth: bool = True, queue_capacity: int = config.API_QUEUE,
         batching: bool = True, batch_window_ms: float = config.API_BATCH_WINDOW_MS,
         max_batch: int = config.API_MAX_BATCH, max_inputs: int = config.API_MAX_INPUTS,
-        clock: Callable[[], float] = time.monotonic,
+        max_pending: int = config.API_MAX_PENDING, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.library = library
         self.auth = auth
@@ -149,6 +186,8 @@ class Service:
         self.metrics = Metrics()
         self.limiter = RateLimiter(clock)
         self.queue = GenerationQueue(queue_capacity, on_depth=self.metrics.queue_depth.set)
+        #: Searches and embedding requests in progress (bounded: see :class:`Gate`).
+        self.gate = Gate(max_pending, on_refuse=self.metrics.rejected.inc)
         self._batching = batching
         self._batch_window_s = batch_window_ms / 1000
         self._max_batch = max_batch

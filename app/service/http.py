@@ -19,6 +19,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -167,9 +169,13 @@ def create_app(service: Service) -> FastAPI:
 
     # --- unauthenticated ------------------------------------------------------
 
+    # Health checks get threads of their own: behind a thousand searches in
+    # the shared pool they would time out and the server would look down.
+    health_threads = anyio.CapacityLimiter(2)
+
     @app.get("/health")
     async def health() -> JSONResponse:
-        status, body = await run_in_threadpool(service.health)
+        status, body = await anyio.to_thread.run_sync(service.health, limiter=health_threads)
         headers = {"Retry-After": "5"} if status == 503 else {}
         return JSONResponse(body, status_code=status, headers=headers)
 
@@ -189,8 +195,9 @@ def create_app(service: Service) -> FastAPI:
         who = caller(request)
         if any(not isinstance(t, str) for t in texts):
             raise bad_request("Docent embeds text: send a string or a list of strings, not token ids.", "input")
-        future, tokens = await run_in_threadpool(service.embed, who, texts)
-        vectors = await asyncio.wrap_future(future)
+        with service.gate.enter():
+            future, tokens = await run_in_threadpool(service.embed, who, texts)
+            vectors = await asyncio.wrap_future(future)
         return vectors, tokens
 
     # The embedding routes answer with JSONResponse directly: FastAPI's
@@ -230,8 +237,10 @@ def create_app(service: Service) -> FastAPI:
     @app.post("/v1/search", response_model=None)
     async def search(body: SearchRequest, request: Request) -> JSONResponse:
         who = caller(request)
-        return JSONResponse(await run_in_threadpool(service.search, who, body.query, k=body.k, mode=body.mode,
-                                                    scope=body.scope))
+        with service.gate.enter():
+            found = await run_in_threadpool(service.search, who, body.query, k=body.k, mode=body.mode,
+                                            scope=body.scope)
+        return JSONResponse(found)
 
     @app.post("/v1/ask", response_model=None)
     async def ask(body: AskRequest, request: Request) -> Any:

@@ -37,7 +37,8 @@ class Metrics:
         self.rate_limited = Counter("docent_rate_limited_requests", "Requests refused by a key's rate limit.",
                                     ["key"], registry=r)
         self.rejected = Counter("docent_overloaded_requests",
-                                "Requests told to retry because the model queue was full.", registry=r)
+                                "Requests told to retry because the model queue (or the searches and "
+                                "embeddings in progress) was full.", registry=r)
         self.ready = Gauge("docent_ready", "1 once the models are loaded and requests are answered.", registry=r)
 
     def render(self) -> bytes:
