@@ -261,8 +261,7 @@ def create_app(service: Service) -> FastAPI:
                 yield "data: [DONE]\n\n"
 
             return await _streamed(submit, events)
-        job = submit(None)
-        answer = await _finished(request, job)
+        answer = await _finished(request, await run_in_threadpool(submit, None))
         return answer.to_json()
 
     # --- generation -----------------------------------------------------------
@@ -318,7 +317,11 @@ def create_app(service: Service) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def _finished(request: Request, job: Job) -> Any:
-        """The job's result, or cancel it if the client disconnects first."""
+        """The job's result, or cancel it if the client disconnects first.
+
+        (Jobs are submitted from a worker thread: admitting one reads the
+        catalog and counts tokens, which must not hold up the event loop.)
+        """
         result = asyncio.wrap_future(job.future)
 
         async def gone() -> None:
@@ -404,7 +407,7 @@ def create_app(service: Service) -> FastAPI:
             return {"prompt_tokens": counts[0], "completion_tokens": counts[1], "total_tokens": sum(counts)}
 
         if not body.stream:
-            result = await _finished(request, submit(None))
+            result = await _finished(request, await run_in_threadpool(submit, None))
             extra, text, finish, counts = outcome(result)
             return {
                 "id": cid, "object": "chat.completion", "created": created, "model": model,
@@ -456,7 +459,7 @@ def create_app(service: Service) -> FastAPI:
                     "total_tokens": g.prompt_tokens + g.completion_tokens}
 
         if not body.stream:
-            g: Generation = await _finished(request, submit(None))
+            g: Generation = await _finished(request, await run_in_threadpool(submit, None))
             return {"id": cid, "object": "text_completion", "created": created, "model": model,
                     "choices": [{"index": 0, "text": g.text, "finish_reason": g.finish_reason, "logprobs": None}],
                     "usage": usage_of(g)}
@@ -488,7 +491,7 @@ def create_app(service: Service) -> FastAPI:
                     "tokens": {"prompt": g.prompt_tokens, "completion": g.completion_tokens}}
 
         if not body.stream:
-            return result(await _finished(request, submit(None)))
+            return result(await _finished(request, await run_in_threadpool(submit, None)))
 
         async def events(job: Job, tokens: asyncio.Queue[Any]) -> AsyncIterator[str]:
             async for piece in _pieces(job, tokens):
