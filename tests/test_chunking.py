@@ -17,7 +17,7 @@ def test_chunks_fit_the_embedders_sequence_length(embedder) -> None:
     assert len(chunks) > 4
     for c in chunks:
         # Re-tokenised with special tokens, each chunk still fits the model.
-        ids = embedder._tokenizer(c.text)["input_ids"]
+        ids = embedder._span_tokenizer(c.text)["input_ids"]
         assert len(ids) <= embedder.max_tokens + 2
 
 

@@ -169,7 +169,7 @@ def test_chinese_chunks_end_at_sentence_ends(embedder) -> None:
     for c in chunks[:-1]:
         assert c.text.endswith("。"), c.text  # never mid-sentence
         assert len(c.text) > 100 and c.text[0] not in "。，"
-        ids = embedder._tokenizer(c.text)["input_ids"]
+        ids = embedder._span_tokenizer(c.text)["input_ids"]
         assert len(ids) <= embedder.max_tokens + 2
     assert all(text[c.start : c.end] == c.text for c in chunks)
 
