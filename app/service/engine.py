@@ -290,12 +290,9 @@ class Service:
 
     def settle(self, caller: Caller, reserved: int, used: int) -> None:
         """Charge what a generation really used instead of what was reserved."""
-        if caller.tpm is None:
-            return
-        if used < reserved:
+        if caller.tpm is not None and used != reserved:
+            # Negative when it used more than it reserved: the rest is owed.
             self.limiter.refund(caller.name, tpm=caller.tpm, tokens=reserved - used)
-        elif used > reserved:
-            self.limiter.refund(caller.name, tpm=caller.tpm, tokens=reserved - used)  # negative: owed
 
     def scope_for(self, caller: Caller, requested: str | None) -> str | tuple[str, ...] | None:
         """Where the caller's request may read: ``requested`` (checked against
@@ -460,8 +457,7 @@ class Service:
         if not question.strip():
             raise bad_request("The question is empty.", "messages")
         where = self.scope_for(caller, scope)
-        assert self.answerer is not None or self.state != "ready"
-        answerer = self.answerer
+        answerer = self.answerer  # None while loading: _submit answers 503 then
         # A whole-document task ("summarise X") names its files itself: a key
         # with folders may only have those read.
         task = answerer.plan(question, where if isinstance(where, str) else None) if answerer else None

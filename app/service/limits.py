@@ -88,8 +88,9 @@ class RateLimiter:
                 self._bucket(name, "tpm", tpm).take(tokens)
 
     def refund(self, name: str, *, tpm: int | None, tokens: int) -> None:
-        """Give back tokens reserved but not used (max_tokens not all written)."""
-        if tpm is None or tokens <= 0:
+        """Give back tokens reserved but not used (max_tokens not all written);
+        negative ``tokens`` charge what was used beyond the reservation."""
+        if tpm is None or tokens == 0:
             return
         with self._lock:
             self._bucket(name, "tpm", tpm).give_back(tokens, self._clock())

@@ -385,8 +385,12 @@ class AuditLog:
         return [self.append(event, data) for event, data in prepared]
 
     def _append_many_locked(self, entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Append ``entries`` (normalised) with ``self._lock`` held: one write, one fsync."""
         fh = self._open_for_append()
         if os.fstat(fh.fileno()).st_size != self._size:
+            # Someone else changed the file since we last looked (another
+            # process writing the same folder, or a failed write): pick up its
+            # real end, quarantining a torn line, before chaining onto it.
             fh.close()
             self._recover(check_anchor=False)
             fh = self._open_for_append()
@@ -407,6 +411,8 @@ class AuditLog:
                 fh.flush()
                 os.fsync(fh.fileno())
             except OSError as err:
+                # Take back a partial write so the next append does not chain
+                # onto garbage; if even that fails, the next open quarantines it.
                 try:
                     fh.truncate(self._size)
                 except OSError:
@@ -752,40 +758,4 @@ class AuditLog:
 
     def _append_locked(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """Append with ``self._lock`` held and ``data`` already normalised."""
-        fh = self._open_for_append()
-        if os.fstat(fh.fileno()).st_size != self._size:
-            # Someone else changed the file since we last looked (another
-            # process writing the same folder, or a failed write): pick up its
-            # real end, quarantining a torn line, before chaining onto it.
-            fh.close()
-            self._recover(check_anchor=False)
-            fh = self._open_for_append()
-        with fh:
-            record: dict[str, Any] = {
-                "seq": self._seq + 1,
-                "ts": _iso(_now()),
-                "event": event,
-                "data": data,
-                "prev": self._hash,
-            }
-            record["hash"] = _record_hash(record)
-            line = (
-                json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-            ).encode("utf-8")
-            try:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
-            except OSError as err:
-                # Take back a partial line so the next append does not chain
-                # onto garbage; if even that fails, the next open quarantines it.
-                try:
-                    fh.truncate(self._size)
-                except OSError:
-                    pass
-                raise _write_error(f"Cannot write the audit log {self.path}", err) from err
-        self._seq = record["seq"]
-        self._hash = record["hash"]
-        self._size += len(line)
-        self._write_anchor()
-        return record
+        return self._append_many_locked([(event, data)])[0]
