@@ -21,6 +21,8 @@ from app.cli.parser import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, build_
 from app.cli.question_commands import cmd_ask, cmd_search
 from app.cli.record_commands import cmd_audit, cmd_eval, cmd_selftest
 from app.cli.service_commands import cmd_keys, cmd_serve
+from app.cli.doctor_command import cmd_doctor
+from app.cli.stats_command import cmd_stats
 from app.config import enforce_offline
 from app.errors import DocentError
 
@@ -38,7 +40,25 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "reindex": cmd_reindex,
     "serve": cmd_serve,
     "keys": cmd_keys,
+    "doctor": cmd_doctor,
+    "stats": cmd_stats,
 }
+
+
+#: Commands whose work is traced (into the activity store, and exported where
+#: --trace / --otlp or the settings say).
+TRACED = frozenset({"ingest", "search", "ask", "watch", "serve", "reindex", "remove"})
+
+
+def _start_tracing(args: argparse.Namespace) -> None:
+    from app.config import DataPaths, Settings
+    from app.core import observability
+    from app.cli.common import data_dir
+
+    paths = DataPaths(data_dir(args))
+    settings = Settings.load(paths.settings) if paths.settings.exists() else Settings()
+    observability.start(paths, settings, trace_file=getattr(args, "trace", None), otlp=getattr(args, "otlp", None),
+                        record=paths.root.is_dir() or args.command in ("ingest", "watch", "serve"))
 
 
 def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -52,6 +72,8 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if args.selftest:
             return cmd_selftest(args, out)
+        if args.command in TRACED:
+            _start_tracing(args)
         return COMMANDS[args.command](args, out)
     except DocentError as exc:
         say(f"docent: {exc}")

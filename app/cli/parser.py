@@ -127,4 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     rx = sub.add_parser("reindex", help="read library files again, even if unchanged (default: all)")
     rx.add_argument("paths", nargs="*", type=Path, metavar="PATH")
     rx.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    doc = sub.add_parser("doctor", help="check the data folder, models and machine; exit 0 healthy, 1 problems found")
+    doc.add_argument("--json", action="store_true")
+
+    sts = sub.add_parser("stats", help="recent activity: latency, throughput, failures and error budgets")
+    sts.add_argument("--json", action="store_true")
+    sts.add_argument("--window", choices=["hour", "day", "week"], default="day",
+                     help="how far back the figures go (default: day)")
+
+    # Tracing: off unless asked for (here or in the settings). Nothing leaves
+    # the machine unless a destination is named.
+    for tracer in (ing, ask, sv, w, rx):
+        tracer.add_argument("--trace", type=Path, default=None, metavar="FILE",
+                            help="write OpenTelemetry spans to FILE as JSON lines")
+        tracer.add_argument("--otlp", default=None, metavar="URL",
+                            help="send OpenTelemetry spans and metrics to an OTLP/HTTP endpoint (a collector)")
     return p

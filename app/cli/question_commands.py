@@ -39,7 +39,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
         def run(query: str) -> dict[str, Any]:
             return retriever.search(query, k=args.k, mode=args.mode, scope=scope,
-                                    rerank=not args.no_rerank).to_json()
+                                    rerank=not args.no_rerank, operation=True).to_json()
 
         if args.query == "-":
             return _batch(run, out)

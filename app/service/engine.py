@@ -414,7 +414,7 @@ class Service:
         assert self.answerer is not None
         try:
             with attributed(caller.audit()):
-                result = self.answerer.retriever.search(query, k=k, mode=mode, scope=where)
+                result = self.answerer.retriever.search(query, k=k, mode=mode, scope=where, operation=True)
                 self.library.audit.append("search", {
                     "query": query, "k": k, "mode": mode, "scope": where,
                     "hits": [h.chunk.id for h in result.hits],

@@ -40,6 +40,8 @@ from app.core.answering.wholedoc import WholeDocTask
 from app.core.models.embedder import Embedder
 from app.core.models.llm import LocalModel, Sampling
 from app.core.stores.audit import AuditLog
+from app.telemetry import current_trace_id, instruments, names, span
+from app.telemetry.spans import content, set_attributes
 
 
 class _Plan(Enum):
@@ -157,13 +159,29 @@ class Answerer:
             task: what :meth:`plan` made of ``question`` (``None``: an
                 ordinary question); by default it is worked out here.
         """
-        # "Summarise report.pdf", "compare A and B", "list every X in …" are
-        # about whole files: read them all (map-reduce), not the top snippets.
-        if task is DETECT:
-            task = self.plan(question, scope)
-        if isinstance(task, WholeDocTask):
-            return self.ask_whole(task, sampling=sampling, on_token=on_token,
-                                  on_progress=on_progress, should_stop=should_stop)
+        # One trace per question: retrieval, prompt, generation, citation, audit.
+        with span("answer", {names.KIND: "answer", names.LABEL: "question", names.MODE: mode, names.K: k}) as op:
+            content(op, names.QUESTION, question)
+            # "Summarise report.pdf", "compare A and B", "list every X in …" are
+            # about whole files: read them all (map-reduce), not the top snippets.
+            if task is DETECT:
+                task = self.plan(question, scope)
+            if isinstance(task, WholeDocTask):
+                op.set_attribute(names.LABEL, f"whole-document {task.kind}")
+                answer = self.ask_whole(task, sampling=sampling, on_token=on_token,
+                                        on_progress=on_progress, should_stop=should_stop)
+            else:
+                answer = self._ask(question, k=k, mode=mode, scope=scope, history=history, sampling=sampling,
+                                   on_token=on_token, should_stop=should_stop, rerank=rerank)
+            _summarise(op, answer)
+            return answer
+
+    def _ask(
+        self, question: str, *, k: int, mode: str, scope: str | None, history: Sequence[tuple[str, str]],
+        sampling: Sampling, on_token: Callable[[str], None] | None, should_stop: Callable[[], bool] | None,
+        rerank: bool,
+    ) -> Answer:
+        """An ordinary question's answer (see :meth:`ask`)."""
         started = time.perf_counter()
         query = search_query(question, history)
         record: dict[str, Any] = {"question": question, "k": k, "mode": mode, "scope": scope}
@@ -178,11 +196,13 @@ class Answerer:
         # Decline when nothing retrieved is close to the question, or when it
         # asks about a term the library never uses (see relevance.judge).
         catalog = self.retriever.catalog
-        decision = relevance.judge(
-            query, result.hits, closest=result.closest, has_term=catalog.has_term,
-            is_word=lambda term: len(self.embedder.token_spans(term)) == 1,
-            min_relevance=self.min_relevance,
-            scoped_file=bool(scope) and any(h.chunk.path == scope for h in result.hits))
+        with span("relevance") as step:
+            decision = relevance.judge(
+                query, result.hits, closest=result.closest, has_term=catalog.has_term,
+                is_word=lambda term: len(self.embedder.token_spans(term)) == 1,
+                min_relevance=self.min_relevance,
+                scoped_file=bool(scope) and any(h.chunk.path == scope for h in result.hits))
+            step.set_attribute("docent.relevant", len(decision.relevant))
         relevant = decision.relevant
         timings: dict[str, float | None] = {"retrieve": retrieve_ms, "first_token": None, "total": None}
         if not relevant:
@@ -198,30 +218,39 @@ class Answerer:
                 on_token(text)
             return self._audit_answer(answer, started, prompt=None, sampling=sampling)
 
-        model = self._model()
-        screens = Screens()  # each passage screened once for this question
-        messages, sources = fit(model, self.system_prompt, question, [Source(i, h) for i, h in enumerate(relevant, 1)],
-                                history, self._sent, sampling.max_tokens, self.defence, screens)
-        prompt = model.render(messages)
-        screened = screens.of(sources)
-        check = injection.Check.build(screened, question) if self.defence.check_output else None
+        with span("load model"):  # the first question's: later ones find it loaded
+            model = self._model()
+        with span("prompt") as step:
+            screens = Screens()  # each passage screened once for this question
+            messages, sources = fit(model, self.system_prompt, question,
+                                    [Source(i, h) for i, h in enumerate(relevant, 1)],
+                                    history, self._sent, sampling.max_tokens, self.defence, screens)
+            prompt = model.render(messages)
+            screened = screens.of(sources)
+            check = injection.Check.build(screened, question) if self.defence.check_output else None
+            step.set_attribute(names.SOURCES, len(sources))
+            step.set_attribute("docent.prompt.turns_reused", sum(1 for m in messages if m["role"] == "assistant"))
         out = generate(model, prompt, sampling, started=started, check=check, on_token=on_token,
                        should_stop=should_stop, cut=self.defence.any)
         timings["first_token"] = out.first_token_ms
-        # One embedding of each sentence for the citation step, the support check and the quote.
-        encode = support.memo(self.embedder.encode)
-        cited = cite.cite_answer(out.text, sources, encode)
-        notes = cited.notes + ([FLAG_REPEATING] if out.repeated else [])
-        answer = Answer(question, cited.text, cited.declined, cited.sources, cited.citations, self.model_name,
-                        timings, result.hits, out.stopped, notes, search_query=record.get("search_query"))
-        answer.usage = {"prompt_tokens": model.count_tokens(prompt), "completion_tokens": out.tokens}
-        if check is not None:
-            flags = list(dict.fromkeys(out.flags + check.text_flags(answer.answer)))
-            if flags:
-                answer = quote_instead(answer, answer.sources, screened, flags, encode, on_token)
-        if answer.declined:
-            answer.searched = searched
-        support.back_up(answer, encode)
+        with span("citation") as step:
+            # One embedding of each sentence for the citation step, the support check and the quote.
+            encode = support.memo(self.embedder.encode)
+            cited = cite.cite_answer(out.text, sources, encode)
+            notes = cited.notes + ([FLAG_REPEATING] if out.repeated else [])
+            answer = Answer(question, cited.text, cited.declined, cited.sources, cited.citations, self.model_name,
+                            timings, result.hits, out.stopped, notes, search_query=record.get("search_query"))
+            answer.usage = {"prompt_tokens": model.count_tokens(prompt), "completion_tokens": out.tokens}
+            answer.tokens_per_s = out.tokens_per_s
+            if check is not None:
+                flags = list(dict.fromkeys(out.flags + check.text_flags(answer.answer)))
+                if flags:
+                    answer = quote_instead(answer, answer.sources, screened, flags, encode, on_token)
+            if answer.declined:
+                answer.searched = searched
+            support.back_up(answer, encode)
+            step.set_attribute("docent.citations", len(answer.citations))
+            step.set_attribute("docent.quotes", len(answer.quotes))
         suspicious = [s.hit.chunk.id for s, scr in zip(sources, screened) if scr.flagged]
         if not answer.declined and answer.replaced is None and not out.stopped:
             self._remember(question, answer.answer, messages[-1]["content"], out.raw)
@@ -302,5 +331,25 @@ class Answerer:
             record["searched"] = answer.searched
         if whole_document is not None:
             record["whole_document"] = whole_document
-        self.audit.append("answer", record)
+        with span("audit"):
+            self.audit.append("answer", record)
         return answer
+
+
+def _summarise(op: object, answer: Answer) -> None:
+    """Put an answer's figures on its operation span (the Activity panel's
+    charts and the answers objective read them) and in the metrics."""
+    answer.trace_id = current_trace_id()
+    timings = answer.timings_ms
+    outcome = "stopped" if answer.stopped else "declined" if answer.declined else "ok"
+    set_attributes(op, {  # type: ignore[arg-type]
+        names.OUTCOME: outcome,
+        names.TTFT_MS: None if timings.get("first_token") is None else round(timings["first_token"] or 0, 1),
+        names.RETRIEVAL_MS: None if timings.get("retrieve") is None else round(timings["retrieve"] or 0, 1),
+        names.TOKENS_PER_S: None if answer.tokens_per_s is None else round(answer.tokens_per_s, 2),
+        names.SOURCES: len(answer.sources),
+        names.INPUT_TOKENS: (answer.usage or {}).get("prompt_tokens"),
+        names.OUTPUT_TOKENS: (answer.usage or {}).get("completion_tokens"),
+    })
+    if timings.get("total") is not None:
+        instruments().operation_duration.record((timings["total"] or 0) / 1000, {names.OPERATION: "chat"})

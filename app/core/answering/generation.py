@@ -24,6 +24,8 @@ from app.core.answering.support import cut_repetition
 from app.core.answering.outcome import DECLINE_TEXT, Answer, Citation, Source
 from app.core.answering.prompt import cut_echo
 from app.core.models.llm import LocalModel, Sampling
+from app.telemetry import instruments, names, span
+from app.telemetry.spans import content, set_attributes
 
 Encode = Callable[[list[str]], np.ndarray]
 
@@ -56,6 +58,8 @@ class Generated:
     repeated: bool = False
     #: Pieces the model produced (about one token each), for usage counts.
     tokens: int = 0
+    #: Pieces written per second after the first (None: fewer than two).
+    tokens_per_s: float | None = None
 
 
 def generate(
@@ -84,10 +88,29 @@ def generate(
             the text before the repeat (what was already streamed of the
             repeat stays shown; the answer's text does not hold it).
     """
+    attrs = {names.OPERATION: "chat", names.SYSTEM: "llama.cpp", names.REQUEST_MODEL: model.name,
+             names.TEMPERATURE: sampling.temperature, names.TOP_P: sampling.top_p, names.TOP_K: sampling.top_k,
+             names.MAX_TOKENS: sampling.max_tokens}
+    # The GenAI conventions' span name: "{operation} {model}".
+    with span(f"chat {model.name}", attrs) as current:
+        content(current, names.PROMPT, prompt)
+        out = _generate(model, prompt, sampling, started=started, check=check, on_token=on_token,
+                        should_stop=should_stop, cut=cut, cut_repeats=cut_repeats, current=current)
+        content(current, names.COMPLETION, out.text)
+        return out
+
+
+def _generate(
+    model: LocalModel, prompt: str, sampling: Sampling, *, started: float, check: injection.Check | None,
+    on_token: Callable[[str], None] | None, should_stop: Callable[[], bool] | None, cut: bool,
+    cut_repeats: bool, current: object,
+) -> Generated:
+    """:func:`generate`'s work, inside its ``chat`` span (``current``)."""
     guard = injection.OutputGuard(check) if check is not None else None
     pieces: list[str] = []
     raw: list[str] = []
     first_token: float | None = None
+    first_at = 0.0
     repeated_at: int | None = None  # where the repeat begins in "".join(pieces)
     stream = model.stream(prompt, sampling, should_stop=should_stop)
     try:
@@ -99,6 +122,8 @@ def generate(
                     continue
             if first_token is None:
                 first_token = (time.perf_counter() - started) * 1000
+                first_at = time.perf_counter()
+                current.add_event("first_token", {"docent.time_to_first_token_ms": round(first_token, 1)})  # type: ignore[attr-defined]
             pieces.append(piece)
             shown = guard.feed(piece) if guard is not None else piece
             if on_token and shown:
@@ -123,10 +148,35 @@ def generate(
         raw_text = raw_text[:len(raw_text) - len(written) + repeated_at]
         written = written[:repeated_at]
     text = written.strip()
-    return Generated(
+    out = Generated(
         cut_echo(text) if cut else text, raw_text, list(guard.flags) if guard is not None else [],
         should_stop is not None and should_stop(), first_token, repeated_at is not None, len(raw),
     )
+    if first_token is not None and len(raw) > 1:
+        out.tokens_per_s = (len(raw) - 1) / max(time.perf_counter() - first_at, 1e-6)
+    _measure(model, prompt, out, current)
+    return out
+
+
+def _measure(model: LocalModel, prompt: str, out: Generated, current: object) -> None:
+    """Put a model call's usage on its span and in the GenAI metrics."""
+    reason = "cancelled" if out.stopped else (getattr(model, "finish_reason", None) or "stop")
+    input_tokens = model.count_tokens(prompt) if hasattr(model, "count_tokens") else None
+    set_attributes(current, {  # type: ignore[arg-type]
+        names.INPUT_TOKENS: input_tokens, names.OUTPUT_TOKENS: out.tokens,
+        names.FINISH_REASONS: [reason],
+        names.TTFT_MS: None if out.first_token_ms is None else round(out.first_token_ms, 1),
+        names.TOKENS_PER_S: None if out.tokens_per_s is None else round(out.tokens_per_s, 2),
+    })
+    m = instruments()
+    common = {names.OPERATION: "chat", names.REQUEST_MODEL: model.name}
+    if input_tokens is not None:
+        m.token_usage.record(input_tokens, {**common, names.TOKEN_TYPE: "input"})
+    m.token_usage.record(out.tokens, {**common, names.TOKEN_TYPE: "output"})
+    if out.first_token_ms is not None:
+        m.time_to_first_token.record(out.first_token_ms / 1000, common)
+    if out.tokens_per_s:
+        m.time_per_output_token.record(1 / out.tokens_per_s, common)
 
 
 def _repeat_start(text: str) -> int | None:

@@ -125,6 +125,11 @@ class Answer:
     # Tokens the model read and wrote ({"prompt_tokens", "completion_tokens"});
     # None when no model ran (a decline before generation).
     usage: dict[str, int] | None = None
+    # The model's writing speed after its first token (None: no model ran).
+    tokens_per_s: float | None = None
+    # The OpenTelemetry trace of this answer (its waterfall in the Activity
+    # panel); None when nothing was traced.
+    trace_id: str | None = None
 
     @property
     def unsupported(self) -> list[str]:
@@ -186,6 +191,8 @@ class Answer:
         record["sentences"] = [s.to_json() for s in self.sentences]
         record["retrieved"] = self.retrieved_json("snapshot")
         record["stopped"] = self.stopped
+        if self.trace_id:
+            record["trace_id"] = self.trace_id
         if self.search_query:
             record["search_query"] = self.search_query
         return record

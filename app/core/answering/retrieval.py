@@ -22,6 +22,7 @@ from app.core.stores.catalog import Catalog, StoredChunk
 from app.core.models.embedder import Embedder
 from app.core.stores.vectors import VectorStore
 from app.errors import UsageError
+from app.telemetry import instruments, names, span
 
 if TYPE_CHECKING:
     from app.core.answering.rerank import Reranker
@@ -278,7 +279,7 @@ class Retriever:
 
     def search(
         self, query: str, *, k: int = config.SOURCES_PER_ANSWER, mode: str = "hybrid",
-        scope: str | tuple[str, ...] | None = None, rerank: bool = True,
+        scope: str | tuple[str, ...] | None = None, rerank: bool = True, operation: bool = False,
     ) -> SearchResult:
         """The ``k`` best chunks for ``query``.
 
@@ -288,11 +289,33 @@ class Retriever:
                 their files are searched.
             rerank: reorder the candidates with the reranker, when there is
                 one. A reranked hit's ``score`` is its ``rerank_score``.
+            operation: this search is an operation of its own (``docent
+                search``, the API's), listed in the Activity panel; not when
+                it is an answer's first step.
         """
         if mode not in MODES:
             raise UsageError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
         if k < 1:
             raise UsageError("-k must be at least 1.")
+        with span("retrieval", {names.OPERATION: "retrieval", names.DATA_SOURCE: "docent-library",
+                                names.MODE: mode, names.K: k}) as current:
+            if operation:
+                current.set_attribute(names.KIND, "search")
+                current.set_attribute(names.LABEL, f"{mode} search")
+            result = self._search(query, k=k, mode=mode, scope=scope, rerank=rerank)
+            current.set_attribute(names.HITS, len(result.hits))
+            if result.timings_ms.get("total") is not None:
+                current.set_attribute(names.RETRIEVAL_MS, round(result.timings_ms["total"] or 0, 1))
+            if result.timings_ms.get("total") is not None:
+                seconds = (result.timings_ms["total"] or 0) / 1000
+                instruments().retrieval.record(seconds, {names.MODE: mode})
+                instruments().operation_duration.record(seconds, {names.OPERATION: "retrieval"})
+            return result
+
+    def _search(
+        self, query: str, *, k: int, mode: str, scope: str | tuple[str, ...] | None, rerank: bool,
+    ) -> SearchResult:
+        """:meth:`search`'s work, inside its ``retrieval`` span."""
         started = time.perf_counter()
         timings: dict[str, float | None] = {"embed": None, "vector": None, "keyword": None, "fuse": None,
                                             "rerank": None}
@@ -310,28 +333,35 @@ class Retriever:
             if self.vectors is None or self.embedder is None:
                 raise UsageError("Vector search needs the vector store; use --mode keyword.")
             t = time.perf_counter()
-            query_vec = self.embedder.encode([query])[0]
+            with span(f"embeddings {_model_name(self.embedder)}", {names.OPERATION: "embeddings",
+                                                          names.REQUEST_MODEL: _model_name(self.embedder)}):
+                query_vec = self.embedder.encode([query])[0]
             timings["embed"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            file_ids = self._scope_file_ids(scope)
-            # The candidates' vectors come with them: the best hits need theirs
-            # (similarity, the answer step), and this saves a second look-up.
-            for cid, score, vec in self.vectors.query_with_vectors(query_vec, depth, file_ids=file_ids):
-                vec_hits.append((cid, score))
-                known[cid] = vec
+            with span("vector_search", {"db.system.name": "chroma", "db.operation.name": "query"}) as step:
+                file_ids = self._scope_file_ids(scope)
+                # The candidates' vectors come with them: the best hits need theirs
+                # (similarity, the answer step), and this saves a second look-up.
+                for cid, score, vec in self.vectors.query_with_vectors(query_vec, depth, file_ids=file_ids):
+                    vec_hits.append((cid, score))
+                    known[cid] = vec
+                step.set_attribute(names.HITS, len(vec_hits))
             timings["vector"] = (time.perf_counter() - t) * 1000
         if mode in ("hybrid", "keyword"):
             t = time.perf_counter()
-            kw_hits = self.catalog.keyword_search(query, depth, scope=scope)
+            with span("keyword_search", {"db.system.name": "sqlite", "db.operation.name": "fts5 match"}) as step:
+                kw_hits = self.catalog.keyword_search(query, depth, scope=scope)
+                step.set_attribute(names.HITS, len(kw_hits))
             timings["keyword"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        fused = self._fuse(mode, vec_hits, kw_hits)
-        # Only passages of indexed files count (the fusion dropped the others).
-        closest = max((h.vector_score for h in fused if h.vector_score is not None), default=None)
-        hits = self._places(fused, pool or k)
-        # De-duplicated before reranking: copies would spend the reranker's
-        # candidate slots (and model calls) on one passage.
-        hits = collapse_near_duplicates(hits, pool or k)
+        with span("fusion"):
+            fused = self._fuse(mode, vec_hits, kw_hits)
+            # Only passages of indexed files count (the fusion dropped the others).
+            closest = max((h.vector_score for h in fused if h.vector_score is not None), default=None)
+            hits = self._places(fused, pool or k)
+            # De-duplicated before reranking: copies would spend the reranker's
+            # candidate slots (and model calls) on one passage.
+            hits = collapse_near_duplicates(hits, pool or k)
         timings["fuse"] = (time.perf_counter() - t) * 1000
         hits = self._rerank(query, hits, k, pool, timings)
         if query_vec is None and hits and self.embedder is not None and self.vectors is not None:
@@ -356,7 +386,8 @@ class Retriever:
         if pool is None or self.reranker is None or not hits:
             return hits[:k]
         t = time.perf_counter()
-        hits = self.reranker.rerank(query, hits, pool)[:k]
+        with span("rerank", {"docent.rerank.candidates": min(pool, len(hits))}):
+            hits = self.reranker.rerank(query, hits, pool)[:k]
         for hit in hits:
             if hit.rerank_score is not None:
                 hit.score = hit.rerank_score  # the order shown is the reranker's
@@ -475,3 +506,8 @@ class Retriever:
                         best = (sim, vec)
             if best is not None:
                 hit.similarity, hit.vector = best
+
+
+def _model_name(embedder: Embedder) -> str:
+    """The embedding model's name for spans (the bundled one's as its makers call it)."""
+    return getattr(embedder, "display_name", None) or embedder.name

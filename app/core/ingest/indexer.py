@@ -35,6 +35,7 @@ from app.core.stores.audit import AuditLog
 from app.core.stores.catalog import Catalog, ChunkRow, FileRow
 from app.core.stores.vectors import VectorStore
 from app.errors import Cancelled, ParseError, SkipFile
+from app.telemetry import instruments, names, past_span, span
 
 __all__ = ["Indexer", "IngestReport", "Progress", "chunk_id", "file_hash"]
 
@@ -288,7 +289,51 @@ class Indexer:
     def _store_read_file(self, job: ReadJob, outcome: Outcome, report: IngestReport,
                          should_stop: Callable[[], bool] | None) -> None:
         """Chunk (if the reader did not), embed and store a read file, or record
-        why it could not be read or is skipped; a file gone meanwhile is removed."""
+        why it could not be read or is skipped; a file gone meanwhile is removed.
+
+        One trace per file: its reading (in a reader process, timed there),
+        chunking, embedding and storing.
+        """
+        before = (report.indexed, len(report.failed), len(report.skipped), report.chunks)
+        attrs = {names.KIND: "index", names.LABEL: job.path.name, "docent.file.path": job.key,
+                 "docent.file.kind": job.kind, "docent.file.size_bytes": job.size}
+        started = time.perf_counter()
+        with span("index_file", attrs, start_ns=job.read_start_ns) as op:
+            if job.read_start_ns is not None and job.read_end_ns is not None:
+                read_attrs: dict[str, bool | int] = {"docent.read.chunked": job.chunked_by_reader}
+                pages = getattr(outcome, "pages", None)
+                if isinstance(pages, int):
+                    read_attrs[names.PAGES] = pages
+                past_span("read", job.read_start_ns, job.read_end_ns, read_attrs,
+                          error=str(outcome) if isinstance(outcome, Exception) else None)
+            try:
+                self._store_read(job, outcome, report, should_stop)
+            except Cancelled:
+                op.set_attribute(names.OUTCOME, "cancelled")  # stopped by the user: not an error
+                raise
+            except Exception:
+                instruments().ingest_files.add(1, {names.OUTCOME: "error"})
+                raise
+            chunks = report.chunks - before[3]
+            if report.indexed > before[0]:
+                result = "ok"
+            elif len(report.failed) > before[1]:
+                result = "failed"  # the file's problem (corrupt, protected, no text), said in its status
+            elif len(report.skipped) > before[2]:
+                result = "skipped"
+            else:
+                result = "removed"
+            op.set_attribute(names.OUTCOME, result)
+            op.set_attribute(names.CHUNKS, chunks)
+        m = instruments()
+        m.ingest_files.add(1, {names.OUTCOME: result})
+        if chunks:
+            m.ingest_chunks.add(chunks)
+        m.ingest_duration.record(time.perf_counter() - started)
+
+    def _store_read(self, job: ReadJob, outcome: Outcome, report: IngestReport,
+                    should_stop: Callable[[], bool] | None) -> None:
+        """:meth:`_store_read_file`'s work, inside the file's span."""
         key, root_id, path = job.key, job.root_id, job.path
         fields = {"size": job.size, "mtime_ns": job.mtime_ns, "hash": job.digest}
         if not path.exists():
@@ -301,10 +346,11 @@ class Indexer:
             if isinstance(outcome, Exception):
                 raise outcome
             if isinstance(outcome, Document):
-                outcome = Parsed.from_document(outcome, chunk_pages(
-                    outcome.pages, self.embedder.token_spans,
-                    max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,
-                ))
+                with span("chunk"):
+                    outcome = Parsed.from_document(outcome, chunk_pages(
+                        outcome.pages, self.embedder.token_spans,
+                        max_tokens=self.chunk_tokens, overlap=self.chunk_overlap,
+                    ))
             if not outcome.chunks:
                 raise ParseError(path, "no extractable text")
             rows = [
@@ -315,7 +361,10 @@ class Indexer:
                 )
                 for c in outcome.chunks
             ]
-            vectors = self._vectors_for(rows, should_stop)
+            with span(f"embeddings {_model_name(self.embedder)}", {names.OPERATION: "embeddings",
+                                                          names.REQUEST_MODEL: _model_name(self.embedder),
+                                                          names.CHUNKS: len(rows)}) as step:
+                vectors = self._vectors_for(rows, should_stop, step)
         except SkipFile as exc:
             self._settle(key, root_id, "skipped", exc.reason, **fields)
             report.skipped.append((key, exc.reason))
@@ -331,23 +380,24 @@ class Indexer:
             report.failed.append((key, exc.reason))
             self.audit.append("ingest", {"path": key, "status": "failed", "reason": exc.reason, "hash": job.digest})
             return
-        self.vectors.delete_file(job.file_id)
-        self.vectors.upsert(
-            [r.id for r in rows],
-            vectors,
-            [{"file_id": job.file_id, "page": r.page if r.page is not None else -1, "text_hash": r.text_hash}
-             for r in rows],
-        )
-        count = self.catalog.replace_chunks(
-            job.file_id, rows, size=job.size, mtime_ns=job.mtime_ns, hash=job.digest,
-            kind=job.kind, title=outcome.title, pages=outcome.numbered_pages or None,
-        )
-        report.indexed += 1
-        report.chunks += count
-        self.audit.append("ingest", {
-            "path": key, "status": "indexed", "hash": job.digest, "chunks": count,
-            "pages": outcome.pages, "kind": job.kind,
-        })
+        with span("store", {names.CHUNKS: len(rows)}):
+            self.vectors.delete_file(job.file_id)
+            self.vectors.upsert(
+                [r.id for r in rows],
+                vectors,
+                [{"file_id": job.file_id, "page": r.page if r.page is not None else -1, "text_hash": r.text_hash}
+                 for r in rows],
+            )
+            count = self.catalog.replace_chunks(
+                job.file_id, rows, size=job.size, mtime_ns=job.mtime_ns, hash=job.digest,
+                kind=job.kind, title=outcome.title, pages=outcome.numbered_pages or None,
+            )
+            report.indexed += 1
+            report.chunks += count
+            self.audit.append("ingest", {
+                "path": key, "status": "indexed", "hash": job.digest, "chunks": count,
+                "pages": outcome.pages, "kind": job.kind,
+            })
 
     def _count_unchanged(self, row: FileRow, report: IngestReport) -> None:
         report.unchanged += 1
@@ -362,8 +412,11 @@ class Indexer:
         self.vectors.delete_file(file_id)
         self.catalog.drop_chunks(file_id, status, reason, **fields)
 
-    def _vectors_for(self, rows: list[ChunkRow], should_stop: Callable[[], bool] | None):  # noqa: ANN202
-        """Vectors for ``rows``: stored ones reused by text hash, the rest embedded."""
+    def _vectors_for(self, rows: list[ChunkRow], should_stop: Callable[[], bool] | None,  # noqa: ANN202
+                     current: object = None):
+        """Vectors for ``rows``: stored ones reused by text hash, the rest embedded
+        (how many were reused goes on ``current``, the embedding span, and in the
+        cache metric)."""
         import numpy as np
 
         known = self.catalog.chunk_ids_by_text_hash(r.text_hash for r in rows)
@@ -376,7 +429,14 @@ class Indexer:
                 out[i] = vec
             else:
                 missing.append(i)
+        reused = len(rows) - len(missing)
+        if current is not None:
+            current.set_attribute(names.REUSED, reused)  # type: ignore[attr-defined]
+        cache = instruments().cache
+        if reused:
+            cache.add(reused, {"docent.cache": "passage_vectors", "docent.cache.hit": True})
         if missing:
+            cache.add(len(missing), {"docent.cache": "passage_vectors", "docent.cache.hit": False})
             # Repeated passages (headers, boilerplate pages) are embedded once.
             unique = list(dict.fromkeys(rows[i].text for i in missing))
             vecs = self.embedder.encode(unique, should_stop=should_stop)
@@ -418,3 +478,8 @@ class Indexer:
         if report is not None:
             report.removed += 1
         self.audit.append("remove", {"path": row.path, "hash": row.hash, "chunks": row.chunks})
+
+
+def _model_name(embedder: Embedder) -> str:
+    """The embedding model's name for spans (the bundled one's as its makers call it)."""
+    return getattr(embedder, "display_name", None) or embedder.name

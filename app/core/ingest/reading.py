@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,6 +61,11 @@ class ReadJob:
     pages: deque[tuple[int, int]] = field(default_factory=deque)
     changed: threading.Event = field(default_factory=threading.Event)
     on_page: Callable[[int, int], None] | None = None
+    # When its reading began and ended (epoch ns), for the file's trace;
+    # whether the reader also chunked it.
+    read_start_ns: int | None = None
+    read_end_ns: int | None = None
+    chunked_by_reader: bool = False
 
 
 @dataclass(eq=False)
@@ -133,13 +139,17 @@ class Readers:
 
         read = getattr(reader, "read", None)
         spec = self._spec or None  # decided by chunk_spec(), before any reading
+        job.read_start_ns = time.time_ns()
         try:
             if read is not None and isinstance(spec, ChunkSpec):
+                job.chunked_by_reader = True
                 parsed: Parsed = read(job.path, spec, on_page=on_page, should_stop=should_stop)
                 return parsed
             return reader.load(job.path, on_page=on_page, should_stop=should_stop)
         except (SkipFile, ParseError) as exc:
             return exc
+        finally:
+            job.read_end_ns = time.time_ns()
 
     def read_ahead(
         self,

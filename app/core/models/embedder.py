@@ -44,6 +44,9 @@ from app.config import enforce_offline
 from app.errors import Cancelled, ModelError
 
 
+#: The bundled embedding model, as its makers name it (spans, the API's model list).
+BUNDLED_NAME = "all-MiniLM-L6-v2"
+
 class Embedder(Protocol):
     """What the rest of the core needs from an embedding model.
 
@@ -72,6 +75,7 @@ class _LocalEmbedder:
     backend embeds one batch (``_embed``)."""
 
     name: str
+    display_name: str
     fingerprint: str
     dim: int
     max_tokens: int
@@ -85,7 +89,10 @@ class _LocalEmbedder:
                 two fewer, to leave room for [CLS] and [SEP].
             per_call: how many texts one ``_embed`` call is given.
         """
-        self.name = name
+        self.name = name  # recorded in the catalog: a library is searched with the model that indexed it
+        # For people and spans: the bundled model's folder is just "model";
+        # name it as the world does.
+        self.display_name = BUNDLED_NAME if name == "model" and "minilm" in str(model_dir).lower() else name
         # Of the source folder, whichever backend runs it.
         self.fingerprint = model_fingerprint(model_dir)
         self.dim = dim

@@ -1,0 +1,12 @@
+"""``docent stats``: (being built for #16)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from app.errors import UsageError
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    raise UsageError("docent stats is not built yet.")
