@@ -36,6 +36,10 @@ from app.service.errors import ApiError, bad_request
 from app.service.limits import RateLimiter
 from app.service.metrics import Metrics
 from app.service.scheduler import GenerationQueue, Job
+from app.telemetry import instruments, names
+
+_CHECKS_EVERY_S = 60.0
+_BUDGETS_EVERY_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +189,8 @@ class Service:
         self.keys = KeyStore(library.paths.keys)
         self.metrics = Metrics()
         self.limiter = RateLimiter(clock)
-        self.queue = GenerationQueue(queue_capacity, on_depth=self.metrics.queue_depth.set)
+        self.queue = GenerationQueue(queue_capacity, on_depth=self._queue_depth)
+        self._depth = 0
         #: Searches and embedding requests in progress (bounded: see :class:`Gate`).
         self.gate = Gate(max_pending, on_refuse=self.metrics.rejected.inc)
         self._batching = batching
@@ -198,7 +203,16 @@ class Service:
         self.problem: str | None = None
         self._ready = threading.Event()
         self._counts: tuple[float, dict[str, Any]] | None = None
+        self._checks: tuple[float, dict[str, Any]] | None = None
+        self._budgets: tuple[float, list[dict[str, Any]]] | None = None
+        self._health_lock = threading.Lock()
         self.started = time.time()
+
+    def _queue_depth(self, depth: int) -> None:
+        """The generation queue's depth, for both metric families."""
+        self.metrics.queue_depth.set(depth)
+        instruments().queue_depth.add(depth - self._depth, {"docent.queue": "generation"})
+        self._depth = depth
 
     # --- life -------------------------------------------------------------
 
@@ -354,7 +368,48 @@ class Service:
                       "running": self.queue.running is not None},
             "uptime_s": round(time.time() - self.started, 1),
         })
+        body["checks"] = self.checks()
+        body["objectives"] = self.objectives()
+        if body["checks"].get("status") not in (None, "ok") or any(o.get("alert") == "fast"
+                                                                   for o in body["objectives"]):
+            # Still 200: it answers; a person should look (docent doctor, docent stats).
+            body["status"] = "degraded"
         return 200, body
+
+    def checks(self) -> dict[str, Any]:
+        """``docent doctor``'s summary without loading models (they are loaded
+        here already): refreshed once a minute, as a check reads the stores."""
+        from app.core import doctor
+
+        with self._health_lock:
+            now = time.monotonic()
+            if self._checks is None or now - self._checks[0] > _CHECKS_EVERY_S:
+                lib = self.library
+                try:
+                    summary = doctor.run(lib.paths, lib.settings, models=False).summary()
+                except Exception as exc:  # noqa: BLE001 - /health must answer; say what failed
+                    log.exception("The health checks failed")
+                    summary = {"status": "problems", "problems": [f"the checks could not run: {exc}"]}
+                self._checks = (now, summary)
+            return self._checks[1]
+
+    def objectives(self) -> list[dict[str, Any]]:
+        """The error budgets (see app.core.slo), refreshed every few seconds."""
+        from app.core import slo
+        from app.core.stores.activity import ActivityStore
+
+        with self._health_lock:
+            now = time.monotonic()
+            if self._budgets is None or now - self._budgets[0] > _BUDGETS_EVERY_S:
+                lib = self.library
+                store = ActivityStore(lib.paths.activity, readonly=True)
+                try:
+                    self._budgets = (now, [b.to_json() for b in slo.budgets(store, lib.settings)])
+                except StoreError as exc:
+                    self._budgets = (now, [{"objective": "all", "alert": None, "message": str(exc)}])
+                finally:
+                    store.close()
+            return self._budgets[1]
 
     def models(self) -> list[dict[str, Any]]:
         """``GET /v1/models``: the library, the chat model, the embedder."""

@@ -25,6 +25,9 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from prometheus_client import generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +39,7 @@ from app.service.engine import LIBRARY_MODEL, Caller, Generation, Service, _api_
 from app.service.errors import ApiError, bad_request
 from app.service.metrics import CONTENT_TYPE_LATEST
 from app.service.scheduler import Job
+from app.telemetry import instruments, metrics_registry, names, tracer
 from app.service.schemas import (
     AskRequest,
     ChatRequest,
@@ -103,14 +107,67 @@ class _Observe:
                 status[0] = message["status"]
             await send(message)
 
+        # A server span per request (HTTP conventions), the parent of the
+        # question, search or embedding it runs. Health checks and metric
+        # scrapes come every few seconds and are not operations of anyone's:
+        # they are counted, not traced.
+        traced = scope["path"] not in _UNTRACED
+        current = _server_span(scope) if traced else None
         try:
-            await self.app(scope, receive, observed_send)
+            if current is None:
+                await self.app(scope, receive, observed_send)
+            else:
+                with trace.use_span(current, end_on_exit=False, record_exception=False,
+                                    set_status_on_exception=False):
+                    await self.app(scope, receive, observed_send)
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "other"
             m = self.service.metrics
             m.requests.labels(name, str(status[0])).inc()
             m.latency.labels(name).observe(time.perf_counter() - began)
+            instruments().requests.add(1, {names.HTTP_ROUTE: name, names.HTTP_STATUS: status[0]})
+            if current is not None:
+                _end_server_span(current, scope, name, status[0])
+
+
+_UNTRACED = frozenset({"/health", "/metrics"})
+
+
+def _server_span(scope: Scope) -> Span:
+    """The span of one request, started before routing (its route is set at the end)."""
+    server = scope.get("server") or (None, None)
+    client = scope.get("client") or (None, None)
+    method = scope["method"]
+    attributes = {
+        names.HTTP_METHOD: method, names.URL_PATH: scope["path"], names.KIND: "request",
+        names.LABEL: f"{method} {scope['path']}",
+    }
+    for key, value in ((names.SERVER_ADDRESS, server[0]), (names.SERVER_PORT, server[1]),
+                       (names.CLIENT_ADDRESS, client[0])):
+        if value is not None:
+            attributes[key] = value
+    return tracer().start_span(f"{method} {scope['path']}", kind=SpanKind.SERVER, attributes=attributes)
+
+
+def _end_server_span(current: Span, scope: Scope, route: str, status: int) -> None:
+    """Name the span by its route, with the status and its outcome class."""
+    method = scope["method"]
+    current.update_name(f"{method} {route}")
+    current.set_attribute(names.HTTP_ROUTE, route)
+    current.set_attribute(names.LABEL, f"{method} {route}")
+    current.set_attribute(names.HTTP_STATUS, status)
+    if status >= 500:
+        current.set_attribute(names.ERROR_TYPE, str(status))
+        current.set_status(Status(StatusCode.ERROR))
+        current.set_attribute(names.OUTCOME, "5xx")
+    elif status == 499:
+        current.set_attribute(names.OUTCOME, "cancelled")  # the client left
+    elif status >= 400:
+        current.set_attribute(names.OUTCOME, "4xx")
+    else:
+        current.set_attribute(names.OUTCOME, "ok")
+    current.end()
 
 
 def _sse(obj: Any) -> str:
@@ -165,7 +222,9 @@ def create_app(service: Service) -> FastAPI:
 
     def caller(request: Request) -> Caller:
         address = request.client.host if request.client else "unknown"
-        return service.authenticate(request.headers.get("authorization"), address)
+        who = service.authenticate(request.headers.get("authorization"), address)
+        trace.get_current_span().set_attribute(names.CLIENT, who.name)
+        return who
 
     # --- unauthenticated ------------------------------------------------------
 
@@ -182,7 +241,9 @@ def create_app(service: Service) -> FastAPI:
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         caller(request)
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        # The service's own series, then the OpenTelemetry metrics (GenAI names).
+        body = service.metrics.render() + generate_latest(metrics_registry())
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:

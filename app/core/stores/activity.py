@@ -209,8 +209,9 @@ class ActivityStore(SqliteStore):
         now_ns = now_ns if now_ns is not None else time.time_ns()
         with self._tx() as db:
             db.execute("DELETE FROM operations WHERE start_ns < ?", (now_ns - self.keep_days * DAY_NS,))
+            # The start of the keep_traces-th most recent operation: older spans go.
             row = db.execute("SELECT start_ns FROM operations ORDER BY start_ns DESC LIMIT 1 OFFSET ?",
-                             (self.keep_traces,)).fetchone()
+                             (max(0, self.keep_traces - 1),)).fetchone()
             if row is not None:
                 db.execute("DELETE FROM spans WHERE start_ns < ?", (row[0],))
 
