@@ -480,3 +480,63 @@ def test_api_requests_are_audited_with_the_key_name_never_the_secret(served: Ser
     assert "salaries" not in log_text and served.secret not in log_text
     assert served.secret not in served.lib.paths.keys.read_text(encoding="utf-8")
     assert served.lib.audit.verify().ok
+
+
+def test_each_request_is_one_trace_whose_server_span_parents_the_answer(served: Served, tmp_path: Path) -> None:
+    from app import telemetry
+
+    spans_file = tmp_path / "spans.jsonl"
+    telemetry.configure(telemetry.TraceOptions(file=spans_file))
+    try:
+        asked = served.post("/v1/ask", {"question": QUESTION, "max_tokens": 20})
+        embedded = served.post("/v1/embeddings", {"input": ["one", "two"]})
+        assert served.post("/v1/ask", {"question": "x"}, secret="wrong").status_code == 401
+        httpx.get(f"{served.url}/health")  # not traced: probes come every few seconds
+        assert telemetry.force_flush()
+    finally:
+        telemetry.shutdown()
+    assert asked.status_code == 200 and embedded.status_code == 200
+    spans = [json.loads(line) for line in spans_file.read_text().splitlines()]
+    served_spans = [s for s in spans if s["kind"] == "SpanKind.SERVER"]
+    assert sorted(s["name"] for s in served_spans) == ["POST /v1/ask", "POST /v1/ask", "POST /v1/embeddings"]
+    servers = {s["name"]: s for s in served_spans if s["attributes"]["http.response.status_code"] == 200}
+    ask = servers["POST /v1/ask"]
+    assert ask["parent_id"] is None and ask["attributes"]["http.response.status_code"] == 200
+    assert ask["attributes"]["http.route"] == "/v1/ask" and ask["attributes"]["docent.client"] == "alice"
+    assert ask["attributes"]["client.address"] == "127.0.0.1"
+    trace_id = ask["context"]["trace_id"]
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    answer = next(s for s in spans if s["name"] == "answer" and s["context"]["trace_id"] == trace_id)
+    assert answer["parent_id"] == ask["context"]["span_id"]  # the job thread kept the request's context
+    chat = next(s for s in spans if s["name"].startswith("chat ") and s["context"]["trace_id"] == trace_id)
+    assert by_id[chat["parent_id"]]["name"] == "answer"
+    assert chat["attributes"]["gen_ai.usage.output_tokens"] > 0
+    embed = next(s for s in spans if s["name"] == "embeddings all-MiniLM-L6-v2"
+                 and s["parent_id"] == servers["POST /v1/embeddings"]["context"]["span_id"])
+    assert embed["attributes"]["gen_ai.operation.name"] == "embeddings" and embed["attributes"]["docent.texts"] == 2
+    refused = next(s for s in spans if s["attributes"].get("http.response.status_code") == 401)
+    assert refused["attributes"]["docent.outcome"] == "4xx"
+    assert QUESTION not in spans_file.read_text()  # no question text unless turned on
+
+
+def test_metrics_carry_the_genai_series(served: Served) -> None:
+    from app import telemetry
+
+    telemetry.configure(telemetry.TraceOptions())
+    try:
+        served.post("/v1/ask", {"question": QUESTION, "max_tokens": 20})
+        text = httpx.get(f"{served.url}/metrics", headers=served.headers()).text
+    finally:
+        telemetry.shutdown()
+    for name in ("gen_ai_client_token_usage", "gen_ai_server_time_to_first_token_seconds",
+                 "gen_ai_client_operation_duration_seconds", "docent_retrieval_duration_seconds",
+                 "docent_api_requests", "docent_requests_total"):
+        assert name in text, name
+    assert 'gen_ai_token_type="output"' in text
+
+
+def test_health_reports_the_checks_and_the_error_budgets(served: Served) -> None:
+    body = httpx.get(f"{served.url}/health").json()
+    assert body["status"] in ("ok", "degraded")
+    assert body["checks"]["status"] in ("ok", "degraded", "problems")
+    assert [o["objective"] for o in body["objectives"]] == ["answers", "indexing", "api"]

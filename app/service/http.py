@@ -39,7 +39,7 @@ from app.service.engine import LIBRARY_MODEL, Caller, Generation, Service, _api_
 from app.service.errors import ApiError, bad_request
 from app.service.metrics import CONTENT_TYPE_LATEST
 from app.service.scheduler import Job
-from app.telemetry import instruments, metrics_registry, names, tracer
+from app.telemetry import instruments, metrics_registry, names, span, tracer
 from app.service.schemas import (
     AskRequest,
     ChatRequest,
@@ -256,9 +256,16 @@ def create_app(service: Service) -> FastAPI:
         who = caller(request)
         if any(not isinstance(t, str) for t in texts):
             raise bad_request("Docent embeds text: send a string or a list of strings, not token ids.", "input")
-        with service.gate.enter():
+        model = service.embedding_model_name
+        # The batcher encodes several requests' texts together on its own
+        # thread: this request's span covers its wait and its share.
+        with service.gate.enter(), span(f"embeddings {model}", {
+                names.OPERATION: "embeddings", names.REQUEST_MODEL: model, "docent.texts": len(texts)}) as current:
             future, tokens = await run_in_threadpool(service.embed, who, texts)
             vectors = await asyncio.wrap_future(future)
+            current.set_attribute(names.INPUT_TOKENS, tokens)
+        instruments().token_usage.record(tokens, {names.OPERATION: "embeddings", names.REQUEST_MODEL: model,
+                                                  names.TOKEN_TYPE: "input"})
         return vectors, tokens
 
     # The embedding routes answer with JSONResponse directly: FastAPI's
