@@ -72,9 +72,15 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if args.selftest:
             return cmd_selftest(args, out)
-        if args.command in TRACED:
-            _start_tracing(args)
-        return COMMANDS[args.command](args, out)
+        if args.command not in TRACED:
+            return COMMANDS[args.command](args, out)
+        _start_tracing(args)
+        try:
+            return COMMANDS[args.command](args, out)
+        finally:
+            from app import telemetry
+
+            telemetry.shutdown()  # the command's last spans are written before it returns
     except DocentError as exc:
         say(f"docent: {exc}")
         return exc.exit_code

@@ -118,10 +118,13 @@ class Gate:
                                "retry after the time in Retry-After.", code="overloaded",
                                retry_after=max(1.0, self.count * self._mean_s / 2))
             self.count += 1
+        depth = instruments().queue_depth
+        depth.add(1, {"docent.queue": "searches_and_embeddings"})
         began = time.monotonic()
         try:
             yield
         finally:
+            depth.add(-1, {"docent.queue": "searches_and_embeddings"})
             with self._lock:
                 self.count -= 1
                 self._mean_s = 0.9 * self._mean_s + 0.1 * (time.monotonic() - began)

@@ -287,6 +287,8 @@ class ActivityRecorder(SpanExporter):
         try:
             with self._lock:
                 if self._store is None:
+                    if not self.path.parent.is_dir():
+                        return SpanExportResult.FAILURE  # the data folder went away: record nothing
                     self._store = ActivityStore(self.path)
                 self._store.record(spans)
         except (StoreError, sqlite3.Error, OSError):
