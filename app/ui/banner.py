@@ -8,6 +8,7 @@ shown, with a count of the others, and closing it reveals the next.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -42,6 +43,7 @@ class _Message:
     text: str
     details: str | None
     repeats: int = 1
+    action: tuple[str, Callable[[], None]] | None = None
 
 
 class Banner(QFrame):
@@ -85,6 +87,11 @@ class Banner(QFrame):
         self.details_button.setToolTip("Show or hide the technical details.")
         self.details_button.toggled.connect(self._toggle_details)
 
+        # An optional action for the shown message (e.g. "Show activity").
+        self.action_button = QToolButton(self)
+        self.action_button.clicked.connect(self._run_action)
+        self.action_button.hide()
+
         self.dismiss_all_button = QToolButton(self)
         self.dismiss_all_button.setText("Dismiss all")
         self.dismiss_all_button.setAutoRaise(True)
@@ -107,7 +114,8 @@ class Banner(QFrame):
         top = Qt.AlignmentFlag.AlignTop
         row.addWidget(self.icon_label, 0, top)
         row.addWidget(self.text_label, 1)
-        for widget in (self.more_label, self.details_button, self.dismiss_all_button, self.close_button):
+        for widget in (self.more_label, self.action_button, self.details_button, self.dismiss_all_button,
+                       self.close_button):
             row.addWidget(widget, 0, top)
 
         layout = QVBoxLayout(self)
@@ -118,11 +126,13 @@ class Banner(QFrame):
 
     # -- public API -------------------------------------------------------
 
-    def show_message(self, text: str, *, details: str | None = None, level: str = "error") -> None:
+    def show_message(self, text: str, *, details: str | None = None, level: str = "error",
+                     action: tuple[str, Callable[[], None]] | None = None) -> None:
         """Show ``text`` on top of any earlier messages.
 
         ``details`` (a traceback, a file list, …) is revealed by the Details
-        button. ``level`` is "error", "warning" or "info".
+        button. ``level`` is "error", "warning" or "info". ``action`` (a
+        button's text and what it does) adds a button to this message.
         """
         if level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
@@ -132,7 +142,7 @@ class Banner(QFrame):
             # everything else under copies of itself.
             top.repeats += 1
         else:
-            self._messages.append(_Message(level, text, details))
+            self._messages.append(_Message(level, text, details, action=action))
         self._render()
 
     def current_text(self) -> str:
@@ -197,11 +207,18 @@ class Banner(QFrame):
         self.more_label.setVisible(bool(more))
         self.dismiss_all_button.setVisible(bool(more))
         self.details_button.setVisible(bool(msg.details))
+        self.action_button.setText(msg.action[0] if msg.action else "")
+        self.action_button.setVisible(msg.action is not None)
         self.details_view.setPlainText(msg.details or "")
         # Each message starts folded: details are for those who ask.
         self.details_button.setChecked(False)
         self.details_view.setVisible(False)
         self.show()
+
+    @Slot()
+    def _run_action(self) -> None:
+        if self._messages and self._messages[-1].action is not None:
+            self._messages[-1].action[1]()
 
     @Slot(bool)
     def _toggle_details(self, on: bool) -> None:

@@ -209,7 +209,7 @@ class ConversationsMixin:
 
         turn = self._turn(turn_id)
         if turn is not None:
-            dialog = WhyDialog(turn.record, self)
+            dialog = WhyDialog(turn.record, self, paths=self.library.paths)
             dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             dialog.show()
             self.why_dialog = dialog

@@ -8,6 +8,7 @@ history through its own connection to paint it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -39,15 +40,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__
+from app import __version__, telemetry
 from app.applog import setup_logging
 from app.config import APP_NAME, default_data_dir
 from app.core.stores.catalog import Catalog
 from app.core.stores.chats import ChatStore
+from app.core import observability
 from app.core.library import Library
 from app.errors import DataDirLocked, DocentError
 from app.progress import format_eta
+from app.telemetry.setup import options as trace_options
 from app.resources import app_icon
+from app.ui.activity_panel import ActivityPanel
 from app.ui.audit_panel import AuditPanel
 from app.ui.banner import Banner
 from app.ui.chat_panel import ChatPanel, ChatsList, chat_splitter
@@ -64,6 +68,9 @@ from app.workers.model_worker import ModelWorker
 
 
 _log = logging.getLogger("docent")
+BUDGET_CHECK_MS = 60_000
+# Settings whose change reconfigures tracing (where spans go, what they hold).
+_TRACING_FIELDS = ("trace_export", "otlp_url", "trace_content")
 
 
 class _Requests(QObject):
@@ -105,9 +112,13 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self.sync_info: dict = {}
         self._warned: set[str] = set()
 
+        self._alerting: set[str] = set()  # objectives whose fast-burn banner is up
+        # Before the workers start: their answers and ingests are traced from the first.
+        self._start_tracing()
         self._build_widgets()
         self._build_menu()
         self._start_workers()
+        self._watch_budgets()
         self._start_local_api()
         self._load_conversations()
         if library.repair is not None:
@@ -126,6 +137,8 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.sources, "Sources")
         self.tabs.addTab(self.audit_panel, "Audit")
+        self.activity_panel = ActivityPanel(self.library.paths, lambda: self.library.settings)
+        self.tabs.addTab(self.activity_panel, "Activity")
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.library_pane)
@@ -218,6 +231,11 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
             if key:
                 action.setShortcut(QKeySequence(key))
             file_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        activity = QAction("Activity", self)
+        activity.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        activity.triggered.connect(self.show_activity)
+        view_menu.addAction(activity)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("About Docent", self)
         about.triggered.connect(lambda: QMessageBox.about(
@@ -269,6 +287,10 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self.requests.close_chats.connect(self.chat_writer.close, Qt.ConnectionType.BlockingQueuedConnection)
         self.chat_writer.done.connect(self._chat_written)
         self.chat_writer.failed.connect(self._chat_write_failed)
+        # An operation ended: the budgets (and the panel, when shown) may have moved.
+        for signal in (self.model_worker.answered, self.model_worker.failed,
+                       self.ingest_worker.finished, self.ingest_worker.failed):
+            signal.connect(self._operation_ended)
 
         self.model_thread.start()
         self.ingest_thread.start()
@@ -313,6 +335,8 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self.chats_thread.quit()
         self.chats_thread.wait(30_000)
         self.ingest_worker.stop_sync()
+        self._budget_timer.stop()
+        self._stop_tracing()
         self.chats.close()
         self.reader.close()
         self.library.close()
@@ -507,7 +531,8 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
 
         folders = [r.path for r in self.reader.roots() if os.path.isdir(r.path)]
         return SettingsDialog(self.library.settings, found_models or [], self,
-                              keys=KeyStore(self.library.paths.keys), folders=folders)
+                              keys=KeyStore(self.library.paths.keys), folders=folders,
+                              traces=self.library.paths.traces)
 
     def apply_settings(self, settings) -> None:  # noqa: ANN001 - app.config.Settings
         """Save and apply; the model reloads in the background when needed, and
@@ -516,6 +541,58 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         if self.library.apply_settings(settings):
             self.requests.load_model.emit()
         self.local_api.apply(settings.api_enabled, settings.api_port, restart=needs_restart(old, settings))
+        if any(getattr(old, f) != getattr(settings, f) for f in _TRACING_FIELDS):
+            self._start_tracing()  # export changes take effect now, without a restart
+        self._operation_ended()  # new objectives: new budgets
+
+    # --- activity -------------------------------------------------------------
+
+    def _start_tracing(self) -> None:
+        """Trace this window's work into its data folder (and export it where the settings say)."""
+        try:
+            observability.start(self.library.paths, self.library.settings)
+        except DocentError as exc:
+            # A bad endpoint costs the export, never the local record.
+            observability.start(self.library.paths, dataclasses.replace(self.library.settings, trace_export="off"))
+            QTimer.singleShot(0, self, lambda: self.banner.show_message(
+                "Traces are not exported.", details=str(exc), level="warning"))
+
+    def _stop_tracing(self) -> None:
+        """Flush and stop tracing, unless another window traces now (tests open several)."""
+        recorder = trace_options().recorder
+        if getattr(recorder, "path", None) == self.library.paths.activity:
+            telemetry.shutdown()
+
+    def _watch_budgets(self) -> None:
+        self._budget_timer = QTimer(self, interval=BUDGET_CHECK_MS)
+        self._budget_timer.timeout.connect(self.check_budgets)
+        self._budget_timer.start()
+        self.activity_panel.budgets_changed.connect(self._budgets_read)
+        self.activity_panel.reader.budgets.connect(self._budgets_read)
+        QTimer.singleShot(0, self, self.check_budgets)
+
+    def check_budgets(self) -> None:
+        """Read the error budgets in the background; a fast burn raises a banner."""
+        self.activity_panel.reader.check_budgets(self.library.settings)
+
+    def _operation_ended(self, *_args: object) -> None:
+        if self.activity_panel.isVisible():
+            self.activity_panel.refresh()  # its read carries the budgets too
+        else:
+            self.check_budgets()
+
+    def _budgets_read(self, budgets: list) -> None:
+        burning = {b.objective.name: b for b in budgets if b.alert == "fast"}
+        for name, b in burning.items():
+            if name not in self._alerting:
+                self.banner.show_message(b.message, level="warning", action=("Show activity", self.show_activity))
+        # An objective that stops burning may alert again next time.
+        self._alerting = set(burning)
+
+    def show_activity(self) -> None:
+        """Bring the Activity panel forward."""
+        self.tabs.setCurrentWidget(self.activity_panel)
+        self.activity_panel.refresh()
 
 
 def launch(argv: list[str] | None = None, *, data_dir: Path | None = None) -> int:

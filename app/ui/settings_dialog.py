@@ -42,6 +42,7 @@ from app.core.models.embedder import embedding_model_problem
 from app.core.answering.rerank import reranker_problem
 from app.core.stores.keys import KeyStore
 from app.ui.local_api import LocalApiPage
+from app.ui.observability_page import ObservabilityPage
 
 BUNDLED_LABEL = "Bundled SmolLM2-135M (default)"
 BUNDLED_EMBEDDING_LABEL = "Bundled all-MiniLM-L6-v2, English (default)"
@@ -84,12 +85,14 @@ class SettingsDialog(QDialog):
         *,
         keys: KeyStore | None = None,
         folders: Sequence[str] = (),
+        traces: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._original = settings
         self._found = list(found_models or [])
         self.api_page = LocalApiPage(keys, folders, self)
+        self.observability_page = ObservabilityPage(traces, self)
 
         self.model_combo = QComboBox(self)
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -205,6 +208,7 @@ class SettingsDialog(QDialog):
         self.button_box.accepted.connect(self.accept)
         self.button_box.rejected.connect(self.reject)
         self.restore_button.clicked.connect(self.restore_defaults)
+        self.observability_page.changed.connect(self._validate)
 
         self._load(settings)
 
@@ -237,6 +241,7 @@ class SettingsDialog(QDialog):
             reranker_path=self.reranker_path(),
             rerank_candidates=self.rerank_candidates_spin.value(),
             **self.api_page.values(),
+            **self.observability_page.values(),
         )
 
     def model_path(self) -> str | None:
@@ -252,7 +257,7 @@ class SettingsDialog(QDialog):
     def is_valid(self) -> bool:
         """Whether the settings can be accepted as they stand."""
         return (self._model_problem() is None and self._reranker_problem() is None
-                and self._embedding_model_problem() is None)
+                and self._embedding_model_problem() is None and self.observability_page.problem() is None)
 
     def accept(self) -> None:
         """Close with the settings, unless a field is unusable (then say why and stay open)."""
@@ -439,6 +444,7 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget(self)
         self.tabs.addTab(general, "&General")
         self.tabs.addTab(self.api_page, "Local &API")
+        self.tabs.addTab(self.observability_page, "&Observability")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
@@ -478,6 +484,7 @@ class SettingsDialog(QDialog):
         self.embedding_backend_combo.setCurrentIndex(max(index, 0))
         self.embedding_model_edit.setText(s.embedding_model_path or "")
         self.api_page.load(s)
+        self.observability_page.load(s)
         self._backend_changed()
         self._validate()
 
@@ -537,4 +544,5 @@ class SettingsDialog(QDialog):
         embedding = self._embedding_model_problem()
         self.embedding_model_error.setText(embedding or "")
         self.embedding_model_error.setVisible(embedding is not None)
-        self.ok_button.setEnabled(problem is None and reranker is None and embedding is None)
+        self.ok_button.setEnabled(problem is None and reranker is None and embedding is None
+                                  and self.observability_page.problem() is None)

@@ -8,7 +8,7 @@ after the documents changed or the index was rebuilt.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
@@ -22,8 +22,13 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QPushButton,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from app.config import DataPaths
+    from app.ui.waterfall import WaterfallDialog
 
 NONE = "—"
 YES = "✔"
@@ -89,10 +94,15 @@ class WhyDialog(QDialog):
             ``retrieved`` (each with ``chunk_id``, ``path``, ``page``,
             ``score``, ``vector_score``, ``keyword_score``, ``rerank_score``,
             ``similarity``, ``given`` and ``text``). Missing keys are tolerated.
+        paths: the data folder, whose activity record has the answer's timing
+            (``trace_id``); None: no Timing button.
     """
 
-    def __init__(self, record: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, record: dict[str, Any], parent: QWidget | None = None, *,
+                 paths: DataPaths | None = None) -> None:
         super().__init__(parent)
+        self._paths = paths
+        self.waterfall: WaterfallDialog | None = None
         self.setWindowTitle("Why this answer")
         self.resize(900, 600)
         self._record = record
@@ -152,6 +162,17 @@ class WhyDialog(QDialog):
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
+        # Where this answer's seconds went: its trace's waterfall.
+        self.timing_button = QPushButton("Timing…", self)
+        buttons.addButton(self.timing_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.timing_button.clicked.connect(self.show_timing)
+        self.timing_button.setVisible(paths is not None)
+        if record.get("trace_id"):
+            self.timing_button.setToolTip("Where the time went: retrieval, reading the prompt, writing.")
+        else:
+            self.timing_button.setEnabled(False)
+            self.timing_button.setToolTip("No timing was recorded for this answer (it was made before "
+                                          "Docent recorded activity).")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.question_label)
@@ -260,6 +281,15 @@ class WhyDialog(QDialog):
         if self._record.get("declined"):
             text += " · declined: no passage was relevant enough"
         return text
+
+    @Slot()
+    def show_timing(self) -> None:
+        """Open the waterfall of this answer's trace."""
+        from app.ui.waterfall import open_waterfall
+
+        trace_id = self._record.get("trace_id")
+        if self._paths is not None and trace_id:
+            self.waterfall = open_waterfall(self._paths, str(trace_id), self)
 
     @Slot()
     def _show_selected(self) -> None:
