@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtGui import QColor, QHideEvent, QIcon, QPainter, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -31,12 +31,26 @@ from PySide6.QtWidgets import (
 from app.config import DataPaths, Settings
 from app.core.slo import Budget
 from app.core.stores.activity import Operation
-from app.ui.charts import ERROR_COLOUR, BudgetBar, TimeChart, format_ms
+from app.ui.charts import COLOURS, ERROR_COLOUR, BudgetBar, TimeChart, format_ms
 from app.ui.waterfall import WaterfallDialog, open_waterfall
 from app.workers.activity_worker import RANGES, ActivityReader, ActivitySnapshot
 
 REFRESH_MS = 5_000
-_ICONS = {"answer": "💬", "search": "🔎", "index": "📄", "request": "🌐", "embed": "🧮"}
+# A coloured dot per kind (emoji are missing from many Linux fonts).
+_KIND_COLOURS = {"answer": COLOURS[0], "search": COLOURS[2], "index": COLOURS[1], "request": COLOURS[3],
+                 "embed": COLOURS[4]}
+
+
+def _dot(kind: str) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pixmap)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(_KIND_COLOURS.get(kind, COLOURS[4])))
+    p.drawEllipse(1, 1, 10, 10)
+    p.end()
+    return QIcon(pixmap)
 _BAD = ("error", "failed", "5xx")
 _RANGE_LABELS = {"hour": "Last hour", "day": "Last day", "week": "Last week"}
 
@@ -106,6 +120,7 @@ class ActivityPanel(QWidget):
         self.reader.snapshot.connect(self._show)
         self.reader.failed.connect(self._failed)
         self.waterfall: WaterfallDialog | None = None
+        self._icons: dict[str, QIcon] = {}
 
         self.range_combo = QComboBox(self)
         for name in RANGES:
@@ -122,6 +137,7 @@ class ActivityPanel(QWidget):
                                         empty_text="Nothing was indexed in this period.")
         self.failures_chart = TimeChart("Failures", "count", kind="bar",
                                         empty_text="No failures in this period.")
+        self.failures_chart.setMaximumHeight(170)
         self.charts = {"ttft": self.ttft_chart, "speed": self.speed_chart, "retrieval": self.retrieval_chart,
                        "indexing": self.indexing_chart, "failures": self.failures_chart}
 
@@ -231,8 +247,9 @@ class ActivityPanel(QWidget):
         selected = self.selected_trace()
         self.operations_view.clear()
         for op in operations:
-            item = QTreeWidgetItem([f"{_ICONS.get(op.kind, '•')}  {op.kind} · {op.label}", _when(op.start_ns),
+            item = QTreeWidgetItem([f"{op.kind} · {op.label}", _when(op.start_ns),
                                     format_ms(op.duration_ms), op.outcome])
+            item.setIcon(0, self._icons.setdefault(op.kind, _dot(op.kind)))
             item.setData(0, Qt.ItemDataRole.UserRole, op.trace_id)
             item.setToolTip(0, self._tip(op))
             if op.outcome in _BAD:

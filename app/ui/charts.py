@@ -23,7 +23,7 @@ ERROR_COLOUR = "#da3633"  # the banner's error red
 def format_ms(ms: float) -> str:
     """A duration for a label: 35 ms, 0.2 s, 6.1 s, 2 min."""
     if ms < 1:
-        return f"{ms:.1f} ms" if ms > 0 else "0 s"
+        return "<1 ms" if ms > 0 else "0 s"
     if ms < 100:
         return f"{ms:.0f} ms"
     if ms < 60_000:
@@ -31,13 +31,14 @@ def format_ms(ms: float) -> str:
     return f"{ms / 60_000:.1f} min"
 
 
-def _nice(value: float) -> float:
-    """A round axis maximum at or above ``value``."""
-    if value <= 0:
+def nice_step(span: float, ticks: int = 5) -> float:
+    """A round step (1, 2 or 5 × 10^k) giving about ``ticks`` ticks over ``span``."""
+    if span <= 0:
         return 1.0
-    exp = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * exp:
+    raw = span / ticks
+    exp = 10 ** math.floor(math.log10(raw))
+    for step in (1, 2, 5, 10):
+        if raw <= step * exp:
             return step * exp
     return 10 * exp
 
@@ -45,7 +46,7 @@ def _nice(value: float) -> float:
 def _tick(value: float) -> str:
     if value >= 100 or value == int(value):
         return f"{value:,.0f}"
-    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 class TimeChart(QWidget):
@@ -114,7 +115,10 @@ class TimeChart(QWidget):
         p.setFont(bold)
         p.setPen(text)
         p.drawText(QPointF(4, fm.ascent() + 2), self.title)
+        title_w = QFontMetrics(bold).horizontalAdvance(self.title)
         p.setFont(self.font())
+        p.setPen(faint)
+        p.drawText(QPointF(4 + title_w + 6, fm.ascent() + 2), f"({self.unit})")
         # The legend, right-aligned on the title's line.
         x = self.width() - 6
         for i, label in reversed(list(enumerate(self.series))):
@@ -125,7 +129,7 @@ class TimeChart(QWidget):
             x -= 14
             p.fillRect(QRectF(x, fm.ascent() - 6, 10, 8), self._colour(i, label))
             x -= 12
-        top = fm.height() + 10
+        top = fm.height() + 12
         axis_w = fm.horizontalAdvance("00,000") + 8
         plot = QRectF(axis_w, top, max(10.0, self.width() - axis_w - 8), max(10.0, self.height() - top - fm.height() - 8))
         p.setPen(QPen(grid, 1))
@@ -135,18 +139,16 @@ class TimeChart(QWidget):
             p.drawText(plot, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
             p.end()
             return
-        top_value = _nice(max(v for values in self.series.values() for v in values if v is not None) * 1.1)
+        step = nice_step(max(v for values in self.series.values() for v in values if v is not None) * 1.1, 4)
+        top_value = step * 4
         for i in range(5):
             y = plot.bottom() - plot.height() * i / 4
             p.setPen(QPen(grid, 1))
             p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             p.setPen(faint)
-            label = _tick(top_value * i / 4)
+            label = _tick(step * i)
             p.drawText(QRectF(0, y - fm.height() / 2, axis_w - 5, fm.height()),
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
-        p.setPen(faint)
-        p.drawText(QRectF(0, plot.top() - fm.height() - 1, axis_w - 5, fm.height()),
-                   Qt.AlignmentFlag.AlignRight, self.unit)
         n = len(self.buckets)
         slot = plot.width() / n
         # Time labels: the first bucket, the middle and now.
@@ -193,7 +195,7 @@ class TimeChart(QWidget):
                 p.setBrush(colour)
                 p.setPen(Qt.PenStyle.NoPen)
                 for pt in points:
-                    p.drawEllipse(pt, 2.5, 2.5)
+                    p.drawEllipse(pt, 3.5, 3.5)
         p.end()
 
     @staticmethod

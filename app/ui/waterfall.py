@@ -32,7 +32,7 @@ from app.config import DataPaths
 from app.core.stores.activity import Operation, SpanRow
 from app.errors import StoreError
 from app.telemetry import names
-from app.ui.charts import COLOURS, ERROR_COLOUR, format_ms
+from app.ui.charts import COLOURS, ERROR_COLOUR, format_ms, nice_step
 
 _ROW_H = 24
 _LABEL_W = 250
@@ -113,7 +113,8 @@ def headline(spans: list[SpanRow], operation: Operation | None = None) -> str:
 
 def attribute_rows(s: SpanRow) -> list[tuple[str, str]]:
     """A span's attributes (and its events and status) as (name, value) lines, names sorted."""
-    rows = [("name", s.name), ("duration", format_ms(s.duration_ms)), ("status", s.status)]
+    status = "ok" if s.status == "unset" else s.status  # OpenTelemetry's "unset" means nothing went wrong
+    rows = [("name", s.name), ("duration", format_ms(s.duration_ms)), ("status", status)]
     for key in sorted(s.attributes):
         value = s.attributes[key]
         rows.append((key, value if isinstance(value, str) else json.dumps(value)))
@@ -185,15 +186,18 @@ class WaterfallView(QWidget):
         plot = self._plot()
         total = self.total_ms()
         fm = QFontMetrics(self.font())
-        # The time axis: five ticks over the whole trace.
-        for i in range(6):
-            x = plot.left() + plot.width() * i / 5
+        # The time axis: round ticks (0, 0.5 s, 1 s, …) over the whole trace.
+        step = nice_step(total, 5)
+        i = 0
+        while step * i <= total * 1.0001:
+            x = plot.left() + plot.width() * step * i / total
             p.setPen(QPen(grid, 1))
             p.drawLine(QPointF(x, plot.top() - 4), QPointF(x, plot.bottom()))
             p.setPen(text)
-            label = format_ms(total * i / 5)
+            label = format_ms(step * i)
             w = fm.horizontalAdvance(label)
             p.drawText(QPointF(min(x - w / 2, self.width() - w - 2) if i else x, 16), label)
+            i += 1
         for i, row in enumerate(self.rows):
             top = plot.top() + i * _ROW_H
             if i == self.current:
