@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Qt, Signal
-from PySide6.QtGui import QColor, QHideEvent, QIcon, QPainter, QPixmap, QShowEvent
+from PySide6.QtGui import QColor, QHideEvent, QIcon, QPainter, QPixmap, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -168,13 +168,10 @@ class ActivityPanel(QWidget):
         top.addWidget(QLabel("<b>Activity</b>", self))
         top.addStretch(1)
         top.addWidget(self.range_combo)
-        charts = QGridLayout()
+        charts = self.chart_grid = QGridLayout()
         charts.setSpacing(10)
-        charts.addWidget(self.ttft_chart, 0, 0)
-        charts.addWidget(self.speed_chart, 0, 1)
-        charts.addWidget(self.retrieval_chart, 1, 0)
-        charts.addWidget(self.indexing_chart, 1, 1)
-        charts.addWidget(self.failures_chart, 2, 0, 1, 2)
+        self._columns = 0
+        self._place_charts(2)
         budgets = QVBoxLayout()
         budgets.setSpacing(2)
         title = QLabel("<b>Error budgets</b>", self)
@@ -201,6 +198,21 @@ class ActivityPanel(QWidget):
         layout.addWidget(self.status_label)
         layout.addWidget(scroll, 1)
         self.status_label.hide()
+
+    def _place_charts(self, columns: int) -> None:
+        """Two charts a row when there is room, one in the window's narrow side pane."""
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for chart in self.charts.values():
+            self.chart_grid.removeWidget(chart)
+        for i, chart in enumerate(list(self.charts.values())[:4]):
+            self.chart_grid.addWidget(chart, i // columns, i % columns)
+        self.chart_grid.addWidget(self.failures_chart, 4 // columns, 0, 1, columns)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._place_charts(2 if event.size().width() >= 720 else 1)
 
     # -- reading -------------------------------------------------------------
 
