@@ -64,6 +64,11 @@ bench-sync: setup
 bench-injection: setup
 	$(VENV)/bin/python bench/injection.py
 
+# The cost of tracing (activity store + span file vs off): bench/tracing.json.
+.PHONY: bench-tracing
+bench-tracing: setup
+	$(VENV)/bin/python bench/tracing.py
+
 # Answer quality on both development sets (../shared/eval/pydocs, HTML scored
 # per file; ../shared/eval/pdfdocs, PDF manuals scored per page): retrieval in
 # every mode, answers by the bundled model in the app's mode (hybrid). Writes

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools.readme import replace_section  # noqa: E402
-PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "api")
+PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "api", "tracing")
 # Parts that are another run of a script with extra arguments.
 VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}
 
@@ -133,7 +133,22 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             o["speed"]["speedup"], "kept if ≤ 1 recall@5 lost", o["decision"]["keep"])
     if "api" in r:
         api_rows(r["api"], add)
+    if "tracing" in r:
+        tracing_rows(r["tracing"], add)
     return out
+
+
+def tracing_rows(t: dict[str, Any], add: Any) -> None:
+    """bench/tracing.py: tracing on (activity store + span file) vs off, interleaved."""
+    i, a = t["ingest"], t["answer"]
+    target = f"≤ {t['target_ratio']:g}×"
+    add(f"Tracing cost, ingest: {i['corpus']}, {i['chunks']:,} chunks ({i['spans_per_run']:,} spans, "
+        f"{i['span_bytes_per_run'] / 1024:,.0f} KB of span file per ingest)",
+        f"{i['on_s_median']} s traced", f"{i['off_s_median']} s untraced", i["ratio"], target, t["met"]["ingest"])
+    add(f"Tracing cost, answers: {a['answers_per_mode']} cold answers ({a['spans_per_answer']} spans, "
+        f"{a['span_bytes_per_answer'] / 1024:,.1f} KB each)",
+        f"{a['on_s_median']} s median traced", f"{a['off_s_median']} s untraced", a["ratio"], target,
+        t["met"]["answer"])
 
 
 def _statuses(counts: dict[str, int]) -> str:
