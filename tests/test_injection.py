@@ -92,6 +92,7 @@ class ObedientModel:
         self.real = real
         self.script = script
         self.n_ctx = real.n_ctx
+        self.name = real.name
         self.prompts: list[str] = []
 
     def render(self, messages):  # noqa: ANN001, ANN201

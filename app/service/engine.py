@@ -389,7 +389,7 @@ class Service:
             if self._checks is None or now - self._checks[0] > _CHECKS_EVERY_S:
                 lib = self.library
                 try:
-                    summary = doctor.run(lib.paths, lib.settings, models=False).summary()
+                    summary = doctor.run(lib.paths, lib.settings, models=False, probe=False).summary()
                 except Exception as exc:  # noqa: BLE001 - /health must answer; say what failed
                     log.exception("The health checks failed")
                     summary = {"status": "problems", "problems": [f"the checks could not run: {exc}"]}
