@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 _SCOPE = "docent"
 _RECORDER_DELAY_MS = 300  # the Activity panel sees an operation this soon after it ends
 _OTLP_METRICS_S = 30
+# A collector that is down must not hold a command's exit for long: each export
+# (with its retries) gives up after this many seconds; the spans are dropped.
+_OTLP_TIMEOUT_S = 3
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,9 @@ def configure(options: TraceOptions) -> None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(BatchSpanProcessor(
-                OTLPSpanExporter(endpoint=_otlp_endpoint(options.otlp, "traces"))))
+                OTLPSpanExporter(endpoint=_otlp_endpoint(options.otlp, "traces"), timeout=_OTLP_TIMEOUT_S)))
             readers.append(PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=_otlp_endpoint(options.otlp, "metrics")),
+                OTLPMetricExporter(endpoint=_otlp_endpoint(options.otlp, "metrics"), timeout=_OTLP_TIMEOUT_S),
                 export_interval_millis=_OTLP_METRICS_S * 1000))
         meters = MeterProvider(resource=resource, metric_readers=readers)
         _state.tracer_provider, _state.meter_provider, _state.options = provider, meters, options
