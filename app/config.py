@@ -142,6 +142,11 @@ class DataPaths:
         return self.root / "activity.sqlite3"
 
     @property
+    def answer_cache(self) -> Path:
+        """Answers already given, by what determined them (asked again: returned at once)."""
+        return self.root / "answers.sqlite3"
+
+    @property
     def traces(self) -> Path:
         """Where spans are written when the settings export them to a file."""
         return self.root / "traces" / "spans.jsonl"

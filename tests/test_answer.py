@@ -33,7 +33,7 @@ def test_an_answer_streams_and_cites_the_pdf_page(indexed, docs) -> None:
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"]
     data = answer.to_json()
     assert set(data) == {"question", "answer", "declined", "sources", "citations", "model", "timings_ms",
-                         "quotes", "unsupported", "wording_unsupported", "usage"}
+                         "quotes", "unsupported", "wording_unsupported", "usage", "cached_from"}
     assert data["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

@@ -58,7 +58,7 @@ def test_ask_json_has_the_contract_shape(docent, docs) -> None:
     assert result.code == 0, result.err
     data = result.json()
     assert set(data) == {"question", "answer", "declined", "sources", "citations", "model", "timings_ms",
-                         "quotes", "unsupported", "wording_unsupported", "usage"}
+                         "quotes", "unsupported", "wording_unsupported", "usage", "cached_from"}
     assert set(data["timings_ms"]) >= {"retrieve", "first_token", "total"}
     # What the model read and wrote, in its own tokens (the API's usage counts).
     assert data["usage"]["prompt_tokens"] > 50 and 1 <= data["usage"]["completion_tokens"] <= 40

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--scope", default=None, help="only use this file or folder")
     ask.add_argument("--no-rerank", action="store_true",
                      help="skip the reranker set in the settings (plain hybrid ranking)")
+    ask.add_argument("--no-cache", action="store_true",
+                     help="write the answer again even if this question was answered over the same "
+                          "passages with the same settings (the new answer is kept)")
     ask.add_argument("--json", action="store_true")
 
     st = sub.add_parser("status", help="what the library holds")

@@ -139,7 +139,7 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
                 task = lib.answerer.plan(question, scope)
                 return lib.answerer.ask(
                     question, k=args.k, mode=args.mode, scope=scope, sampling=sampling,
-                    on_token=on_token, should_stop=stop, task=task,
+                    on_token=on_token, should_stop=stop, task=task, use_cache=not args.no_cache,
                     on_progress=progress(task.label if task is not None else "your documents")
                     if show_progress else None,
                 ).to_json()
@@ -171,6 +171,9 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         stop.restore()
     out.write("\n")
+    if result.get("cached_from"):
+        out.write(f"\n(Cached, from {result['cached_from']}: asked before over the same passages "
+                  "with the same settings; --no-cache writes it again.)\n")
     backing = _backing(result)
     if backing:
         out.write(f"\n{backing}\n")

@@ -44,6 +44,10 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
                      + f" · {a['declined']} declined, {a['stopped']} stopped, {a['errors']} errors")
     else:
         lines.append("Answers            0")
+    cache = a.get("cache") or {}
+    if cache.get("lookups"):
+        lines.append(f"Answer cache  {cache['lookups']:>6,}  {cache['hits']:,} answered from the cache "
+                     f"({cache['hit_ratio']:.0%} hit ratio)")
     r = figures["retrieval_ms"]
     lines.append(f"Retrieval     {r['count']:>6,}" + (f"  {_spread(r)}" if r["count"] else ""))
     lines.append(f"Searches      {figures['searches']['count']:>6,}")

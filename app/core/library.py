@@ -30,6 +30,7 @@ from app.core.ingest.indexer import Indexer
 from app.core.models.embedder import Embedder, make_embedder
 from app.core.models.llm import LocalModel, Sampling
 from app.core.stores import integrity, recovery
+from app.core.stores.answer_cache import AnswerCache
 from app.core.stores.audit import AuditLog
 from app.core.stores.catalog import Catalog
 from app.core.stores.lock import WriterLock
@@ -186,6 +187,9 @@ class Library:
         with self._parts_guard:
             vectors = self._parts.pop("vectors", None)
             indexer = self._parts.pop("indexer", None)
+            answer_cache = self._parts.pop("answer_cache", None)
+        if answer_cache is not None:
+            answer_cache.close()
         if indexer is not None:
             indexer.close()  # its reader processes
         clean = _close_vectors(vectors) if vectors is not None else True
@@ -403,10 +407,29 @@ class Library:
             self._model = model
 
     @property
+    def answer_cache(self) -> AnswerCache | None:
+        """Answers already given (``answers.sqlite3``); None for a reader, which writes nothing."""
+        if not self.writer:
+            return None
+        return self._once("answer_cache", lambda: AnswerCache(self.paths.answer_cache))
+
+    def cache_salt(self) -> dict[str, Any]:
+        """What shapes an answer beyond what the answerer sees, for the answer
+        cache's key: the context size (which passages fit) and the model file
+        itself (another file under the same name is another model)."""
+        try:
+            stat = self.model_path.stat()
+            model_file: list[int] | None = [stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            model_file = None
+        return {"n_ctx": self.settings.n_ctx, "model_file": model_file}
+
+    @property
     def answerer(self) -> Answerer:
         return self._once("answerer", lambda: Answerer(
             self.retriever, self.model, self.model_path.name, self.audit, self.embedder,
             min_relevance=self.settings.min_relevance, system_prompt=self.settings.system_prompt,
+            cache=self.answer_cache, cache_salt=self.cache_salt(),
         ))
 
     def apply_settings(self, settings: Settings) -> bool:

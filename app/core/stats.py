@@ -53,6 +53,19 @@ def _spread(values: list[float]) -> dict[str, float | None]:
     return {"p50": r(percentile(values, 0.5)), "p95": r(percentile(values, 0.95))}
 
 
+# The answer span's attribute: whether the answer came from the answer cache
+# (app.core.answering.answer.CACHE_HIT; absent when the cache was not consulted).
+_CACHE_HIT = "docent.cache.hit"
+
+
+def _cache(answers: Sequence[Any]) -> dict[str, Any]:
+    """How often a question already answered was answered from the cache."""
+    looked = [o.attributes[_CACHE_HIT] for o in answers if _CACHE_HIT in o.attributes]
+    hits = sum(1 for hit in looked if hit is True)
+    return {"lookups": len(looked), "hits": hits,
+            "hit_ratio": round(hits / len(looked), 3) if looked else None}
+
+
 def summarise(store: ActivityStore, settings: Settings, window: str = "day",
               now_ns: int | None = None) -> dict[str, Any]:
     """The figures of the last ``window`` (hour, day, week) and the error budgets."""
@@ -75,6 +88,7 @@ def summarise(store: ActivityStore, settings: Settings, window: str = "day",
             "time_to_first_token_ms": _spread([o.ttft_ms for o in answers if o.ttft_ms is not None]),
             "tokens_per_second": _spread([o.tokens_per_s for o in answers if o.tokens_per_s is not None]),
             "duration_ms": _spread([o.duration_ms for o in answers]),
+            "cache": _cache(answers),
         },
         "retrieval_ms": {"count": len(retrieval), **_spread(retrieval)},
         "searches": {"count": len(searches), "errors": outcomes(searches, "error")},

@@ -24,9 +24,12 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from enum import Enum
 from typing import Any
+
+from opentelemetry import trace
 
 from app import config
 from app.core import textnorm
@@ -35,10 +38,11 @@ from app.core.answering import injection, mapreduce, relevance, support, wholedo
 from app.core.answering.generation import FLAG_REPEATING, generate, quote_instead
 from app.core.answering.outcome import DECLINE_PATTERN, DECLINE_TEXT, Answer, Source
 from app.core.answering.prompt import SYSTEM_PROMPT, Screens, fit
-from app.core.answering.retrieval import Retriever
+from app.core.answering.retrieval import Hit, Retriever
 from app.core.answering.wholedoc import WholeDocTask
 from app.core.models.embedder import Embedder
 from app.core.models.llm import LocalModel, Sampling
+from app.core.stores.answer_cache import AnswerCache, cache_key
 from app.core.stores.audit import AuditLog
 from app.telemetry import current_trace_id, instruments, names, span
 from app.telemetry.spans import content, set_attributes
@@ -65,6 +69,9 @@ _REFERS_BACK = re.compile(
 )
 _SELF_CONTAINED_WORDS = 5  # content words from which a question stands alone if it does not refer back
 _EXPANSION_CHARS = 300  # of the previous answer, added to the search query
+#: The span attribute saying whether an answer came from the answer cache
+#: (absent when the cache was not consulted: off, bypassed, a decline).
+CACHE_HIT = "docent.cache.hit"
 
 
 def search_query(question: str, history: Sequence[tuple[str, str]]) -> str:
@@ -108,7 +115,15 @@ class Answerer:
         min_relevance: float = config.MIN_RELEVANCE,
         system_prompt: str = "",
         defence: injection.Defence = injection.Defence(),
+        cache: AnswerCache | None = None,
+        cache_salt: Mapping[str, Any] | None = None,
     ) -> None:
+        """
+        Args:
+            cache: where answers already given are kept (None: no cache).
+            cache_salt: what else shapes an answer that this object cannot
+                see, for the cache key (the model's context size, its file).
+        """
         self.retriever = retriever
         self._model = model
         self.model_name = model_name
@@ -123,6 +138,8 @@ class Answerer:
         # unchanged, so llama.cpp reuses the KV cache of the whole earlier
         # conversation and only reads the new sources and question.
         self._sent: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self.cache = cache
+        self.cache_salt = dict(cache_salt or {})
 
     def plan(self, question: str, scope: str | None = None) -> WholeDocTask | None:
         """The whole-document task ``question`` asks for ("summarise report.pdf",
@@ -147,6 +164,7 @@ class Answerer:
         rerank: bool = True,
         on_progress: Callable[[int, int], None] | None = None,
         task: WholeDocTask | None | _Plan = DETECT,
+        use_cache: bool = True,
     ) -> Answer:
         """Answer ``question`` from the library, streaming tokens to ``on_token``.
 
@@ -158,6 +176,10 @@ class Answerer:
             on_progress: ``(done, total)`` steps of a whole-document answer.
             task: what :meth:`plan` made of ``question`` (``None``: an
                 ordinary question); by default it is worked out here.
+            use_cache: return the stored answer when the same question was
+                answered over the same passages with the same settings
+                (False: write it again, as Regenerate does; the new answer
+                is stored). Whole-document answers are never cached.
         """
         # One trace per question: retrieval, prompt, generation, citation, audit.
         with span("answer", {names.KIND: "answer", names.LABEL: "question", names.MODE: mode, names.K: k}) as op:
@@ -172,14 +194,15 @@ class Answerer:
                                         on_progress=on_progress, should_stop=should_stop)
             else:
                 answer = self._ask(question, k=k, mode=mode, scope=scope, history=history, sampling=sampling,
-                                   on_token=on_token, should_stop=should_stop, rerank=rerank)
+                                   on_token=on_token, should_stop=should_stop, rerank=rerank,
+                                   use_cache=use_cache)
             _summarise(op, answer)
             return answer
 
     def _ask(
         self, question: str, *, k: int, mode: str, scope: str | None, history: Sequence[tuple[str, str]],
         sampling: Sampling, on_token: Callable[[str], None] | None, should_stop: Callable[[], bool] | None,
-        rerank: bool,
+        rerank: bool, use_cache: bool = True,
     ) -> Answer:
         """An ordinary question's answer (see :meth:`ask`)."""
         started = time.perf_counter()
@@ -218,6 +241,17 @@ class Answerer:
                 on_token(text)
             return self._audit_answer(answer, started, prompt=None, sampling=sampling)
 
+        # The passages are known now and the model not yet loaded: the moment
+        # to look for this very answer among those already given.
+        key = None
+        if self.cache is not None:
+            key = self._cache_key(question, history, k=k, mode=mode, scope=scope, rerank=rerank,
+                                  sampling=sampling, relevant=relevant)
+            if use_cache:
+                cached = self._cached(key, question, result.hits, started, retrieve_ms, on_token)
+                if cached is not None:
+                    return self._audit_answer(cached, started, prompt=None, sampling=sampling)
+
         with span("load model"):  # the first question's: later ones find it loaded
             model = self._model()
         with span("prompt") as step:
@@ -254,7 +288,68 @@ class Answerer:
         suspicious = [s.hit.chunk.id for s, scr in zip(sources, screened) if scr.flagged]
         if not answer.declined and answer.replaced is None and not out.stopped:
             self._remember(question, answer.answer, messages[-1]["content"], out.raw)
+        # Only an answer the model finished on its own is kept: not one the
+        # user stopped, nor one replaced because it followed a document's instructions.
+        if key is not None and self.cache is not None and not out.stopped and answer.replaced is None:
+            self._store(key, answer)
         return self._audit_answer(answer, started, prompt=prompt, sampling=sampling, suspicious=suspicious)
+
+    def _cache_key(
+        self, question: str, history: Sequence[tuple[str, str]], *, k: int, mode: str, scope: str | None,
+        rerank: bool, sampling: Sampling, relevant: Sequence[Hit],
+    ) -> str:
+        """The answer cache's key: everything that determines the answer.
+
+        The passages enter as (chunk id, text hash) in order, so a changed
+        document, another ranking or another scope misses by construction.
+        """
+        return cache_key({
+            "question": question,
+            "history": [list(pair) for pair in history],
+            "scope": list(scope) if isinstance(scope, tuple) else scope,
+            "mode": mode, "k": k, "rerank": rerank,
+            "model": self.model_name,
+            "sampling": sampling.to_json(),
+            "system_prompt": AuditLog.hash_text(self.system_prompt),
+            "defence": asdict(self.defence),
+            "min_relevance": self.min_relevance,
+            "passages": [[h.chunk.id, h.chunk.text_hash] for h in relevant],
+            "salt": self.cache_salt,
+        })
+
+    def _cached(
+        self, key: str, question: str, retrieved: list[Hit], started: float, retrieve_ms: float,
+        on_token: Callable[[str], None] | None,
+    ) -> Answer | None:
+        """The stored answer for ``key``, streamed to ``on_token`` at once; None on a miss."""
+        assert self.cache is not None
+        with span("answer cache") as step:
+            stored = self.cache.get(key)
+            answer = Answer.from_snapshot(stored.record, retrieved) if stored is not None else None
+            hit = answer is not None
+            step.set_attribute(CACHE_HIT, hit)
+        # On the answer span too (the current one again): `docent stats` counts hits from it.
+        trace.get_current_span().set_attribute(CACHE_HIT, hit)
+        instruments().cache.add(1, {"docent.cache": "answer", CACHE_HIT: hit})
+        if answer is None or stored is None:
+            return None
+        answer.cached_from = stored.created_at
+        answer.timings_ms = {"retrieve": retrieve_ms, "first_token": None, "total": None}
+        if on_token and answer.answer:
+            on_token(answer.answer)  # the whole text at once: nothing is being written
+        answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+        return answer
+
+    def _store(self, key: str, answer: Answer) -> None:
+        """Keep ``answer`` for the same question asked again."""
+        assert self.cache is not None
+        record = answer.snapshot()
+        # The passages are the next search's (the key guarantees they are
+        # the same): only the answer's own part is kept.
+        record.pop("retrieved", None)
+        record.pop("trace_id", None)
+        with span("answer cache") as step:
+            step.set_attribute("docent.cache.stored", self.cache.put(key, record) is not None)
 
     def ask_whole(
         self,
@@ -331,6 +426,9 @@ class Answerer:
             record["searched"] = answer.searched
         if whole_document is not None:
             record["whole_document"] = whole_document
+        if answer.cached_from is not None:
+            # Not written again: given from the cache, as first given then.
+            record["cache"] = {"hit": True, "from": answer.cached_from}
         with span("audit"):
             self.audit.append("answer", record)
         return answer

@@ -11,7 +11,7 @@ through the methods here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core.answering.retrieval import Hit
@@ -130,6 +130,9 @@ class Answer:
     # The OpenTelemetry trace of this answer (its waterfall in the Activity
     # panel); None when nothing was traced.
     trace_id: str | None = None
+    # When this answer was first given (ISO date-time, UTC), if it was
+    # returned from the answer cache instead of being written again.
+    cached_from: str | None = None
 
     @property
     def unsupported(self) -> list[str]:
@@ -153,7 +156,9 @@ class Answer:
         says), ``wording_unsupported`` (most of them are), for a decline
         ``searched`` and ``nearest`` (the best passages found), ``flags``
         when there are any (left out of an ordinary answer), and ``usage``
-        (the model's prompt and completion tokens) when the model ran.
+        (the model's prompt and completion tokens) when the model ran,
+        and ``cached_from`` (when a stored answer was first given; null
+        for a new one).
         """
         data: dict[str, object] = {
             "question": self.question,
@@ -166,6 +171,7 @@ class Answer:
             "quotes": self.quotes_json(),
             "unsupported": self.unsupported,
             "wording_unsupported": self.wording_unsupported,
+            "cached_from": self.cached_from,
         }
         if self.declined:
             data["searched"] = self.searched
@@ -197,3 +203,43 @@ class Answer:
             record["search_query"] = self.search_query
         return record
 
+
+    @classmethod
+    def from_snapshot(cls, record: dict[str, Any], retrieved: list[Hit]) -> Answer | None:
+        """The answer a :meth:`snapshot` describes, its sources bound to
+        ``retrieved`` (this search's hits, which hold the same passages).
+
+        The answer cache stores snapshots; the passages themselves come from
+        the current search, so they carry today's scores and positions.
+        Returns None when a source is not among ``retrieved`` (then the
+        snapshot is not this search's answer).
+        """
+        by_id = {h.chunk.id: h for h in retrieved}
+        try:
+            sources: list[Source] = []
+            for s in record["sources"]:
+                hit = by_id.get(s["chunk_id"])
+                if hit is None:
+                    return None
+                if s.get("text") is not None and s["text"] != hit.chunk.text:
+                    # The prompt had the passage cut to fit (prompt.fit): keep what the model saw.
+                    hit = replace(hit, chunk=replace(hit.chunk, text=s["text"]))
+                sources.append(Source(int(s["n"]), hit))
+            by_n = {s.n: s for s in sources}
+            citations = [Citation(int(c["n"]), by_n[int(c["n"])], bool(c.get("inferred")))
+                         for c in record["citations"]]
+            quotes = [Quote(int(q["n"]), q["text"], int(q["span"][0]), int(q["span"][1]))
+                      for q in record.get("quotes") or []]
+            sentences = [SentenceCheck(s["text"], bool(s["supported"]), tuple(int(n) for n in s["sources"]))
+                         for s in record.get("sentences") or []]
+            return cls(
+                question=record["question"], answer=record["answer"], declined=bool(record["declined"]),
+                sources=sources, citations=citations, model=record["model"],
+                timings_ms={"retrieve": None, "first_token": None, "total": None}, retrieved=list(retrieved),
+                stopped=bool(record.get("stopped")), flags=list(record.get("flags") or []),
+                search_query=record.get("search_query"), quotes=quotes, sentences=sentences,
+                wording_unsupported=bool(record.get("wording_unsupported")),
+                searched=record.get("searched"),
+            )
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None  # a snapshot of another shape (an older version): not usable

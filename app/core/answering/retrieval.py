@@ -9,7 +9,9 @@ uses to decide whether anything relevant was found at all).
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -44,6 +46,9 @@ KEYWORD_WEIGHT = 2.0
 # scores the same on both sets (0, dropping only, too); merging gives the
 # model the text between two matching passages of a page.
 MERGE_CHARS = 2400
+#: Query vectors kept in memory: a question asked again (the same one, or a
+#: search repeated) is not embedded again.
+QUERY_VECTORS_KEPT = 512
 _SHINGLE = 5
 _NEAR_DUPLICATE = 0.8
 
@@ -276,6 +281,33 @@ class Retriever:
         self.embedder = embedder
         self.reranker = reranker
         self.rerank_candidates = rerank_candidates
+        # Least recently used first; keyed by the embedder's name too, in
+        # case another embedder is put in its place.
+        self._query_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._query_vectors_guard = threading.Lock()
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """``query``'s embedding, from memory when it was embedded lately.
+
+        Counted in ``docent.cache.requests`` as the ``query_embedding`` cache.
+        The vector is read-only: it is shared by every search of that query.
+        """
+        assert self.embedder is not None
+        key = (self.embedder.name, query)
+        with self._query_vectors_guard:
+            vec = self._query_vectors.get(key)
+            if vec is not None:
+                self._query_vectors.move_to_end(key)
+        instruments().cache.add(1, {"docent.cache": "query_embedding", "docent.cache.hit": vec is not None})
+        if vec is not None:
+            return vec
+        vec = np.asarray(self.embedder.encode([query])[0])
+        vec.setflags(write=False)
+        with self._query_vectors_guard:
+            self._query_vectors[key] = vec
+            while len(self._query_vectors) > QUERY_VECTORS_KEPT:
+                self._query_vectors.popitem(last=False)
+        return vec
 
     def search(
         self, query: str, *, k: int = config.SOURCES_PER_ANSWER, mode: str = "hybrid",
@@ -335,7 +367,7 @@ class Retriever:
             t = time.perf_counter()
             with span(f"embeddings {_model_name(self.embedder)}", {names.OPERATION: "embeddings",
                                                           names.REQUEST_MODEL: _model_name(self.embedder)}):
-                query_vec = self.embedder.encode([query])[0]
+                query_vec = self.query_vector(query)
             timings["embed"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             with span("vector_search", {"db.system.name": "chroma", "db.operation.name": "query"}) as step:
@@ -369,7 +401,7 @@ class Retriever:
             # needs each hit's similarity to decide whether anything relevant
             # was found (without it every keyword-mode question was declined).
             t = time.perf_counter()
-            query_vec = self.embedder.encode([query])[0]
+            query_vec = self.query_vector(query)
             timings["embed"] = (time.perf_counter() - t) * 1000
         if query_vec is not None:
             self._attach_similarity(hits, query_vec, known)
