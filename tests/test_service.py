@@ -488,7 +488,8 @@ def test_each_request_is_one_trace_whose_server_span_parents_the_answer(served: 
     spans_file = tmp_path / "spans.jsonl"
     telemetry.configure(telemetry.TraceOptions(file=spans_file))
     try:
-        asked = served.post("/v1/ask", {"question": QUESTION, "max_tokens": 20})
+        # Not from the answer cache (an earlier test asked it): the model's spans are the point.
+        asked = served.post("/v1/ask", {"question": QUESTION, "max_tokens": 20, "docent": {"cache": False}})
         embedded = served.post("/v1/embeddings", {"input": ["one", "two"]})
         assert served.post("/v1/ask", {"question": "x"}, secret="wrong").status_code == 401
         httpx.get(f"{served.url}/health")  # not traced: probes come every few seconds
@@ -524,7 +525,7 @@ def test_metrics_carry_the_genai_series(served: Served) -> None:
 
     telemetry.configure(telemetry.TraceOptions())
     try:
-        served.post("/v1/ask", {"question": QUESTION, "max_tokens": 20})
+        served.post("/v1/ask", {"question": QUESTION, "max_tokens": 20, "docent": {"cache": False}})
         text = httpx.get(f"{served.url}/metrics", headers=served.headers()).text
     finally:
         telemetry.shutdown()
@@ -533,6 +534,25 @@ def test_metrics_carry_the_genai_series(served: Served) -> None:
                  "docent_api_requests", "docent_requests_total"):
         assert name in text, name
     assert 'gen_ai_token_type="output"' in text
+
+
+def test_a_question_asked_again_is_answered_from_the_cache_unless_told_not_to(served: Served) -> None:
+    question = "How many storm warnings were recorded, and by whom?"
+    first = served.post("/v1/ask", {"question": question, "max_tokens": 20}).json()
+    again = served.post("/v1/ask", {"question": question, "max_tokens": 20}).json()
+    assert first["cached_from"] is None
+    assert again["cached_from"] is not None and again["answer"] == first["answer"]
+    assert "usage" not in again  # the model wrote nothing
+    fresh = served.post("/v1/ask", {"question": question, "max_tokens": 20, "docent": {"cache": False}}).json()
+    assert fresh["cached_from"] is None and fresh["usage"]["completion_tokens"] > 0
+    chat = served.client().chat.completions.create(
+        model="docent", messages=[{"role": "user", "content": question}], max_tokens=20)
+    assert chat.model_extra["docent"]["cached_from"] is not None
+    assert chat.choices[0].message.content == fresh["answer"]
+    uncached = served.client().chat.completions.create(
+        model="docent", messages=[{"role": "user", "content": question}], max_tokens=20,
+        extra_body={"docent": {"cache": False}})
+    assert uncached.model_extra["docent"]["cached_from"] is None
 
 
 def test_health_reports_the_checks_and_the_error_budgets(served: Served) -> None:

@@ -235,6 +235,7 @@ class Service:
             self.answerer = Answerer(
                 retriever, lib.model, lib.model_path.name, lib.audit, embedder,
                 min_relevance=lib.settings.min_relevance, system_prompt=lib.settings.system_prompt,
+                cache=lib.answer_cache, cache_salt=lib.cache_salt(),
             )
             self.batcher = EmbedBatcher(
                 embedder.encode, window_s=self._batch_window_s, max_batch=self._max_batch,
@@ -509,9 +510,10 @@ class Service:
     def submit_ask(
         self, caller: Caller, question: str, *, history: Sequence[tuple[str, str]] = (),
         k: int = config.SOURCES_PER_ANSWER, mode: str = "hybrid", scope: str | None = None,
-        sampling: Sampling, on_token: Callable[[str], None] | None = None,
+        sampling: Sampling, on_token: Callable[[str], None] | None = None, use_cache: bool = True,
     ) -> Job:
-        """Queue a question for the library; the job's result is the :class:`Answer`."""
+        """Queue a question for the library; the job's result is the :class:`Answer`
+        (from the answer cache unless ``use_cache`` is False)."""
         if not question.strip():
             raise bad_request("The question is empty.", "messages")
         where = self.scope_for(caller, scope)
@@ -530,7 +532,7 @@ class Service:
         def work(should_stop: Callable[[], bool]) -> Answer:
             assert answerer is not None
             answer = answerer.ask(question, k=k, mode=mode, scope=where, history=history, sampling=sampling,
-                                  on_token=timer, should_stop=should_stop, task=task)
+                                  on_token=timer, should_stop=should_stop, task=task, use_cache=use_cache)
             usage = answer.usage or {}
             timer.done(usage.get("completion_tokens", 0))
             self.settle(caller, reserve, usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))

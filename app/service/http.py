@@ -318,7 +318,8 @@ def create_app(service: Service) -> FastAPI:
 
         def submit(on_token: Callable[[str], None] | None) -> Job:
             return service.submit_ask(who, body.question, history=body.history, k=body.k, mode=body.mode,
-                                      scope=body.scope, sampling=sampling, on_token=on_token)
+                                      scope=body.scope, sampling=sampling, on_token=on_token,
+                                      use_cache=body.use_cache())
 
         if body.stream:
             async def events(job: Job, tokens: asyncio.Queue[Any]) -> AsyncIterator[str]:
@@ -450,10 +451,11 @@ def create_app(service: Service) -> FastAPI:
         k = opts.k if opts and opts.k else service.library.settings.sources_per_answer
         mode = opts.mode if opts else "hybrid"
         scope = opts.scope if opts else None
+        use_cache = opts.cache if opts else True
 
         def submit(on_token: Callable[[str], None] | None) -> Job:
             return service.submit_ask(who, question, history=history, k=k, mode=mode, scope=scope,
-                                      sampling=sampling, on_token=on_token)
+                                      sampling=sampling, on_token=on_token, use_cache=use_cache)
 
         def outcome(answer: Answer) -> tuple[dict[str, Any], str, str, tuple[int, int]]:
             usage = answer.usage or {}

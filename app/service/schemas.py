@@ -41,6 +41,8 @@ class LibraryOptions(_Open):
     scope: str | None = None
     mode: MODES = "hybrid"
     k: int | None = Field(None, ge=1, le=50)
+    # False: write the answer again even if it is in the answer cache.
+    cache: bool = True
 
 
 class ContentPart(_Open):
@@ -116,6 +118,11 @@ class AskRequest(Sampled):
     mode: MODES = "hybrid"
     scope: str | None = None
     history: list[tuple[str, str]] = Field(default_factory=list)
+    docent: LibraryOptions | None = None  # only its ``cache`` is read here
+
+    def use_cache(self) -> bool:
+        """Whether a cached answer may be returned (``"docent": {"cache": false}``: no)."""
+        return self.docent is None or self.docent.cache
 
     def docent_options(self) -> dict[str, Any]:
         return {"k": self.k, "mode": self.mode, "scope": self.scope}

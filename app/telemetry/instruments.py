@@ -58,5 +58,5 @@ class Instruments:
             names.M_QUEUE, "{request}", "Work waiting (generation: API requests for the model).")
         self.cache = meter.create_counter(
             names.M_CACHE, "{request}", "Cache look-ups, by cache and hit (passage vectors reused on ingest, "
-            "the model's prompt cache).")
+            "answers given before, query vectors).")
         self.requests = meter.create_counter(names.M_REQUESTS, "{request}", "Local API requests, by route and status.")
