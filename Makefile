@@ -66,7 +66,8 @@ bench-injection: setup
 
 # The cost of tracing (activity store + span file vs off): bench/tracing.json.
 .PHONY: bench-tracing
-bench-tracing: setup
+bench-tracing:
+	@DOCENT_EXTRA_DEBS="r-doc-pdf" ./scripts/bootstrap.sh
 	$(VENV)/bin/python bench/tracing.py
 
 # Answer quality on both development sets (../shared/eval/pydocs, HTML scored
