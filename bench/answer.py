@@ -116,14 +116,14 @@ def main(quick: bool) -> dict[str, object]:
 
         model.stream = spy  # type: ignore[method-assign]
         # Warm-up: first calls allocate buffers in both llama.cpp and torch.
-        answerer.ask(questions[0], sampling=Sampling(temperature=0.0, max_tokens=8))
+        answerer.ask(questions[0], sampling=Sampling(temperature=0.0, max_tokens=8), use_cache=False)
 
         def ours_cold(q: str) -> dict[str, object] | None:
             model.forget()
             prompts.clear()
             model_first.clear()
             timed = Timed()
-            answer = answerer.ask(q, sampling=sampling, on_token=timed.piece)
+            answer = answerer.ask(q, sampling=sampling, use_cache=False, on_token=timed.piece)
             if not prompts:
                 return None  # declined without calling the model
             return {"question": q, "prompt": prompts[0], "first_ms": timed.first_ms,
@@ -136,14 +136,14 @@ def main(quick: bool) -> dict[str, object]:
         follow: list[dict[str, float]] = []
         for first_q, second_q in follow_ups:
             model.forget()
-            first = answerer.ask(first_q, sampling=sampling)
+            first = answerer.ask(first_q, sampling=sampling, use_cache=False)
             if first.declined:
                 continue
             history = [(first.question, first.answer)]
             prompts.clear()
             model_first.clear()
             warm = Timed()
-            answerer.ask(second_q, history=history, sampling=sampling, on_token=warm.piece)
+            answerer.ask(second_q, history=history, sampling=sampling, use_cache=False, on_token=warm.piece)
             if not prompts:
                 continue
             warm_model = model_first[0].first_ms
@@ -151,7 +151,7 @@ def main(quick: bool) -> dict[str, object]:
             prompts.clear()
             model_first.clear()
             cold = Timed()
-            answerer.ask(second_q, history=history, sampling=sampling, on_token=cold.piece)
+            answerer.ask(second_q, history=history, sampling=sampling, use_cache=False, on_token=cold.piece)
             follow.append({"warm_first_ms": warm.first_ms, "cold_first_ms": cold.first_ms,
                            "warm_model_first_ms": warm_model, "cold_model_first_ms": model_first[0].first_ms,
                            "prompt_tokens": model.count_tokens(prompts[0])})

@@ -289,7 +289,8 @@ def _api_first_token(url: str, question: str, max_tokens: int) -> tuple[float | 
     """Seconds from sending the question to the first content chunk of the
     stream, and the prompt's tokens."""
     body = {"model": "docent", "messages": [{"role": "user", "content": question}], "stream": True,
-            "temperature": 0.0, "max_tokens": max_tokens, "stream_options": {"include_usage": True}}
+            "temperature": 0.0, "max_tokens": max_tokens, "stream_options": {"include_usage": True},
+            "docent": {"cache": False}}  # the model's first token, not a stored answer's
     first: float | None = None
     prompt_tokens: int | None = None
     with httpx.Client(base_url=url, timeout=300) as http:
@@ -314,7 +315,7 @@ def _in_process_first_token(service: Any, question: str, max_tokens: int) -> tup
     stamps: list[float] = []
     began = time.perf_counter()
     answer = service.answerer.ask(question, sampling=service.sampling(temperature=0.0, max_tokens=max_tokens),
-                                  on_token=lambda _piece: stamps.append(time.perf_counter()))
+                                  use_cache=False, on_token=lambda _piece: stamps.append(time.perf_counter()))
     return (stamps[0] - began if stamps else None), (answer.usage or {}).get("prompt_tokens")
 
 

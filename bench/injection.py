@@ -51,7 +51,9 @@ def run_mode(lib: Library, cases: list[InjectionCase], mode: str, samplings: lis
     runs = []
     started = time.perf_counter()
     for sampling in samplings:
-        these = [outcome(case, lib.answerer.ask(case.question, sampling=sampling), cases) for case in cases]
+        # use_cache=False: each seed's answer is the model's, never a stored one.
+        these = [outcome(case, lib.answerer.ask(case.question, sampling=sampling, use_cache=False), cases)
+                 for case in cases]
         outcomes += these
         runs.append({"seed": sampling.seed, "cases": [o.to_json() for o in these]})
     return {**summary(outcomes), "seconds": round(time.perf_counter() - started, 1), "runs": runs}

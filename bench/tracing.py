@@ -183,7 +183,7 @@ def bench_answers(work: Path, tracing: Tracing, quick: bool, runs: int) -> dict[
         lib.indexer.ingest([docs])
         model = lib.model()
         answerer = lib.answerer
-        answerer.ask(questions[0], sampling=Sampling(temperature=0.0, max_tokens=8))  # warm-up
+        answerer.ask(questions[0], sampling=Sampling(temperature=0.0, max_tokens=8), use_cache=False)  # warm-up
         spans_before = tracing.written()
 
         def measure(traced: bool, i: int) -> float:
@@ -193,7 +193,7 @@ def bench_answers(work: Path, tracing: Tracing, quick: bool, runs: int) -> dict[
                 tracing.on(data)
             try:
                 t = time.perf_counter()
-                answer = answerer.ask(q, sampling=sampling)
+                answer = answerer.ask(q, sampling=sampling, use_cache=False)
                 if traced:
                     tracing.flush()
                 elapsed = time.perf_counter() - t
