@@ -247,6 +247,10 @@ class ChatPanel(QWidget):
             out.append("<p class='meta'>Answering… (Esc to stop)</p>")
         elif t.turn_id is not None:
             notes = []
+            if t.record.get("cached_from"):
+                # Given before over the same passages and settings: Regenerate writes it again.
+                when = str(t.record["cached_from"])[:16].replace("T", " ")
+                notes.append(f"cached, from {when} UTC")
             if t.record.get("stopped"):
                 notes.append("stopped")
             if t.record.get("declined"):

@@ -145,8 +145,10 @@ class ConversationsMixin:
             self.chat.turns = [t for t in self.chat.turns if t.turn_id != replace_turn]
         self.chat.start_answer(question)
         self.chat.set_busy(True)
+        # Regenerate asks for a new answer, not the one already given from the cache.
         self.requests.ask.emit(AskRequest(
-            request_id, question, k=self.library.settings.sources_per_answer, scope=scope, history=history))
+            request_id, question, k=self.library.settings.sources_per_answer, scope=scope, history=history,
+            use_cache=replace_turn is None))
 
     def stop(self) -> None:
         """Stop the answer being written (Esc); the chat stays usable."""

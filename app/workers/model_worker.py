@@ -26,6 +26,8 @@ class AskRequest:
     k: int = config.SOURCES_PER_ANSWER
     scope: str | None = None
     history: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # False: write the answer again even if it is in the answer cache (Regenerate).
+    use_cache: bool = True
 
 
 class ModelWorker(QObject):
@@ -88,6 +90,7 @@ class ModelWorker(QObject):
                 should_stop=self._stop.is_set,
                 on_progress=lambda done, total: self.progress.emit(request.request_id, done, total, label),
                 task=task,
+                use_cache=request.use_cache,
             )
         except DocentError as exc:
             self.failed.emit(request.request_id, str(exc))
