@@ -7,6 +7,7 @@ span file and the hit ratio from the real activity store.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from app import telemetry
+from app.cli import run
 from app.config import DataPaths, Settings
 from app.core import stats
 from app.core.models.llm import Sampling
@@ -111,6 +113,9 @@ def test_the_same_question_again_is_answered_at_once_from_the_cache(indexed, tra
     finally:
         store.close()
     assert figures["answers"]["cache"] == {"lookups": 2, "hits": 1, "hit_ratio": 0.5}
+    out = io.StringIO()
+    assert run(["--data-dir", str(indexed.paths.root), "stats"], out=out) == 0
+    assert "Answer cache       2  1 answered from the cache (50% hit ratio)" in out.getvalue()
 
 
 def test_changed_settings_scope_or_k_miss_and_the_original_still_hits(indexed, docs) -> None:

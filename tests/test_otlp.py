@@ -203,7 +203,8 @@ def test_an_ingest_and_a_question_reach_an_otlp_receiver(receiver: tuple[str, Re
     [spans] = traces.values()
     root, children = _children(spans)
     assert root.name == "answer" and root.attributes[names.KIND] == "answer"
-    assert children["answer"] == ["retrieval", "relevance", "load model", "prompt", CHAT_SPAN, "citation", "audit"]
+    assert children["answer"] == ["retrieval", "relevance", "answer cache", "load model", "prompt", CHAT_SPAN,
+                                  "citation", "answer cache", "audit"]
     assert children["retrieval"] == [EMBED_SPAN, "vector_search", "keyword_search", "fusion"]
     chat = next(s for s in spans if s.name == CHAT_SPAN)
     a = chat.attributes

@@ -119,9 +119,11 @@ def test_a_question_is_one_trace_nested_as_described(traced: Traced) -> None:
     root, children = tree(spans)
     assert root["name"] == "answer"
     assert root["attributes"][names.KIND] == "answer" and root["attributes"][names.OUTCOME] == "ok"
-    assert children["answer"] == ["retrieval", "relevance", "load model", "prompt", CHAT_SPAN, "citation", "audit"]
+    assert children["answer"] == ["retrieval", "relevance", "answer cache", "load model", "prompt", CHAT_SPAN,
+                                  "citation", "answer cache", "audit"]
     assert children["retrieval"] == [EMBED_SPAN, "vector_search", "keyword_search", "fusion"]  # no reranker set
-    assert not ({"relevance", "prompt", CHAT_SPAN, "citation", "audit", EMBED_SPAN} & set(children))  # leaves
+    # Leaves ("answer cache": looked up, missed; then the new answer stored).
+    assert not ({"relevance", "answer cache", "prompt", CHAT_SPAN, "citation", "audit", EMBED_SPAN} & set(children))
     # Children start after, and end before, their parent.
     ids = {s["context"]["span_id"]: s for s in spans}
     for s in spans:
@@ -184,7 +186,9 @@ def test_content_recording_puts_the_question_prompt_and_answer_on_spans(traced: 
     settings.save(paths.settings)
     try:
         out_file = tmp_path / "content.jsonl"
-        code, out = docent(traced.data, "ask", QUESTION, "--max-tokens", "40", "--trace", str(out_file))
+        # --no-cache: the module asked this question already, and the model's spans are the point.
+        code, out = docent(traced.data, "ask", QUESTION, "--max-tokens", "40", "--no-cache",
+                           "--trace", str(out_file))
         assert code == 0
     finally:
         if before is None:
