@@ -248,7 +248,7 @@ class Answerer:
             key = self._cache_key(question, history, k=k, mode=mode, scope=scope, rerank=rerank,
                                   sampling=sampling, relevant=relevant)
             if use_cache:
-                cached = self._cached(key, question, result.hits, started, retrieve_ms, on_token)
+                cached = self._cached(key, result.hits, started, retrieve_ms, on_token)
                 if cached is not None:
                     return self._audit_answer(cached, started, prompt=None, sampling=sampling)
 
@@ -318,7 +318,7 @@ class Answerer:
         })
 
     def _cached(
-        self, key: str, question: str, retrieved: list[Hit], started: float, retrieve_ms: float,
+        self, key: str, retrieved: list[Hit], started: float, retrieve_ms: float,
         on_token: Callable[[str], None] | None,
     ) -> Answer | None:
         """The stored answer for ``key``, streamed to ``on_token`` at once; None on a miss."""
