@@ -5,7 +5,8 @@ streaming guard, citations); the exact prompt it gave the model is then
 completed by a bare ``llama_cpp.Llama`` with the same settings. Both start
 cold (empty KV cache). Reported: time to first token, decode tokens/s, and
 for follow-up questions the first-token time with the conversation's KV
-cache reused vs the same prompt cold. Peak RSS is taken after Docent's own
+cache reused vs the same prompt cold; and a cached answer (the same question
+asked again) vs the full answer. Peak RSS is taken after Docent's own
 answers, before the raw model is loaded.
 
 Usage: python bench/answer.py [--quick] [--out FILE]
@@ -130,6 +131,7 @@ def main(quick: bool) -> dict[str, object]:
                     "model_first_ms": model_first[0].first_ms,
                     "decode_tps": model_first[0].decode_tps,
                     "retrieve_ms": answer.timings_ms.get("retrieve"),
+                    "total_ms": answer.timings_ms.get("total"),
                     "prompt_tokens": model.count_tokens(prompts[0])}
 
         # Follow-ups and memory first, with only Docent's models loaded.
@@ -192,6 +194,14 @@ def main(quick: bool) -> dict[str, object]:
                 raw_runs.append(raw_cold(str(row["prompt"])))
                 row = ours_cold(q) or row
             ours.append(row)
+        # Cached answers: each question asked again as it was (the cold runs
+        # above stored their answers): the whole reply, retrieval included.
+        hits: list[float] = []
+        for row in ours:
+            started = time.perf_counter()
+            again = answerer.ask(str(row["question"]), sampling=sampling)
+            if again.cached_from is not None:
+                hits.append((time.perf_counter() - started) * 1000)
     finally:
         lib.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -200,6 +210,8 @@ def main(quick: bool) -> dict[str, object]:
     raw_first = _median([t.first_ms for t in raw_runs if t.stamps])
     ours_tps = _median([r["decode_tps"] for r in ours])  # type: ignore[misc]
     raw_tps = _median([t.decode_tps for t in raw_runs])
+    full_ms = _median([r["total_ms"] for r in ours])  # type: ignore[misc]
+    hit_ms = _median(hits)
     warm = _median([f["warm_first_ms"] for f in follow])
     cold = _median([f["cold_first_ms"] for f in follow])
     return {
@@ -221,6 +233,10 @@ def main(quick: bool) -> dict[str, object]:
         "follow_up_warm_first_token_ms": warm,
         "follow_up_cold_first_token_ms": cold,
         "follow_up_ratio": round(warm / cold, 3) if warm and cold else None,
+        "cache_hits": len(hits),
+        "cache_hit_ms_median": hit_ms,
+        "full_answer_ms_median": full_ms,
+        "cache_hit_ratio": round(hit_ms / full_ms, 4) if hit_ms and full_ms else None,
         "peak_rss_mb": round(peak_mb),
         "targets": {"first_token_ratio": "<= 1.1", "decode_ratio": ">= 0.95", "follow_up_ratio": "<= 0.5"},
     }

@@ -107,6 +107,10 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_fmt(a['follow_up_warm_first_token_ms'], ' ms')}",
             f"{_fmt(a['follow_up_cold_first_token_ms'], ' ms')} (same prompt, cold)",
             a["follow_up_ratio"], "≤ 0.5×", (a["follow_up_ratio"] or 9) <= 0.5)
+        if a.get("cache_hits"):
+            add(f"Cached answer: the same question again ({a['cache_hits']} questions), whole reply",
+                f"{_fmt(a['cache_hit_ms_median'], ' ms')}", f"{_fmt(a['full_answer_ms_median'], ' ms')} (full answer)",
+                a["cache_hit_ratio"], "–", None)
     if "window" in r:
         w = r["window"]
         add("Window: start-up to a visible window (models load behind it)",
