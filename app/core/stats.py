@@ -14,6 +14,7 @@ from typing import Any
 from app.config import Settings
 from app.core import slo
 from app.core.stores.activity import NS_PER_S, ActivityStore
+from app.telemetry import names
 
 WINDOWS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 
@@ -53,14 +54,9 @@ def _spread(values: list[float]) -> dict[str, float | None]:
     return {"p50": r(percentile(values, 0.5)), "p95": r(percentile(values, 0.95))}
 
 
-# The answer span's attribute: whether the answer came from the answer cache
-# (app.core.answering.answer.CACHE_HIT; absent when the cache was not consulted).
-_CACHE_HIT = "docent.cache.hit"
-
-
 def _cache(answers: Sequence[Any]) -> dict[str, Any]:
     """How often a question already answered was answered from the cache."""
-    looked = [o.attributes[_CACHE_HIT] for o in answers if _CACHE_HIT in o.attributes]
+    looked = [o.attributes[names.CACHE_HIT] for o in answers if names.CACHE_HIT in o.attributes]
     hits = sum(1 for hit in looked if hit is True)
     return {"lookups": len(looked), "hits": hits,
             "hit_ratio": round(hits / len(looked), 3) if looked else None}

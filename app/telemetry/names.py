@@ -49,6 +49,11 @@ K = "docent.search.k"
 HITS = "docent.search.hits"
 SOURCES = "docent.answer.sources"
 REUSED = "docent.embeddings.reused"
+CACHE = "docent.cache"  # which cache: passage_vectors | query_embedding | answer
+#: Whether a look-up found its entry; on an answer span, whether the answer
+#: came from the answer cache (absent when the cache was not consulted).
+CACHE_HIT = "docent.cache.hit"
+CACHE_STORED = "docent.cache.stored"
 
 # Metric names.
 M_TOKEN_USAGE = "gen_ai.client.token.usage"

@@ -19,7 +19,6 @@ from app.core.stores.activity import ActivityRecorder
 from app.telemetry import names, span
 from app.ui.activity_panel import ActivityPanel
 from app.ui.why_dialog import WhyDialog
-from tests import corpus
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -194,14 +193,9 @@ def test_a_burst_of_failures_raises_the_burn_rate_banner(qtbot, open_window, tmp
 
 
 def test_a_real_answer_in_the_window_shows_in_activity_and_why(qtbot, open_window, tmp_path: Path) -> None:
-    from tests.ui.test_main_window import ask, drop
+    from tests.ui.test_main_window import ask, sample_library_window
 
-    folder = tmp_path / "docs"
-    corpus.make_library(folder)
-    window = open_window(tmp_path / "data")
-    drop(window, [folder])
-    qtbot.waitUntil(lambda: not window.ingesting and "5 indexed" in window.library_pane.counts.text(),
-                    timeout=60_000)
+    window = sample_library_window(qtbot, open_window, tmp_path)
     record = ask(qtbot, window, "What temperature should sourdough bake at?")
     assert record.get("trace_id")
 

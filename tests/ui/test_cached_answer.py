@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 
-from tests import corpus
-from tests.ui.test_main_window import ask, drop
+from tests.ui.test_main_window import ask, sample_library_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -15,12 +14,7 @@ QUESTION = "How many storm warnings did the lighthouse keepers record?"
 
 def test_the_same_question_again_is_marked_cached_and_regenerate_writes_it_again(
         qtbot, open_window, tmp_path) -> None:
-    folder = tmp_path / "docs"
-    corpus.make_library(folder)
-    window = open_window(tmp_path / "data")
-    drop(window, [folder])
-    qtbot.waitUntil(lambda: not window.ingesting and "5 indexed" in window.library_pane.counts.text(),
-                    timeout=60_000)
+    window = sample_library_window(qtbot, open_window, tmp_path)
 
     first = ask(qtbot, window, QUESTION)
     assert first.get("cached_from") is None and first["answer"]

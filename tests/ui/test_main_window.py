@@ -30,6 +30,17 @@ def drop(window, paths: list[Path]) -> None:
     QApplication.sendEvent(window, event)
 
 
+def sample_library_window(qtbot, open_window, tmp_path: Path):  # noqa: ANN001, ANN201
+    """A window with the tests' five-file sample library dropped on it and indexed."""
+    folder = tmp_path / "docs"
+    corpus.make_library(folder)
+    window = open_window(tmp_path / "data")
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: not window.ingesting and "5 indexed" in window.library_pane.counts.text(),
+                    timeout=60_000)
+    return window
+
+
 def ask(qtbot, window, question: str) -> dict:
     window.chat.question.setPlainText(question)
     qtbot.keyClick(window.chat.question, Qt.Key.Key_Return)

@@ -69,9 +69,6 @@ _REFERS_BACK = re.compile(
 )
 _SELF_CONTAINED_WORDS = 5  # content words from which a question stands alone if it does not refer back
 _EXPANSION_CHARS = 300  # of the previous answer, added to the search query
-#: The span attribute saying whether an answer came from the answer cache
-#: (absent when the cache was not consulted: off, bypassed, a decline).
-CACHE_HIT = "docent.cache.hit"
 
 
 def search_query(question: str, history: Sequence[tuple[str, str]]) -> str:
@@ -327,10 +324,10 @@ class Answerer:
             stored = self.cache.get(key)
             answer = Answer.from_snapshot(stored.record, retrieved) if stored is not None else None
             hit = answer is not None
-            step.set_attribute(CACHE_HIT, hit)
+            step.set_attribute(names.CACHE_HIT, hit)
         # On the answer span too (the current one again): `docent stats` counts hits from it.
-        trace.get_current_span().set_attribute(CACHE_HIT, hit)
-        instruments().cache.add(1, {"docent.cache": "answer", CACHE_HIT: hit})
+        trace.get_current_span().set_attribute(names.CACHE_HIT, hit)
+        instruments().cache.add(1, {names.CACHE: "answer", names.CACHE_HIT: hit})
         if answer is None or stored is None:
             return None
         answer.cached_from = stored.created_at
@@ -349,7 +346,7 @@ class Answerer:
         record.pop("retrieved", None)
         record.pop("trace_id", None)
         with span("answer cache") as step:
-            step.set_attribute("docent.cache.stored", self.cache.put(key, record) is not None)
+            step.set_attribute(names.CACHE_STORED, self.cache.put(key, record) is not None)
 
     def ask_whole(
         self,

@@ -203,7 +203,6 @@ class Answer:
             record["search_query"] = self.search_query
         return record
 
-
     @classmethod
     def from_snapshot(cls, record: dict[str, Any], retrieved: list[Hit]) -> Answer | None:
         """The answer a :meth:`snapshot` describes, its sources bound to

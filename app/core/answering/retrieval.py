@@ -298,7 +298,7 @@ class Retriever:
             vec = self._query_vectors.get(key)
             if vec is not None:
                 self._query_vectors.move_to_end(key)
-        instruments().cache.add(1, {"docent.cache": "query_embedding", "docent.cache.hit": vec is not None})
+        instruments().cache.add(1, {names.CACHE: "query_embedding", names.CACHE_HIT: vec is not None})
         if vec is not None:
             return vec
         vec = np.asarray(self.embedder.encode([query])[0])

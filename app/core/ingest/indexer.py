@@ -434,9 +434,9 @@ class Indexer:
             current.set_attribute(names.REUSED, reused)  # type: ignore[attr-defined]
         cache = instruments().cache
         if reused:
-            cache.add(reused, {"docent.cache": "passage_vectors", "docent.cache.hit": True})
+            cache.add(reused, {names.CACHE: "passage_vectors", names.CACHE_HIT: True})
         if missing:
-            cache.add(len(missing), {"docent.cache": "passage_vectors", "docent.cache.hit": False})
+            cache.add(len(missing), {names.CACHE: "passage_vectors", names.CACHE_HIT: False})
             # Repeated passages (headers, boilerplate pages) are embedded once.
             unique = list(dict.fromkeys(rows[i].text for i in missing))
             vecs = self.embedder.encode(unique, should_stop=should_stop)
