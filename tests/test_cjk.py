@@ -1,7 +1,7 @@
 """Chinese, Japanese and other unspaced scripts: found by keyword and by meaning.
 
 Real documents go through the real pipeline (parse → chunk with the bundled
-tokenizer → embed → SQLite FTS5 + Chroma), and the CLI is the real executable.
+tokenizer → embed → tantivy keyword index + Chroma), and the CLI is the real executable.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def corpus(tmp_path: Path) -> Path:
     (folder / "toshokan.txt").write_text(JA, encoding="utf-8")
     (folder / "ferry.md").write_text(EN, encoding="utf-8")
     (folder / "mixed.txt").write_text(
-        "Docent 支持中文搜索。The 向量数据库 Chroma stores embeddings; 关键词检索 uses SQLite FTS5.\n",
+        "Docent 支持中文搜索。The 向量数据库 Chroma stores embeddings; 关键词检索 uses tantivy.\n",
         encoding="utf-8",
     )
     return folder
@@ -184,8 +184,8 @@ def test_thai_runs_the_tokenizer_cannot_read_still_make_passage_sized_chunks(emb
     assert all(len(c.text) <= 50 * 8 + 16 for c in chunks)
     assert all(text[c.start : c.end] == c.text for c in chunks)
     # ...and it is found by keyword, marks and all.
-    query = textnorm.fts_query("เว้นวรรค")
-    assert query is not None and query.startswith('"')
+    clauses = textnorm.keyword_clauses("เว้นวรรค")
+    assert clauses and len(clauses[0].words) > 1  # a phrase of its bigrams
 
 
 def test_citation_sentences_and_content_words_work_on_chinese() -> None:
@@ -229,36 +229,34 @@ def _old_catalog(path: Path, texts: list[str]) -> None:
     db.close()
 
 
-def test_the_migration_re_segments_an_old_keyword_index(tmp_path: Path) -> None:
+def test_an_old_catalog_is_searched_before_and_after_the_writer_moves_it_to_tantivy(tmp_path: Path) -> None:
     path = tmp_path / "catalog.sqlite3"
     paragraphs = [p for p in ZH.split("\n\n") if p.strip()] + ["The ferry timetable changes in winter."]
     _old_catalog(path, paragraphs)
 
-    # A reader (no writer has migrated it yet) still finds words, the old way.
+    # A reader (no writer has migrated it yet) indexes its passages in memory, in bigrams.
     reader = Catalog(path, readonly=True)
     assert [c for c, _ in reader.keyword_search("毫秒", 5)] == ["c2"]
     assert [c for c, _ in reader.keyword_search("逐行扫描", 5)] == ["c2"]
+    assert not (tmp_path / "keywords").exists()
     reader.close()
 
     writer = Catalog(path)  # opening as the writer migrates
     db = sqlite3.connect(path)
     assert [r[0] for r in db.execute("SELECT name FROM migrations ORDER BY name")] == [
-        "_m001_initial", "_m002_cjk_bigrams"]
-    bodies = dict(db.execute("SELECT rowid, body FROM chunks_fts"))
-    texts = dict(db.execute("SELECT rid, text FROM chunks"))
-    assert bodies.keys() == texts.keys()
-    for rid, text in texts.items():
-        assert bodies[rid] == textnorm.for_index(text)  # every body rewritten, English left as it was
-    assert "毫秒" in bodies[3] and " 毫 秒 " not in bodies[3]
+        "_m001_initial", "_m002_cjk_bigrams", "_m003_keyword_log"]
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "chunks_fts" not in tables and "keyword_log" in tables
     db.close()
     assert [c for c, _ in writer.keyword_search("毫秒", 5)] == ["c2"]
     assert {c for c, _ in writer.keyword_search("机器学习", 5)} == {"c4", "c5"}  # heading and paragraph
     assert writer.keyword_search("月球", 5) == []
     assert [c for c, _ in writer.keyword_search("ferry timetable", 5)] == ["c6"]
     writer.close()
-    # Readers of the migrated catalog ask in bigrams.
+    # Readers of the migrated catalog use the index the writer left on disk.
     reader = Catalog(path, readonly=True)
     assert [c for c, _ in reader.keyword_search("毫秒", 5)] == ["c2"]
+    assert reader.keywords is not None and reader.keywords.directory == tmp_path / "keywords"
     reader.close()
 
 

@@ -67,6 +67,14 @@ def _check_whole(data: Path, folder: Path) -> None:
         on_disk = {str(p) for p in folder.rglob("*") if p.is_file()}
         assert {f.path for f in files if f.status == "indexed"} == on_disk
         ids = catalog.all_chunk_ids()
+        # The keyword index (derived data) holds every chunk row exactly once
+        # and is caught up to the catalog's change log.
+        keywords = catalog.keywords
+        assert keywords is not None
+        keywords.sync()
+        rids = keywords.rids()
+        assert len(rids) == len(set(rids)), "a passage is in the keyword index twice"
+        assert set(rids) == {r[0] for r in catalog._query("SELECT rid FROM chunks")}  # noqa: SLF001
         for f in files:
             chunk_ids = catalog.chunk_ids(f.id)
             assert len(chunk_ids) == f.chunks, f"{f.path}: chunk rows disagree with the count"

@@ -1,6 +1,6 @@
 """The fast search path returns what the straightforward one did.
 
-Search at scale ranks FTS5 rows before joining them, stops de-duplicating
+Search at scale ranks the keyword index's top k before joining them, stops de-duplicating
 once it has k hits, and takes the candidates' vectors from the vector query
 itself. None of that may change a result; these tests compare each shortcut
 with the plain computation (no timings: bench/search.py measures those).
@@ -15,7 +15,7 @@ import numpy as np
 
 from app.core.stores.catalog import Catalog, ChunkRow, StoredChunk
 from app.core.answering.retrieval import Hit, Retriever, collapse_near_duplicates
-from app.core.textnorm import fts_query, text_hash
+from app.core.textnorm import text_hash
 
 WORDS = ("harbour ferry lamp storm museum revenue tide pier cargo beacon gull anchor "
          "rope sail keel mast dock crane freight quay").split()
@@ -30,14 +30,13 @@ def _add_file(cat: Catalog, path: str, texts: list[str]) -> int:
 
 
 def _reference(cat: Catalog, query: str, k: int) -> list[tuple[str, float]]:
-    """The keyword search as first written: join every match, then rank."""
-    rows = cat._query(  # noqa: SLF001 - the test compares with the raw SQL
-        """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
-           JOIN chunks c ON c.rid = chunks_fts.rowid JOIN files f ON f.id = c.file_id
-           WHERE chunks_fts MATCH ? AND f.status = 'indexed' ORDER BY rank LIMIT ?""",
-        (fts_query(query), k),
-    )
-    return [(r[0], -float(r[1])) for r in rows]
+    """The keyword search done the slow way: every match ranked, then the
+    chunks of indexed files kept, then the first k."""
+    keywords = cat.keywords
+    assert keywords is not None
+    everything = keywords.search(query, 100_000)
+    ids = cat._indexed_chunk_ids([rid for rid, _ in everything])  # noqa: SLF001
+    return [(ids[rid], score) for rid, score in everything if rid in ids][:k]
 
 
 def test_keyword_search_matches_the_full_join(tmp_path: Path) -> None:

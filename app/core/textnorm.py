@@ -1,9 +1,8 @@
 """Text normalisation shared by keyword indexing and matching.
 
 Scripts written without spaces between words (Chinese, Japanese, Korean,
-Thai, …) would otherwise be one giant "word" to the keyword index (FTS5's
-``unicode61`` tokenizer keeps a whole run of Han or kana letters as one
-token), so a word inside a sentence could never be found. As Lucene's CJK
+Thai, …) would otherwise be one giant "word" to the keyword index (a
+word tokenizer keeps a whole run of Han or kana letters as one token), so a word inside a sentence could never be found. As Lucene's CJK
 analyzer does, every run of such characters is indexed as its overlapping
 character bigrams ("数据库" → "数据 据库"), and a query's run becomes a phrase
 of its own bigrams, so the word must occur contiguously. Bigrams rather than
@@ -22,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 
 # Letters of scripts written without spaces (or, for Hangul, with particles
 # glued to words). Punctuation inside these blocks (・, ฯ's neighbours ๏ ๚ ๛,
-# Khmer and Myanmar full stops …) is left out so it splits runs, as FTS5 does.
+# Khmer and Myanmar full stops …) is left out so it splits runs, as the index's tokenizer does.
 _NO_SPACE_RANGES = (
     "\u3005-\u3007"  # 々 〆 〇
     "\u3041-\u309a\u309d-\u309f"  # Hiragana (without the spacing sound marks ゛゜)
@@ -54,20 +54,20 @@ STOPWORDS = frozenset(
 )
 
 #: A query run of more letters than this (most Chinese and Japanese words have
-#: two to four) is taken for a phrase of several words; see ``fts_query``.
+#: two to four) is taken for a phrase of several words; see ``keyword_clauses``.
 PHRASE_ONLY_LETTERS = 4
 
-#: Bumped when the keyword index's segmentation changes; the catalog records
-#: it (see ``catalog._m002_cjk_bigrams``) so a reader can tell an old index.
+#: Bumped when the keyword index's segmentation changes; the keyword index
+#: records it (see ``stores.keywords.FORMAT``) and is rebuilt when it differs.
 SEGMENTATION = "bigram-1"
 
 
 def _letters(run: str) -> list[str]:
     """The run's characters without combining marks.
 
-    FTS5's ``unicode61`` treats marks (Thai vowel and tone signs, Myanmar
-    medials …) as separators; dropping them on both the index and the query
-    side folds them away, as ``remove_diacritics`` does for Latin accents.
+    Marks (Thai vowel and tone signs, Myanmar medials …) vary in how people
+    type them; dropping them on both the index and the query side folds them
+    away, as the index's ASCII folding does for Latin accents.
     """
     return [c for c in run if not unicodedata.category(c).startswith("M")]
 
@@ -94,7 +94,7 @@ def _index_run(match: re.Match[str]) -> str:
 def for_index(text: str) -> str:
     """Text as the keyword index stores it: NFKC, no-space runs as bigrams.
 
-    Only the FTS body is segmented; the chunk text shown to users stays as written.
+    Only the keyword index's body is segmented; the chunk text shown to users stays as written.
     """
     text = unicodedata.normalize("NFKC", text)
     return _NO_SPACE_RUN.sub(_index_run, text)
@@ -108,7 +108,7 @@ def has_no_space_script(text: str) -> bool:
 def query_terms(query: str) -> list[str]:
     """Search terms of a query: words (minus stopwords) and runs of no-space script.
 
-    Runs are returned whole (as written, for highlighting); ``fts_query`` and
+    Runs are returned whole (as written, for highlighting); ``keyword_clauses`` and
     ``content_words`` cut them into bigrams.
     """
     query = unicodedata.normalize("NFKC", query).lower()
@@ -118,37 +118,47 @@ def query_terms(query: str) -> list[str]:
     return content or terms
 
 
-def fts_query(query: str, *, segmentation: str = SEGMENTATION) -> str | None:
-    """An FTS5 MATCH expression for ``query`` (terms OR-ed, each quoted), or None.
+@dataclass(frozen=True)
+class Clause:
+    """One alternative of a keyword query (the alternatives are OR-ed).
+
+    ``words`` must occur together, in order (a phrase: an identifier such as
+    ``read_csv`` the index splits into ``read csv``, or the bigrams of a
+    no-space word); ``prefix`` matches any token starting with the single
+    word (one character of a no-space script).
+    """
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+def keyword_clauses(query: str) -> list[Clause]:
+    """The keyword query for ``query``: its terms as OR-ed clauses.
 
     A no-space run of up to ``PHRASE_ONLY_LETTERS`` letters (a word) becomes
     the phrase of its bigrams, so it must occur contiguously; a longer run
     (a whole question) is that phrase OR any of its bigrams. A single
-    character becomes a prefix query, which matches it at the start of any bigram (and,
-    through the run-final unigram, anywhere). ``segmentation="char"`` builds
-    the query for an index written before bigrams (one token per character),
-    which a read-only reader may meet before a writer has migrated it.
+    character becomes a prefix clause, which matches it at the start of any
+    bigram (and, through the run-final unigram, anywhere). Other words are
+    one clause each; the index's tokenizer splits them as it split the text.
     """
-    parts: list[str] = []
+    clauses: list[Clause] = []
     for term in dict.fromkeys(query_terms(query)):
-        if _NO_SPACE_RUN.fullmatch(term):
-            if segmentation == "char":
-                parts.append('"' + " ".join(_letters(term)) + '"')
-                continue
-            grams = bigrams(term)
-            if len(grams) == 1 and len(grams[0]) == 1:
-                parts.append(f'"{grams[0]}"*')
-            elif grams:
-                parts.append('"' + " ".join(grams) + '"')
-                if len(grams) >= PHRASE_ONLY_LETTERS:
-                    # A long run is a sentence, not a word ("数据库的索引是什么"):
-                    # as a phrase alone it would find nothing unless written
-                    # verbatim, so its bigrams count too, OR-ed like English
-                    # words; the phrase still ranks verbatim passages first.
-                    parts.extend(f'"{g}"' for g in dict.fromkeys(grams))
-        else:
-            parts.append('"' + term.replace('"', "") + '"')
-    return " OR ".join(parts) if parts else None
+        if not _NO_SPACE_RUN.fullmatch(term):
+            clauses.append(Clause((term,)))
+            continue
+        grams = bigrams(term)
+        if len(grams) == 1 and len(grams[0]) == 1:
+            clauses.append(Clause((grams[0],), prefix=True))
+        elif grams:
+            clauses.append(Clause(tuple(grams)))
+            if len(grams) >= PHRASE_ONLY_LETTERS:
+                # A long run is a sentence, not a word ("数据库的索引是什么"):
+                # as a phrase alone it would find nothing unless written
+                # verbatim, so its bigrams count too, OR-ed like English
+                # words; the phrase still ranks verbatim passages first.
+                clauses.extend(Clause((g,)) for g in dict.fromkeys(grams))
+    return clauses
 
 
 def text_hash(text: str) -> str:

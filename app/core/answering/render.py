@@ -71,7 +71,7 @@ def query_terms(question: str) -> list[str]:
     at least two characters, each once.
 
     A long run of Chinese, Japanese, … is a whole question rather than a word;
-    keyword search matches its bigrams (see ``textnorm.fts_query``), so those
+    keyword search matches its bigrams (see ``textnorm.keyword_clauses``), so those
     are highlighted too.
     """
     terms: list[str] = []

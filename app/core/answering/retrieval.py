@@ -381,7 +381,7 @@ class Retriever:
             timings["vector"] = (time.perf_counter() - t) * 1000
         if mode in ("hybrid", "keyword"):
             t = time.perf_counter()
-            with span("keyword_search", {"db.system.name": "sqlite", "db.operation.name": "fts5 match"}) as step:
+            with span("keyword_search", {"db.system.name": "tantivy", "db.operation.name": "search"}) as step:
                 kw_hits = self.catalog.keyword_search(query, depth, scope=scope)
                 step.set_attribute(names.HITS, len(kw_hits))
             timings["keyword"] = (time.perf_counter() - t) * 1000

@@ -1,5 +1,6 @@
-"""The catalog: SQLite (WAL) record of library roots, files, chunks and the
-FTS5 keyword index. It is the source of truth for what is indexed.
+"""The catalog: SQLite (WAL) record of library roots, files and chunks. It is
+the source of truth for what is indexed; the keyword index (tantivy, see
+``keywords``) is derived from it through its change log.
 
 One ``Catalog`` object serialises its own use with a lock, so the desktop
 app's workers may share it; other processes open their own (read-only)
@@ -11,15 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core import textnorm
+from app.core.stores import keywords as keywords_module
+from app.core.stores.keywords import KeywordIndex, Passage
 from app.core.stores.migrations import run_script
 from app.core.stores.sqlite import SqliteStore
 from app.durable import atomic_write_text
+from app.errors import StoreError
 
 STATUSES = ("pending", "indexing", "indexed", "failed", "skipped", "unavailable")
 
@@ -68,6 +72,12 @@ class StoredChunk(ChunkRow):
 
     file_id: int
     path: str
+
+
+def _passage(row: sqlite3.Row) -> Passage:
+    """A chunk row as the keyword index holds it: heading and text, segmented."""
+    rid, file_id, heading, text = row[0], row[1], row[2], row[3]
+    return Passage(rid, file_id, textnorm.for_index(text if not heading else f"{heading}\n{text}"))
 
 
 def _now() -> str:
@@ -144,8 +154,26 @@ def _m002_cjk_bigrams(db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (rid, textnorm.for_index(source)))
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_cjk_bigrams]
-_SEGMENTED = _m002_cjk_bigrams.__name__  # the migration after which the index holds bigrams
+def _m003_keyword_log(db: sqlite3.Connection) -> None:
+    """Move keyword search to tantivy: a change log replaces the FTS5 table.
+
+    Triggers log every chunk row written or removed, in the same transaction,
+    so the derived index can always tell what it is missing (see
+    ``keywords``). The catalog gets an id, so an index is never applied to a
+    catalog it was not built from (a restored backup, a rebuilt catalog).
+    """
+    db.execute("CREATE TABLE keyword_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL)")
+    # One statement each: run_script splits at semicolons, which triggers contain.
+    for name, event, row in (("insert", "INSERT", "new"), ("delete", "DELETE", "old"),
+                             ("update", "UPDATE OF heading, text, file_id", "new")):
+        db.execute(f"""CREATE TRIGGER chunks_logged_{name} AFTER {event} ON chunks
+                       BEGIN INSERT INTO keyword_log (rid) VALUES ({row}.rid); END""")
+    db.execute("DROP TABLE chunks_fts")
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('catalog_id', lower(hex(randomblob(16))))")
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_pruned_to', '0')")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_cjk_bigrams, _m003_keyword_log]
 
 
 class Catalog(SqliteStore):
@@ -165,9 +193,29 @@ class Catalog(SqliteStore):
     MIGRATIONS = MIGRATIONS
     damaged_advice = "It may be damaged; move it aside and run `docent ingest` again to rebuild it."
 
-    def __init__(self, path: Path, *, readonly: bool = False, roots_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool = False,
+        roots_file: Path | None = None,
+        keywords_dir: Path | None = None,
+    ) -> None:
         self.roots_file = Path(roots_file) if roots_file is not None else None
+        #: Where the keyword index lives (default: ``keywords/`` beside the catalog).
+        self.keywords_dir = Path(keywords_dir) if keywords_dir is not None else Path(path).parent / "keywords"
+        self._keywords: KeywordIndex | None = None
+        self._keywords_closed = False
+        self._keyword_log_seen = False
         super().__init__(path, readonly=readonly)
+
+    def close(self) -> None:
+        """Commit the keyword index (so the next start has nothing to catch up), then close."""
+        keywords, self._keywords = self._keywords, None
+        self._keywords_closed = True
+        if keywords is not None:
+            keywords.close()
+        super().close()
 
     # --- meta ---------------------------------------------------------------
 
@@ -206,9 +254,9 @@ class Catalog(SqliteStore):
                 "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.root_id = ?",
                 (root_id,),
             )]
-            self._delete_fts(db, "SELECT c.rid FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.root_id = ?", (root_id,))
             db.execute("DELETE FROM files WHERE root_id = ?", (root_id,))
             db.execute("DELETE FROM roots WHERE id = ?", (root_id,))
+        self._keywords_changed()
         self.write_roots_file()
         return ids
 
@@ -296,10 +344,6 @@ class Catalog(SqliteStore):
     def chunk_ids(self, file_id: int) -> list[str]:
         return [r[0] for r in self._query("SELECT id FROM chunks WHERE file_id = ? ORDER BY ordinal", (file_id,))]
 
-    @staticmethod
-    def _delete_fts(db: sqlite3.Connection, rid_sql: str, params: Sequence[object]) -> None:
-        db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({rid_sql})", params)
-
     def replace_chunks(
         self,
         file_id: int,
@@ -314,23 +358,21 @@ class Catalog(SqliteStore):
     ) -> int:
         """Swap a file's chunks for new ones and mark it indexed, atomically."""
         with self._tx() as db:
-            self._delete_fts(db, "SELECT rid FROM chunks WHERE file_id = ?", (file_id,))
             db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
             count = 0
             for c in chunks:
-                cur = db.execute(
+                db.execute(
                     """INSERT INTO chunks (id, file_id, ordinal, page, label, start, "end", heading, text, text_hash)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (c.id, file_id, c.ordinal, c.page, c.label, c.start, c.end, c.heading, c.text, c.text_hash),
                 )
-                body = textnorm.for_index(c.text if not c.heading else f"{c.heading}\n{c.text}")
-                db.execute("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (cur.lastrowid, body))
                 count += 1
             db.execute(
                 """UPDATE files SET status = 'indexed', reason = NULL, chunks = ?, size = ?, mtime_ns = ?,
                    hash = ?, kind = ?, title = ?, pages = ?, updated_at = ? WHERE id = ?""",
                 (count, size, mtime_ns, hash, kind, title, pages, _now(), file_id),
             )
+        self._keywords_changed()
         return count
 
     def drop_chunks(self, file_id: int, status: str, reason: str | None, **fields: object) -> list[str]:
@@ -340,12 +382,12 @@ class Catalog(SqliteStore):
         values = [v for k, v in fields.items() if k in allowed]
         with self._tx() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
-            self._delete_fts(db, "SELECT rid FROM chunks WHERE file_id = ?", (file_id,))
             db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
             db.execute(
                 f"UPDATE files SET status = ?, reason = ?, chunks = 0, updated_at = ?{sets} WHERE id = ?",
                 (status, reason, _now(), *values, file_id),
             )
+        self._keywords_changed()
         return ids
 
     def invalidate_all(self) -> int:
@@ -358,7 +400,6 @@ class Catalog(SqliteStore):
         folder returns. Returns the number of files that will be re-read.
         """
         with self._tx() as db:
-            db.execute("DELETE FROM chunks_fts")
             db.execute("DELETE FROM chunks")
             cur = db.execute(
                 """UPDATE files SET chunks = 0, size = NULL, mtime_ns = NULL, hash = NULL,
@@ -367,14 +408,16 @@ class Catalog(SqliteStore):
                    updated_at = ? WHERE status NOT IN ('failed', 'skipped')""",
                 (_now(),),
             )
-            return int(cur.rowcount)
+            count = int(cur.rowcount)
+        self._keywords_changed()
+        return count
 
     def delete_file(self, file_id: int) -> list[str]:
         """Forget a file; returns its chunk ids for the vector store."""
         with self._tx() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
-            self._delete_fts(db, "SELECT rid FROM chunks WHERE file_id = ?", (file_id,))
             db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        self._keywords_changed()
         return ids
 
     # --- chunks -------------------------------------------------------------
@@ -438,97 +481,183 @@ class Catalog(SqliteStore):
     ) -> list[tuple[str, float]]:
         """BM25 keyword search: ``(chunk id, score)`` best first (higher is better).
 
+        The index ranks on its own (top-k, see ``keywords``) and only those
+        few rows are joined to their chunk and file. Chunks of files that are
+        not indexed (being re-read, unavailable) are skipped afterwards; when
+        that leaves fewer than ``k`` and the index has more, it asks again
+        for four times as many.
+
         Args:
             scope: a file or folder path (or several: an API key's folders);
-                only chunks of files under it count.
+                only chunks of files under it count, filtered before ranking
+                since a small folder's chunks may all rank below the rest.
         """
-        match = textnorm.fts_query(query, segmentation=self._segmentation())
-        if match is None or k < 1:
+        if k < 1:
             return []
-        try:
-            rows = self._keyword_scoped(match, k, scope) if scope else self._keyword_top(match, k)
-        except sqlite3.OperationalError:
-            return []  # a query FTS5 cannot parse finds nothing rather than failing
-        # bm25() is lower-is-better and negative; flip it so higher is better.
-        return [(cid, -float(rank)) for cid, rank in rows]
+        file_ids = self._scope_file_ids(scope) if scope else None
+        want = k
+        while True:
+            hits = self._keyword_hits(query, want, file_ids)
+            found = self._indexed_chunk_ids([rid for rid, _ in hits])
+            out = [(found[rid], score) for rid, score in hits if rid in found]
+            if len(out) >= k or len(hits) < want:
+                return out[:k]
+            want *= 4
 
     def has_term(self, term: str) -> bool:
         """Whether any passage in the keyword index holds ``term`` (a word, or
         the phrase its tokens make); used to tell a question about something
         the library never mentions."""
-        match = '"' + textnorm.for_index(term).replace('"', "").strip() + '"'
-        if match == '""':
+        keywords = self.keywords
+        if keywords is None:
             return False
         try:
-            return bool(self._rows("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (match,)))
-        except sqlite3.OperationalError:
-            return True  # a term FTS5 cannot parse: assume it is there rather than decline for it
+            return keywords.has_phrase(term)
+        except (OSError, ValueError) as exc:
+            if not self._recover_keywords(exc):
+                return True  # cannot tell: assume it is there rather than decline for it
+            return keywords.has_phrase(term)
 
-    def _segmentation(self) -> str:
-        """How this catalog's keyword index segments no-space scripts.
-
-        A read-only reader (``docent search --mode keyword``) may open a
-        catalog that no writer of this version has migrated yet; it must then
-        ask in the old, one-token-per-character form. Checked per query (one
-        primary-key lookup) since a writer may migrate it meanwhile.
-        """
-        if not self.readonly:
-            return textnorm.SEGMENTATION  # a writer migrated on opening
+    def _keyword_hits(self, query: str, k: int, file_ids: list[int] | None) -> list[tuple[int, float]]:
+        keywords = self.keywords
+        if keywords is None:
+            return []
         try:
-            done = self._rows("SELECT 1 FROM migrations WHERE name = ?", (_SEGMENTED,))
-        except sqlite3.OperationalError:
-            done = []
-        return textnorm.SEGMENTATION if done else "char"
+            return keywords.search(query, k, file_ids=file_ids)
+        except (OSError, ValueError) as exc:
+            if not self._recover_keywords(exc):
+                raise StoreError(
+                    f"The keyword index {keywords.directory} cannot be read ({exc}). "
+                    "Close Docent and delete that folder; it is rebuilt from the catalog."
+                ) from exc
+            return keywords.search(query, k, file_ids=file_ids)
 
-    def _keyword_top(self, match: str, k: int) -> list[tuple[str, float]]:
-        """The ``k`` best indexed chunks for an FTS5 ``match``, ranked in the index.
+    def _recover_keywords(self, exc: Exception) -> bool:
+        """A damaged keyword index: rebuild it from the catalog (writer only)."""
+        keywords = self._keywords
+        if keywords is None or self.readonly:
+            return False
+        logging.getLogger(__name__).warning("The keyword index failed (%s); rebuilding it from the catalog.", exc)
+        keywords.reset()  # not under the catalog's lock: the index takes it to read
+        return True
 
-        FTS5 rows are ranked on their own first (bm25 with ``LIMIT``) and only
-        those few are joined to their chunk and file: joining every match
-        before sorting costs two lookups per matching row, which for a common
-        word in a large library is tens of thousands. (``ORDER BY bm25()``,
-        not FTS5's ``rank`` column: the same order, and measurably faster
-        with SQLite 3.40 at 100k chunks.) Chunks of
-        files that are not indexed (being re-read, unavailable) are skipped
-        afterwards; when that leaves fewer than ``k`` and the index has more,
-        it asks again for four times as many.
-        """
-        want = k
-        while True:
-            rows = self._rows(
-                """SELECT c.id, t.score, f.status FROM
-                     (SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts
-                      WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) AS t
-                   LEFT JOIN chunks c ON c.rid = t.rowid
-                   LEFT JOIN files f ON f.id = c.file_id
-                   ORDER BY t.score""",
-                (match, want),
-            )
-            found = [(r[0], r[1]) for r in rows if r[2] == "indexed"]
-            if len(found) >= k or len(rows) < want:
-                return found[:k]
-            want *= 4
-
-    def _keyword_scoped(self, match: str, k: int, scope: str | tuple[str, ...]) -> list[tuple[str, float]]:
-        """The ``k`` best chunks under ``scope``: filtered before ranking, since
-        a small folder's chunks may all rank below the rest of the library."""
+    def _scope_file_ids(self, scope: str | tuple[str, ...]) -> list[int]:
+        """Ids of the indexed files at or under each scope path."""
         scopes = (scope,) if isinstance(scope, str) else tuple(scope)
         where: list[str] = []
-        params: list[object] = [match]
+        params: list[object] = []
         for one in scopes:
             prefix = one.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where.append("f.path = ? OR f.path LIKE ? ESCAPE '\\'")
+            where.append("path = ? OR path LIKE ? ESCAPE '\\'")
             params += [one, prefix + "/%"]
-        rows = self._rows(
-            f"""SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts
-               JOIN chunks c ON c.rid = chunks_fts.rowid
-               JOIN files f ON f.id = c.file_id
-               WHERE chunks_fts MATCH ? AND f.status = 'indexed'
-                 AND ({' OR '.join(where)})
-               ORDER BY rank LIMIT ?""",
-            (*params, k),
+        rows = self._query(
+            f"SELECT id FROM files WHERE status = 'indexed' AND ({' OR '.join(where)})", params
         )
-        return [(r[0], r[1]) for r in rows]
+        return [r[0] for r in rows]
+
+    def _indexed_chunk_ids(self, rids: Sequence[int]) -> dict[int, str]:
+        """Chunk id by rowid, for the rows that exist and belong to indexed files."""
+        out: dict[int, str] = {}
+        for lo in range(0, len(rids), 500):
+            part = list(rids[lo : lo + 500])
+            marks = ",".join("?" * len(part))
+            for r in self._query(
+                f"""SELECT c.rid, c.id FROM chunks c JOIN files f ON f.id = c.file_id
+                    WHERE c.rid IN ({marks}) AND +f.status = 'indexed'""",
+                part,
+            ):
+                out[r[0]] = r[1]
+        return out
+
+    # --- the keyword index's source (see keywords.PassageSource) -------------
+
+    @property
+    def keywords(self) -> KeywordIndex | None:
+        """The keyword index, opened on first use (None: closed, or nothing to index)."""
+        with self._lock:
+            if self._keywords is None and not self._keywords_closed:
+                if self.readonly and not self._has_keyword_log():
+                    if self._db is None:
+                        return None  # no catalog yet: nothing to search
+                    # A catalog no writer of this version has opened yet: its
+                    # passages are indexed in memory, for this reader alone.
+                    directory = None
+                else:
+                    directory = self.keywords_dir
+                self._keywords = KeywordIndex(
+                    directory, self, writable=not self.readonly, on_synced=self._prune_keyword_log,
+                )
+            return self._keywords
+
+    def _has_keyword_log(self) -> bool:
+        if self._keyword_log_seen:
+            return True  # a table once there stays (asked before every search otherwise)
+        try:
+            self._keyword_log_seen = bool(self._rows("SELECT 1 FROM sqlite_master WHERE name = 'keyword_log'"))
+        except sqlite3.Error:
+            return False
+        return self._keyword_log_seen
+
+    def keyword_identity(self) -> str | None:
+        return self.get_meta("catalog_id") if self._has_keyword_log() else None
+
+    def keyword_head(self) -> int:
+        if not self._has_keyword_log():
+            return 0
+        rows = self._query("SELECT seq FROM sqlite_sequence WHERE name = 'keyword_log'")
+        return int(rows[0][0]) if rows else 0
+
+    def keyword_pruned_to(self) -> int:
+        value = self.get_meta("keyword_pruned_to") if self._has_keyword_log() else None
+        return int(value) if value else 0
+
+    def keyword_changes(self, after: int, upto: int) -> list[int]:
+        return [r[0] for r in self._query(
+            "SELECT DISTINCT rid FROM keyword_log WHERE seq > ? AND seq <= ? ORDER BY rid", (after, upto)
+        )]
+
+    def keyword_passages(self, rids: Sequence[int]) -> list[Passage]:
+        out: list[Passage] = []
+        for lo in range(0, len(rids), 500):
+            part = list(rids[lo : lo + 500])
+            marks = ",".join("?" * len(part))
+            out.extend(
+                _passage(r) for r in self._query(
+                    f"SELECT rid, file_id, heading, text FROM chunks WHERE rid IN ({marks})", part
+                )
+            )
+        return out
+
+    def keyword_all(self) -> Iterator[list[Passage]]:
+        last = 0
+        while True:
+            rows = self._query(
+                "SELECT rid, file_id, heading, text FROM chunks WHERE rid > ? ORDER BY rid LIMIT ?",
+                (last, keywords_module.BATCH),
+            )
+            if not rows:
+                return
+            yield [_passage(r) for r in rows]
+            last = rows[-1][0]
+
+    def _prune_keyword_log(self, upto: int) -> None:
+        """Drop log entries the index holds (the writer's, after each catch-up)."""
+        if self.readonly or upto <= self.keyword_pruned_to():
+            return
+        with self._tx() as db:
+            db.execute("DELETE FROM keyword_log WHERE seq <= ?", (upto,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_pruned_to', ?)", (str(upto),))
+
+    def _keywords_changed(self) -> None:
+        """After a write: let the keyword index commit (at most every few seconds)."""
+        try:
+            keywords = self.keywords
+            if keywords is None:
+                return
+            keywords.note_change()
+        except (OSError, ValueError) as exc:
+            # Derived data: a failure here is caught up (or rebuilt) on the next search.
+            logging.getLogger(__name__).warning("The keyword index could not be updated: %s", exc)
 
     def all_chunk_ids(self) -> set[str]:
         return {r[0] for r in self._query("SELECT id FROM chunks")}
