@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,30 @@ def test_a_reader_sees_what_the_writer_committed_and_never_breaks_it(tmp_path: P
     _add_file(writer, "/lib/b.txt", ["the ferry is late"])
     writer.keywords.sync()  # type: ignore[union-attr]
     assert _found(reader, "ferry") == {"/lib/a.txt#0", "/lib/b.txt#0"}
+    reader.close()
+    writer.close()
+
+
+
+def test_the_last_changes_of_a_burst_reach_other_processes_without_another_write(tmp_path: Path) -> None:
+    # A watcher indexes a burst of edits and then nothing happens: a search
+    # from another process must still find the last file (it once waited
+    # for the next write to be committed).
+    writer = Catalog(tmp_path / "catalog.sqlite3")
+    _add_file(writer, "/lib/a.txt", ["the ferry leaves at noon"])
+    assert _found(writer, "ferry") == {"/lib/a.txt#0"}  # the writer now holds the index
+    keywords = writer.keywords
+    assert keywords is not None
+    keywords.sync_every_s = 0.5
+    for n in range(5):
+        _add_file(writer, f"/lib/late-{n}.txt", [f"the hovercraft number {n} is late"])
+    reader = Catalog(tmp_path / "catalog.sqlite3", readonly=True)
+    expected = {f"/lib/late-{n}.txt#0" for n in range(5)}
+    deadline = time.monotonic() + 30
+    found: set[str] = set()
+    while found != expected and time.monotonic() < deadline:
+        found = _found(reader, "hovercraft")
+    assert found == expected
     reader.close()
     writer.close()
 

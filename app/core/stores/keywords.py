@@ -137,6 +137,10 @@ class KeywordIndex:
         self._mark: int | None = None  # the watermark this process last read or wrote
         self._last_sync = 0.0
         self._lock = threading.RLock()
+        #: The commit still owed for changes made since the last one (see ``note_change``).
+        self._pending: threading.Timer | None = None
+        self._pending_lock = threading.Lock()
+        self._closed = False
         #: How many times this process rebuilt the index from the catalog (tests, doctor).
         self.rebuilds = 0
 
@@ -221,13 +225,48 @@ class KeywordIndex:
     # --- catching up ----------------------------------------------------------
 
     def note_change(self) -> None:
-        """The catalog changed: commit the changes if the last commit is old enough.
+        """The catalog changed: commit now if the last commit is old enough, else soon.
 
         Called after each catalog write; committing every file would cost a
-        tantivy commit (and a segment) per file during a bulk ingest.
+        tantivy commit (and a segment) per file during a bulk ingest. The
+        last changes of a burst are committed ``sync_every_s`` later by a
+        timer, so another process (``docent search`` beside a running
+        ``watch``) sees them without waiting for the next write.
         """
-        if time.monotonic() - self._last_sync >= self.sync_every_s:
+        if self._closed:
+            return
+        wait = self.sync_every_s - (time.monotonic() - self._last_sync)
+        if wait <= 0:
             self.sync()
+        else:
+            self._commit_later(wait)
+
+    def _commit_later(self, wait: float) -> None:
+        with self._pending_lock:
+            if self._pending is not None or self._closed:
+                return  # one pending commit covers every change before it runs
+            timer = threading.Timer(wait, self._commit_pending)
+            timer.daemon = True
+            timer.name = "keyword-index-commit"
+            self._pending = timer
+            timer.start()
+
+    def _commit_pending(self) -> None:
+        with self._pending_lock:
+            self._pending = None
+        try:
+            with self._lock:
+                if self._closed:
+                    return  # closed meanwhile: close() committed everything
+                self.sync()
+        except Exception as exc:  # derived data: the next write or search catches up
+            log.warning("Could not update the keyword index: %s", exc)
+
+    def _cancel_pending(self) -> None:
+        with self._pending_lock:
+            timer, self._pending = self._pending, None
+        if timer is not None:
+            timer.cancel()
 
     def sync(self) -> int:
         """Bring the index up to the catalog's change log; returns the passages written.
@@ -411,6 +450,9 @@ class KeywordIndex:
 
     def close(self) -> None:
         """Commit what the catalog has (the next start needs no catching up) and let go."""
+        with self._pending_lock:
+            self._closed = True
+        self._cancel_pending()
         with self._lock:
             if self._writer is not None:
                 try:
