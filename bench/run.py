@@ -125,6 +125,15 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"Answer: first token ({a['prompt_tokens_median']:.0f}-token prompt, cold)",
             f"{_fmt(a['docent_first_token_ms'], ' ms')}", f"{_fmt(a['raw_first_token_ms'], ' ms')}",
             a["first_token_ratio"], "≤ 1.1×", (a["first_token_ratio"] or 9) <= 1.1)
+        if a.get("sources_after_retrieve_ms_median") is not None:
+            add("Answer: sources and their best sentence on screen, after retrieval",
+                f"{_fmt(a['sources_after_retrieve_ms_median'], ' ms')} "
+                f"({_fmt(a['sources_shown_ms_median'], ' ms')} after the question)",
+                f"{_fmt(a['docent_first_token_ms'], ' ms')} (first token)", None, "≤ 500 ms",
+                a["sources_after_retrieve_ms_median"] <= 500)
+            add("Answer: first token after a typical question (absolute, this machine)",
+                f"{_fmt(a['docent_first_token_ms'], ' ms')}", "–", None, "≤ 2500 ms",
+                a["docent_first_token_ms"] <= 2500)
         add("Answer: decode rate", f"{_fmt(a['docent_decode_tps'], ' tok/s')}",
             f"{_fmt(a['raw_decode_tps'], ' tok/s')}", a["decode_ratio"], "≥ 0.95×",
             (a["decode_ratio"] or 0) >= 0.95)

@@ -19,11 +19,23 @@ def indexed(library, docs):
 
 def test_an_answer_streams_and_cites_the_pdf_page(indexed, docs) -> None:
     pieces: list[str] = []
+    found: list[tuple[int, list[dict]]] = []
     answer = indexed.answerer.ask(
         "How many storm warnings did the lighthouse keepers record?",
         sampling=Sampling(max_tokens=60, temperature=0.0), on_token=pieces.append,
+        on_sources=lambda items: found.append((len(pieces), items)),
     )
     assert len(pieces) > 1, "the answer arrives token by token"
+    # What the model reads is handed over once, before its first word: the
+    # retrieved passages in order, the top one with its best sentence.
+    assert len(found) == 1
+    before_words, items = found[0]
+    assert before_words == 0
+    ids = [i["chunk_id"] for i in items]
+    assert ids and ids == [h.chunk.id for h in answer.retrieved if h.chunk.id in ids]
+    assert {s.hit.chunk.id for s in answer.sources} <= set(ids)
+    assert items[0]["quote"]["text"] in items[0]["text"]
+    assert answer.timings_ms["retrieve"] <= answer.timings_ms["sources"] <= answer.timings_ms["first_token"]
     assert "".join(pieces).strip() == answer.answer.strip() or answer.answer in "".join(pieces)
     assert not answer.declined
     assert answer.sources and answer.sources[0].n == 1

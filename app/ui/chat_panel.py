@@ -45,6 +45,18 @@ class TurnView:
     streaming: bool = False
 
 
+def streaming_status(turn: TurnView) -> str:
+    """The line under an answer being written: what the model is reading
+    (once the sources are found, before its first word), then "Answering…"."""
+    found = turn.record.get("found")
+    if found and not turn.answer:
+        files = len(set(found))
+        passages = f"{len(found)} passage{'s' if len(found) != 1 else ''}"
+        where = f"in {files} file{'s' if files != 1 else ''}"
+        return f"Found {passages} {where} (see Sources); the model is reading them…"
+    return "Answering…"
+
+
 class QuestionBox(QPlainTextEdit):
     """Enter sends, Shift+Enter starts a new line."""
 
@@ -214,6 +226,12 @@ class ChatPanel(QWidget):
         self.turns.append(TurnView(None, question, "", streaming=True))
         self.render()
 
+    def show_found(self, found: list[dict]) -> None:
+        """Retrieval is done: the streaming turn says what the model is reading."""
+        if self.turns and self.turns[-1].streaming:
+            self.turns[-1].record["found"] = [str(item.get("path") or "") for item in found]
+            self.render()
+
     def append_token(self, piece: str) -> None:
         if self.turns and self.turns[-1].streaming:
             self.turns[-1].answer += piece
@@ -244,7 +262,7 @@ class ChatPanel(QWidget):
         question = html.escape(t.question).replace("\n", "<br>")
         out = [f"<p class='q'>You: {question}</p>", self._answer_html(t)]
         if t.streaming:
-            out.append("<p class='meta'>Answering… (Esc to stop)</p>")
+            out.append(f"<p class='meta'>{html.escape(streaming_status(t))} (Esc to stop)</p>")
         elif t.turn_id is not None:
             notes = []
             if t.record.get("cached_from"):

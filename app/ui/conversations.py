@@ -159,6 +159,13 @@ class ConversationsMixin:
         if self._pending and self._pending[0] == request_id:
             self.chat.append_token(piece)
 
+    def _sources_found(self, request_id: int, found: list) -> None:
+        """Retrieval is done: show what the answer will be written from, at once."""
+        if self._pending and self._pending[0] == request_id:
+            self.sources.show_found(self._pending[1], found)
+            self.chat.show_found(found)
+            self.tabs.setCurrentWidget(self.sources)
+
     def _answer_progress(self, request_id: int, done: int, total: int, label: str) -> None:
         if self._pending and self._pending[0] == request_id:
             self.chat.show_progress(label, done, total)

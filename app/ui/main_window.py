@@ -269,6 +269,7 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self.model_worker.state_changed.connect(self._model_state)
         self.model_worker.token.connect(self._token)
         self.model_worker.answered.connect(self._answered)
+        self.model_worker.sources_found.connect(self._sources_found)
         self.model_worker.failed.connect(self._answer_failed)
         self.model_worker.progress.connect(self._answer_progress)
         self.ingest_worker.started.connect(self._ingest_started)

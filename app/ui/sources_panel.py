@@ -37,6 +37,7 @@ EMPTY_TEXT = "Select an answer to see its sources."
 UNCITED_NOTE = "This answer cites none of the sources; these were given to the model"
 NO_SOURCES_TEXT = "No passages from your documents were given to the model for this answer."
 NEAREST_NOTE = "Not found in your documents. The nearest passages found, for you to judge:"
+FOUND_NOTE = "Answering from these passages… The answer's own citations replace them when it is written."
 
 # Enough passage to judge relevance at a glance; the viewer shows the rest.
 _PASSAGE_CHARS = 600
@@ -298,6 +299,22 @@ class SourcesPanel(QWidget):
         self.empty.setVisible(False)
         self.scroll.setVisible(True)
         for item in shown:
+            self._add_card(dict(item), terms)
+        self.scroll.verticalScrollBar().setValue(0)
+
+    def show_found(self, question: str, found: list[dict]) -> None:
+        """Show the passages retrieval found for ``question`` while the answer
+        is written, each with its best sentence; the answer's own sources
+        replace them (:meth:`show_answer`) when it is done."""
+        self._clear_cards()
+        self.title.setText(f"<b>Found</b> for “{html.escape(' '.join(question.split()))}”")
+        self.title.setVisible(bool(question.strip()))
+        self.note.setText(FOUND_NOTE)
+        self.note.setVisible(True)
+        self.empty.setVisible(False)
+        self.scroll.setVisible(True)
+        terms = query_terms(question)
+        for item in found:
             self._add_card(dict(item), terms)
         self.scroll.verticalScrollBar().setValue(0)
 

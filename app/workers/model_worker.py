@@ -36,6 +36,8 @@ class ModelWorker(QObject):
     state_changed = Signal(str, str)  # state: loading | ready | answering | error; detail
     token = Signal(int, str)  # request id, text piece
     answered = Signal(int, dict)  # request id, answer record
+    #: request id, the passages found (each with its best sentence), before the model reads them
+    sources_found = Signal(int, list)
     failed = Signal(int, str)  # request id, human message
     # request id, steps done, steps in all, what is being read ("report.pdf"):
     # a whole-document answer reads its files in parts before it answers.
@@ -91,6 +93,7 @@ class ModelWorker(QObject):
                 on_progress=lambda done, total: self.progress.emit(request.request_id, done, total, label),
                 task=task,
                 use_cache=request.use_cache,
+                on_sources=lambda found: self.sources_found.emit(request.request_id, found),
             )
         except DocentError as exc:
             self.failed.emit(request.request_id, str(exc))

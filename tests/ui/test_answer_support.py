@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QTextCursor
 
 from tests import corpus
@@ -170,6 +170,58 @@ def test_an_answer_shows_its_supporting_quote_under_it(qtbot, open_window, histo
     kinds = {h.kind: h for h in viewer.highlights()}
     assert flat(kinds["quote"].text) == flat(quotes[0]["text"])
     assert kinds["quote"].color.lightness() < kinds["passage"].color.lightness()
+
+
+def test_the_sources_and_their_best_sentence_show_before_the_first_word(qtbot, open_window, history):
+    # The model takes seconds to read its prompt: what it reads is on screen
+    # meanwhile, each passage with the sentence that best answers the question.
+    from app.ui.sources_panel import FOUND_NOTE
+
+    window = open_window(history["data"])
+    before = window.conversation_id
+    window.new_chat()
+    qtbot.waitUntil(lambda: window.conversation_id != before, timeout=10_000)
+    seen: dict = {}
+
+    class Watcher(QObject):
+        """Looks at the window on the GUI thread, right after the window's own slots."""
+
+        @Slot(int, list)
+        def on_found(self, request_id: int, found: list) -> None:
+            seen.update(title=window.sources.title.text(), note=window.sources.note_text(),
+                        cards=window.sources.cards(), chat=flat(window.chat.transcript.toPlainText()),
+                        streamed=window.chat.streaming_text(), found=found)
+
+        @Slot(int, str)
+        def on_token(self, request_id: int, piece: str) -> None:
+            seen.setdefault("first_word_after_sources", "cards" in seen)
+            window.stop()  # one word is enough: the rest is other tests' business
+
+    watcher = Watcher()
+    window.model_worker.sources_found.connect(watcher.on_found)
+    window.model_worker.token.connect(watcher.on_token)
+    question = "Who recorded the storm warnings at the lighthouse?"
+    window.chat.question.setPlainText(question)
+    qtbot.keyClick(window.chat.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window._pending is None and window.chat.turns[-1].turn_id is not None,
+                    timeout=120_000)
+
+    assert seen.get("first_word_after_sources") is True, "the sources come before the answer's first word"
+    assert seen["streamed"] == ""
+    assert "Found" in seen["title"] and question in seen["title"]
+    assert seen["note"] == FOUND_NOTE
+    cards = seen["cards"]
+    assert cards and [c["chunk_id"] for c in cards] == [f["chunk_id"] for f in seen["found"]]
+    assert all(Path(c["path"]).exists() for c in cards)
+    # The top passage's best sentence is quoted from it, verbatim.
+    quote = cards[0]["quote"]
+    assert quote["text"] and quote["text"] in cards[0]["text"]
+    files = len({c["path"] for c in cards})
+    passages = f"{len(cards)} passage{'s' if len(cards) != 1 else ''}"
+    assert f"Found {passages} in {files} file{'s' if files != 1 else ''} (see Sources)" in seen["chat"]
+    # Once answered (here: stopped), the answer's own record replaces them.
+    assert window.sources.note_text() != FOUND_NOTE
+    assert "Found" not in flat(window.chat.transcript.toPlainText())
 
 
 def test_a_sentence_no_cited_passage_says_is_marked(qtbot, open_window, history):

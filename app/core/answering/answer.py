@@ -36,7 +36,7 @@ from app.core import textnorm
 from app.core.answering import citations as cite
 from app.core.answering import injection, mapreduce, relevance, support, wholedoc
 from app.core.answering.generation import FLAG_REPEATING, generate, quote_instead
-from app.core.answering.outcome import DECLINE_PATTERN, DECLINE_TEXT, Answer, Source
+from app.core.answering.outcome import DECLINE_PATTERN, DECLINE_TEXT, Answer, Citation, Source
 from app.core.answering.prompt import SYSTEM_PROMPT, Screens, fit
 from app.core.answering.retrieval import Hit, Retriever
 from app.core.answering.wholedoc import WholeDocTask
@@ -162,6 +162,7 @@ class Answerer:
         on_progress: Callable[[int, int], None] | None = None,
         task: WholeDocTask | None | _Plan = DETECT,
         use_cache: bool = True,
+        on_sources: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Answer:
         """Answer ``question`` from the library, streaming tokens to ``on_token``.
 
@@ -177,6 +178,11 @@ class Answerer:
                 answered over the same passages with the same settings
                 (False: write it again, as Regenerate does; the new answer
                 is stored). Whole-document answers are never cached.
+            on_sources: called once retrieval has found the passages worth
+                answering from, before the model reads them: each source's
+                ``ask --json`` record with its best sentence for the question
+                as ``quote`` (see :func:`found_sources`), so a window can show
+                them while the answer is written. Not called on a decline.
         """
         # One trace per question: retrieval, prompt, generation, citation, audit.
         with span("answer", {names.KIND: "answer", names.LABEL: "question", names.MODE: mode, names.K: k}) as op:
@@ -192,7 +198,7 @@ class Answerer:
             else:
                 answer = self._ask(question, k=k, mode=mode, scope=scope, history=history, sampling=sampling,
                                    on_token=on_token, should_stop=should_stop, rerank=rerank,
-                                   use_cache=use_cache)
+                                   use_cache=use_cache, on_sources=on_sources)
             _summarise(op, answer)
             return answer
 
@@ -200,6 +206,7 @@ class Answerer:
         self, question: str, *, k: int, mode: str, scope: str | None, history: Sequence[tuple[str, str]],
         sampling: Sampling, on_token: Callable[[str], None] | None, should_stop: Callable[[], bool] | None,
         rerank: bool, use_cache: bool = True,
+        on_sources: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Answer:
         """An ordinary question's answer (see :meth:`ask`)."""
         started = time.perf_counter()
@@ -238,6 +245,18 @@ class Answerer:
                 on_token(text)
             return self._audit_answer(answer, started, prompt=None, sampling=sampling)
 
+        # One embedding of each sentence for the early quotes, the citation
+        # step, the support check and the final quotes.
+        encode = support.memo(self.embedder.encode)
+        if on_sources is not None:
+            # Something to read at once: what was found and its best sentence,
+            # while the model (seconds on a laptop) reads the prompt.
+            with span("sources shown") as step:
+                found = found_sources(question, relevant, encode)
+                on_sources(found)
+                timings["sources"] = (time.perf_counter() - started) * 1000
+                step.set_attribute(names.SOURCES, len(found))
+
         # The passages are known now and the model not yet loaded: the moment
         # to look for this very answer among those already given.
         key = None
@@ -265,8 +284,6 @@ class Answerer:
                        should_stop=should_stop, cut=self.defence.any)
         timings["first_token"] = out.first_token_ms
         with span("citation") as step:
-            # One embedding of each sentence for the citation step, the support check and the quote.
-            encode = support.memo(self.embedder.encode)
             cited = cite.cite_answer(out.text, sources, encode)
             notes = cited.notes + ([FLAG_REPEATING] if out.repeated else [])
             answer = Answer(question, cited.text, cited.declined, cited.sources, cited.citations, self.model_name,
@@ -429,6 +446,26 @@ class Answerer:
         with span("audit"):
             self.audit.append("answer", record)
         return answer
+
+
+def found_sources(question: str, relevant: Sequence[Hit], encode: support.Encode) -> list[dict[str, Any]]:
+    """The passages an answer will be written from, as shown before it is:
+    each source's ``ask --json`` record (numbered in retrieval order) with the
+    sentence that best answers ``question`` as ``quote`` where one stands out
+    (see :func:`support.supporting_quotes`; the top source always has one).
+    """
+    sources = [Source(i, h) for i, h in enumerate(relevant, 1)]
+    quotes = support.supporting_quotes(
+        question, "", [Citation(s.n, s, False) for s in sources], encode, limit=len(sources),
+    )
+    by_n = {q.n: q for q in quotes}
+    found: list[dict[str, Any]] = []
+    for source in sources:
+        item = source.to_json()
+        if source.n in by_n:
+            item["quote"] = by_n[source.n].to_json(source)
+        found.append(item)
+    return found
 
 
 def _summarise(op: object, answer: Answer) -> None:
