@@ -152,6 +152,46 @@ def test_a_follow_up_repeats_the_earlier_turn_verbatim_so_its_kv_cache_is_reused
     assert len(prompts[1]) > len(turn_one) + 200
 
 
+
+def test_a_follow_up_keeps_source_numbers_and_names_passages_already_quoted(indexed) -> None:
+    from app.core.answering.prompt import QUOTED_ABOVE
+
+    model = indexed.model()
+    prompts: list[str] = []
+    real_stream = model.stream
+
+    def spy(prompt, sampling, **kw):  # noqa: ANN001, ANN202
+        prompts.append(prompt)
+        yield from real_stream(prompt, sampling, **kw)
+
+    model.stream = spy
+    try:
+        first = indexed.answerer.ask("How many storm warnings did the lighthouse keepers record?",
+                                     sampling=Sampling(max_tokens=40, temperature=0.0))
+        second = indexed.answerer.ask("And what else did the lighthouse keepers' report say about storms?",
+                                      history=[(first.question, first.answer)],
+                                      sampling=Sampling(max_tokens=40, temperature=0.0))
+    finally:
+        del model.stream
+    before = {s.hit.chunk.id: s.n for s in first.sources}
+    after = {s.hit.chunk.id: s.n for s in second.sources}
+    again = before.keys() & after.keys()
+    assert again, "the follow-up finds some of the same passages"
+    # The same passage has the same number in both answers; a new one takes a number not used before.
+    assert all(after[cid] == before[cid] for cid in again)
+    assert all(n > max(before.values()) for cid, n in after.items() if cid not in before)
+    # The follow-up's message names the passages the first one quoted, without their text again.
+    new_part = prompts[1][len(prompts[0]):]
+    for source in second.sources:
+        if source.hit.chunk.id in again:
+            assert f"[{source.n}] " in new_part and QUOTED_ABOVE in new_part
+            assert source.hit.chunk.text.strip() not in new_part
+        else:
+            assert source.hit.chunk.text.strip()[:80] in new_part
+    # Its citations point at those numbers, as the window and the audit show them.
+    assert {c.n for c in second.citations} <= set(after.values())
+    assert {c["n"] for c in second.to_json()["citations"]} <= set(after.values())
+
 def test_a_self_contained_question_is_searched_as_asked() -> None:
     from app.core.answering.answer import search_query
 

@@ -105,6 +105,13 @@ def test_citation_list_with_out_of_range_number_keeps_the_valid_one() -> None:
     assert "[9]" in out and "cite:9" not in out
 
 
+
+def test_a_follow_ups_numbers_link_to_its_own_sources_only() -> None:
+    # A follow-up keeps the numbers its passages had earlier in the conversation: 2, 6, 7.
+    out = answer_html("Quoted before [2]. New [6, 7]. Not this turn's [1].", [2, 6, 7])
+    assert all(f'<a href="cite:{n}">[{n}]</a>' in out for n in (2, 6, 7))
+    assert "[1]" in out and "cite:1" not in out
+
 def test_custom_cite_scheme_and_a_bad_one() -> None:
     assert '<a href="source:1">[1]</a>' in answer_html("x [1]", 1, cite_scheme="source")
     with pytest.raises(ValueError):

@@ -314,7 +314,7 @@ class ChatPanel(QWidget):
             return f"<div>{text}</div>"
         if record.get("declined") and "searched" in record:
             return f"<div>{decline_html(t.turn_id, record, t.question)}</div>"
-        text = answer_html(t.answer, len(record.get("sources", []))) if t.answer else ""
+        text = answer_html(t.answer, [int(s["n"]) for s in record.get("sources", [])]) if t.answer else ""
         text = text.replace('href="cite:', f'href="cite:{t.turn_id}:')
         if record.get("declined"):
             return f"<div class='declined'>{text}</div>"

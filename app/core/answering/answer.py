@@ -135,6 +135,7 @@ class Answerer:
         # unchanged, so llama.cpp reuses the KV cache of the whole earlier
         # conversation and only reads the new sources and question.
         self._sent: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self._numbers: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
         self.cache = cache
         self.cache_salt = dict(cache_salt or {})
 
@@ -245,6 +246,9 @@ class Answerer:
                 on_token(text)
             return self._audit_answer(answer, started, prompt=None, sampling=sampling)
 
+        # A passage quoted earlier in the conversation keeps its number and is
+        # not quoted again: the model's KV cache still holds it.
+        numbered, given = number_sources(relevant, self._earlier_sources(history))
         # One embedding of each sentence for the early quotes, the citation
         # step, the support check and the final quotes.
         encode = support.memo(self.embedder.encode)
@@ -252,7 +256,7 @@ class Answerer:
             # Something to read at once: what was found and its best sentence,
             # while the model (seconds on a laptop) reads the prompt.
             with span("sources shown") as step:
-                found = found_sources(question, relevant, encode)
+                found = found_sources(question, numbered, encode)
                 on_sources(found)
                 timings["sources"] = (time.perf_counter() - started) * 1000
                 step.set_attribute(names.SOURCES, len(found))
@@ -272,9 +276,8 @@ class Answerer:
             model = self._model()
         with span("prompt") as step:
             screens = Screens()  # each passage screened once for this question
-            messages, sources = fit(model, self.system_prompt, question,
-                                    [Source(i, h) for i, h in enumerate(relevant, 1)],
-                                    history, self._sent, sampling.max_tokens, self.defence, screens)
+            messages, sources = fit(model, self.system_prompt, question, numbered,
+                                    history, self._sent, sampling.max_tokens, self.defence, screens, given)
             prompt = model.render(messages)
             screened = screens.of(sources)
             check = injection.Check.build(screened, question) if self.defence.check_output else None
@@ -301,7 +304,7 @@ class Answerer:
             step.set_attribute("docent.quotes", len(answer.quotes))
         suspicious = [s.hit.chunk.id for s, scr in zip(sources, screened) if scr.flagged]
         if not answer.declined and answer.replaced is None and not out.stopped:
-            self._remember(question, answer.answer, messages[-1]["content"], out.raw)
+            self._remember(question, answer.answer, messages[-1]["content"], out.raw, sources)
         # Only an answer the model finished on its own is kept: not one the
         # user stopped, nor one replaced because it followed a document's instructions.
         if key is not None and self.cache is not None and not out.stopped and answer.replaced is None:
@@ -391,12 +394,24 @@ class Answerer:
                                   suspicious=trace.get("instruction_like", ()),
                                   whole_document=mapreduce.whole_document_note(task, trace))
 
-    def _remember(self, question: str, answer: str, sent: str, generated: str) -> None:
+    def _remember(self, question: str, answer: str, sent: str, generated: str, sources: Sequence[Source]) -> None:
         """Keep how a turn was put to the model, for the next follow-up's prompt."""
         self._sent[(question, answer)] = (sent, generated)
         self._sent.move_to_end((question, answer))
+        # Each passage the turn's message holds (quoted, or named as quoted
+        # earlier), by chunk id: its number and the text the model read.
+        self._numbers[(question, answer)] = {s.hit.chunk.id: (s.n, s.hit.chunk.text) for s in sources}
         while len(self._sent) > _KEPT_TURNS:
-            self._sent.popitem(last=False)
+            dropped, _ = self._sent.popitem(last=False)
+            self._numbers.pop(dropped, None)
+
+    def _earlier_sources(self, history: Sequence[tuple[str, str]]) -> dict[str, tuple[int, str]]:
+        """The passages the conversation's earlier turns gave the model as it
+        saw them (see :meth:`_remember`): chunk id → (number, text)."""
+        earlier: dict[str, tuple[int, str]] = {}
+        for turn in history:
+            earlier.update(self._numbers.get(tuple(turn), {}))  # type: ignore[arg-type]
+        return earlier
 
     def _audit_answer(
         self, answer: Answer, started: float, *, prompt: str | None, sampling: Sampling,
@@ -448,13 +463,37 @@ class Answerer:
         return answer
 
 
-def found_sources(question: str, relevant: Sequence[Hit], encode: support.Encode) -> list[dict[str, Any]]:
-    """The passages an answer will be written from, as shown before it is:
-    each source's ``ask --json`` record (numbered in retrieval order) with the
-    sentence that best answers ``question`` as ``quote`` where one stands out
-    (see :func:`support.supporting_quotes`; the top source always has one).
+def number_sources(
+    relevant: Sequence[Hit], earlier: Mapping[str, tuple[int, str]],
+) -> tuple[list[Source], set[str]]:
+    """Number the passages an answer is written from, in retrieval order.
+
+    A passage an earlier turn of the conversation gave the model (``earlier``:
+    chunk id → number, text) keeps that number when its text is unchanged,
+    and is returned among the chunk ids already given; the others take the
+    next numbers unused in the conversation. A new conversation numbers 1, 2, ….
     """
-    sources = [Source(i, h) for i, h in enumerate(relevant, 1)]
+    used = {n for n, _ in earlier.values()}
+    following = max(used, default=0) + 1
+    sources: list[Source] = []
+    given: set[str] = set()
+    for hit in relevant:
+        known = earlier.get(hit.chunk.id)
+        if known is not None and known[1] == hit.chunk.text:
+            sources.append(Source(known[0], hit))
+            given.add(hit.chunk.id)
+        else:
+            sources.append(Source(following, hit))
+            following += 1
+    return sources, given
+
+
+def found_sources(question: str, sources: Sequence[Source], encode: support.Encode) -> list[dict[str, Any]]:
+    """The passages an answer will be written from, as shown before it is:
+    each source's ``ask --json`` record with the sentence that best answers
+    ``question`` as ``quote`` where one stands out (see
+    :func:`support.supporting_quotes`; the top source always has one).
+    """
     quotes = support.supporting_quotes(
         question, "", [Citation(s.n, s, False) for s in sources], encode, limit=len(sources),
     )

@@ -13,7 +13,7 @@ inferred for an answer that has none.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +40,17 @@ UNSUPPORTED_OVERLAP = 0.2
 _SENTENCE_KEEP = re.compile(r"((?<=[.!?。！？])\s+|\n+)")
 
 
+#: The source numbers an answer may cite: ``n`` means 1..n; a collection
+#: names them (a follow-up keeps the numbers its passages had earlier in the
+#: conversation, so they need not start at 1 nor be contiguous).
+SourceNumbers = int | Collection[int]
+
+
+def is_source_number(n: int, numbers: SourceNumbers) -> bool:
+    """Whether ``[n]`` names one of the sources ``numbers`` describes."""
+    return 1 <= n <= numbers if isinstance(numbers, int) else n in numbers
+
+
 @dataclass(frozen=True)
 class Marked:
     """Source numbers an answer's markers name, split by whether they exist."""
@@ -48,25 +59,25 @@ class Marked:
     dangling: list[int]
 
 
-def markers(answer: str, n_sources: int) -> Marked:
+def markers(answer: str, n_sources: SourceNumbers) -> Marked:
     """Source numbers named by ``[n]`` markers, in first-mention order."""
     valid: list[int] = []
     dangling: list[int] = []
     for match in MARKER.finditer(answer):
         for part in re.split(r"[,;]", match.group(1)):
             n = int(part)
-            target = valid if 1 <= n <= n_sources else dangling
+            target = valid if is_source_number(n, n_sources) else dangling
             if n not in target:
                 target.append(n)
     return Marked(valid, dangling)
 
 
-def strip_dangling(answer: str, n_sources: int) -> str:
+def strip_dangling(answer: str, n_sources: SourceNumbers) -> str:
     """Remove markers that point at no source (a model's invention)."""
 
     def keep(match: re.Match[str]) -> str:
         nums = [int(p) for p in re.split(r"[,;]", match.group(1))]
-        good = [str(n) for n in nums if 1 <= n <= n_sources]
+        good = [str(n) for n in nums if is_source_number(n, n_sources)]
         return f"[{', '.join(good)}]" if good else ""
 
     return MARKER.sub(keep, answer)
@@ -84,7 +95,8 @@ def infer(
     source_texts: Sequence[str],
     source_vectors: Sequence[np.ndarray | None],
 ) -> list[int]:
-    """1-based numbers of the sources the sentences restate, best-supported first."""
+    """1-based positions in ``source_texts`` of the sources the sentences
+    restate, best-supported first."""
     support: dict[int, float] = {}
     source_words = [textnorm.content_words(t) for t in source_texts]
     for si, sentence in enumerate(answer_sentences):
@@ -104,8 +116,11 @@ def drop_unsupported(
     source_texts: Sequence[str],
     source_vectors: Sequence[np.ndarray | None],
     encode: Callable[[list[str]], np.ndarray],
+    numbers: Sequence[int] | None = None,
 ) -> tuple[str, list[int]]:
     """Remove ``[n]`` markers from sentences that source ``n`` does not support.
+
+    ``numbers``: each text's source number (default 1, 2, …).
 
     Only sentences with three content words or more are judged (a bare
     "UTF-8 [1]" says too little to check), and only against sources whose
@@ -122,16 +137,18 @@ def drop_unsupported(
     if not judged:
         return answer, []
     vectors = encode([plain for _, plain, _ in judged])
+    position = {n: i for i, n in enumerate(numbers if numbers is not None else range(1, len(source_texts) + 1))}
     source_words = [textnorm.content_words(t) for t in source_texts]
     removed: list[int] = []
     for (i, plain, nums), vec in zip(judged, vectors):
         words = textnorm.content_words(plain)
         bad: set[int] = set()
         for n in sorted(nums):
-            if not 1 <= n <= len(source_texts) or source_vectors[n - 1] is None:
+            at = position.get(n)
+            if at is None or source_vectors[at] is None:
                 continue
-            overlap = len(words & source_words[n - 1]) / max(1, len(words))
-            similarity = float(np.dot(vec, source_vectors[n - 1]))
+            overlap = len(words & source_words[at]) / max(1, len(words))
+            similarity = float(np.dot(vec, source_vectors[at]))
             if similarity < UNSUPPORTED_SIMILARITY and overlap < UNSUPPORTED_OVERLAP:
                 bad.add(n)
         if bad:
@@ -183,8 +200,9 @@ def cite_answer(
     that is empty, or that declines (unless it was ``stopped`` part-way), is
     declined.
     """
-    marked = markers(text, len(sources))
-    text = strip_dangling(text, len(sources))
+    numbers = [s.n for s in sources]
+    marked = markers(text, set(numbers))
+    text = strip_dangling(text, set(numbers))
     by_n = {s.n: s for s in sources}
     notes = [f"removed [{n}]: no source has that number" for n in marked.dangling]
     if not marked.valid and (not text or (DECLINE_PATTERN.search(text) and not stopped)):
@@ -192,17 +210,18 @@ def cite_answer(
     if marked.valid and encode is not None:
         # Every [n] must point at a passage that says what the sentence says.
         text, unsupported = drop_unsupported(
-            text, [s.hit.chunk.text for s in sources], [s.hit.vector for s in sources], encode)
+            text, [s.hit.chunk.text for s in sources], [s.hit.vector for s in sources], encode, numbers)
         notes += [f"removed [{n}]: that source does not support the sentence it was on" for n in unsupported]
-        marked = markers(text, len(sources))
+        marked = markers(text, set(numbers))
     if marked.valid:
         return Cited(text, False, sources, [Citation(n, by_n[n], False) for n in marked.valid], notes)
     among = sources or list(pool)
     sents = sentences(text)
     vecs = encode(sents) if sents and among and encode is not None else None
     inferred = infer(sents, vecs, [s.hit.chunk.text for s in among], [s.hit.vector for s in among]) if among else []
-    if sources:
-        return Cited(text, False, sources, [Citation(n, by_n[n], True) for n in inferred], notes)
+    if sources:  # infer() counts from 1 in list order; the sources keep their own numbers
+        found_in = [sources[i - 1] for i in inferred]
+        return Cited(text, False, sources, [Citation(s.n, s, True) for s in found_in], notes)
     # The answer names no numbers, so the inferred passages are numbered afresh, in order.
     found = [Source(i, among[n - 1].hit) for i, n in enumerate(sorted(inferred), 1)]
     return Cited(text, False, found, [Citation(s.n, s, True) for s in found], notes)

@@ -121,13 +121,13 @@ def highlight_html(text: str, terms: Iterable[str]) -> str:
     return "".join(out)
 
 
-def answer_html(markdown_text: str, n_sources: int, *, cite_scheme: str = "cite") -> str:
+def answer_html(markdown_text: str, n_sources: int | Iterable[int], *, cite_scheme: str = "cite") -> str:
     """The model's Markdown answer as inert HTML for the chat view.
 
     Supported: paragraphs and line breaks, ``#`` headings (shown small),
     bold, italic, inline code, fenced code blocks, bullet and numbered lists
     (nested items flattened into one level), block quotes and rules.
-    Citation markers ``[n]`` with ``1 <= n <= n_sources`` become
+    Citation markers ``[n]`` naming a source (``1 <= n <= n_sources``, or ``n`` among them) become
     ``<a href="cite:n">[n]</a>``; everything else that could act (HTML,
     links, images) comes out as plain text.
     """
@@ -141,8 +141,9 @@ def answer_html(markdown_text: str, n_sources: int, *, cite_scheme: str = "cite"
 class _HtmlWriter:
     """Writes the parsed answer with this module's own tags only."""
 
-    def __init__(self, n_sources: int, scheme: str) -> None:
-        self.n_sources = n_sources
+    def __init__(self, n_sources: int | Iterable[int], scheme: str) -> None:
+        # The numbers the answer's sources carry (n: 1..n).
+        self.numbers = set(range(1, n_sources + 1)) if isinstance(n_sources, int) else set(n_sources)
         self.scheme = scheme
 
     # --- blocks ---------------------------------------------------------------
@@ -253,7 +254,7 @@ class _HtmlWriter:
         parts = []
         for number in re.findall(r"\d+", numbers):
             n = int(number)
-            if 1 <= n <= self.n_sources:
+            if n in self.numbers:
                 parts.append(f'<a href="{self.scheme}:{n}">[{n}]</a>')
             else:
                 parts.append(f"[{number}]")

@@ -29,7 +29,7 @@ import numpy as np
 
 from app.core import textnorm
 from app.core.answering import injection
-from app.core.answering.citations import MARKER
+from app.core.answering.citations import MARKER, SourceNumbers, is_source_number
 from app.core.answering.outcome import Answer, Citation, Quote, SentenceCheck, Source
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -178,7 +178,7 @@ def passage_sentences(text: str) -> list[_Span]:
     return out
 
 
-def _answer_sentences(answer_text: str, n_sources: int) -> list[tuple[str, tuple[int, ...]]]:
+def _answer_sentences(answer_text: str, n_sources: SourceNumbers) -> list[tuple[str, tuple[int, ...]]]:
     """The answer's sentences worth checking (three content words or more),
     without markers or bullets, each with the source numbers it cites.
 
@@ -200,9 +200,9 @@ def _answer_sentences(answer_text: str, n_sources: int) -> list[tuple[str, tuple
     return [(s, tuple(dict.fromkeys(n))) for s, n in out if len(textnorm.content_words(s)) >= 3]
 
 
-def _numbers(text: str, n_sources: int) -> list[int]:
+def _numbers(text: str, n_sources: SourceNumbers) -> list[int]:
     return [n for m in MARKER.finditer(text) for p in re.split(r"[,;]", m.group(1))
-            if 1 <= (n := int(p)) <= n_sources]
+            if is_source_number(n := int(p), n_sources)]
 
 
 def _overlap(words: set[str], other: set[str]) -> float:
@@ -219,7 +219,7 @@ def check_sentences(answer_text: str, sources: Sequence[Source], encode: Encode)
     least :data:`SUPPORT_OVERLAP` of its content words in the passage.
     ``SentenceCheck.sources`` names the passages that support it.
     """
-    sents = _answer_sentences(answer_text, len(sources))
+    sents = _answer_sentences(answer_text, {s.n for s in sources})
     if not sents or not sources:
         return [SentenceCheck(s, False, ()) for s, _ in sents]
     by_n = {s.n: s for s in sources}
