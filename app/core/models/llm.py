@@ -117,13 +117,15 @@ class LocalModel:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
-        flash_attn: bool = True,
+        flash_attn: bool = False,
         n_batch: int = PROMPT_BATCH,
     ) -> None:
         """
         Args:
-            flash_attn: llama.cpp's fused attention; on CPU it reads a long
-                prompt faster (measured in ``make bench``: the answer's first token).
+            flash_attn: llama.cpp's fused attention. On CPU it reads a long
+                prompt faster (``make bench`` measures it), but its rounding
+                changes a small model's greedy answers; off until a model is
+                measured with it on both development sets.
             n_batch: prompt tokens evaluated per step (and per micro-batch);
                 larger steps read a prompt of a few thousand tokens faster.
         """
