@@ -134,14 +134,16 @@ class SourceCard(QFrame):
         self.setToolTip("Click to show this passage in the document")
 
     def _label(self, text: str) -> QLabel:
-        label = QLabel(text)
+        # Parented at once: a parentless label that is shown (setVisible) becomes
+        # a window of its own for a moment, and takes the focus from the app's.
+        label = QLabel(text, self)
         label.setTextFormat(Qt.TextFormat.RichText)
         # No text interaction, so a click anywhere on the card reaches the card.
         label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
         return label
 
     def _button(self, text: str, slot: Any) -> QToolButton:
-        button = QToolButton()
+        button = QToolButton(self)
         button.setText(text)
         button.setAutoRaise(True)
         button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the context menu serves keyboard users

@@ -175,6 +175,8 @@ def test_an_answer_shows_its_supporting_quote_under_it(qtbot, open_window, histo
 def test_the_sources_and_their_best_sentence_show_before_the_first_word(qtbot, open_window, history):
     # The model takes seconds to read its prompt: what it reads is on screen
     # meanwhile, each passage with the sentence that best answers the question.
+    from PySide6.QtWidgets import QApplication
+
     from app.ui.sources_panel import FOUND_NOTE
 
     window = open_window(history["data"])
@@ -195,6 +197,7 @@ def test_the_sources_and_their_best_sentence_show_before_the_first_word(qtbot, o
         @Slot(int, str)
         def on_token(self, request_id: int, piece: str) -> None:
             seen.setdefault("first_word_after_sources", "cards" in seen)
+            seen.setdefault("active", QApplication.activeWindow() is window)
             window.stop()  # one word is enough: the rest is other tests' business
 
     watcher = Watcher()
@@ -210,6 +213,7 @@ def test_the_sources_and_their_best_sentence_show_before_the_first_word(qtbot, o
     assert seen["streamed"] == ""
     assert "Found" in seen["title"] and question in seen["title"]
     assert seen["note"] == FOUND_NOTE
+    assert seen["active"], "no card flashes up as a window of its own (Esc must still reach the window)"
     cards = seen["cards"]
     assert cards and [c["chunk_id"] for c in cards] == [f["chunk_id"] for f in seen["found"]]
     assert all(Path(c["path"]).exists() for c in cards)
