@@ -286,6 +286,12 @@ class Retriever:
         self._query_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._query_vectors_guard = threading.Lock()
 
+    def forget_query_vectors(self) -> None:
+        """Drop the query embeddings kept in memory (a benchmark times each
+        search as a new question's, embedding included)."""
+        with self._query_vectors_guard:
+            self._query_vectors.clear()
+
     def query_vector(self, query: str) -> np.ndarray:
         """``query``'s embedding, from memory when it was embedded lately.
 
