@@ -308,29 +308,24 @@ class SourcesPanel(QWidget):
         """Show the passages retrieval found for ``question`` while the answer
         is written, each with its best sentence; the answer's own sources
         replace them (:meth:`show_answer`) when it is done."""
-        self._clear_cards()
-        self.title.setText(f"<b>Found</b> for “{html.escape(' '.join(question.split()))}”")
-        self.title.setVisible(bool(question.strip()))
-        self.note.setText(FOUND_NOTE)
-        self.note.setVisible(True)
-        self.empty.setVisible(False)
-        self.scroll.setVisible(True)
-        terms = query_terms(question)
-        for item in found:
-            self._add_card(dict(item), terms)
-        self.scroll.verticalScrollBar().setValue(0)
+        self._show_listed("Found", FOUND_NOTE, question, [dict(item) for item in found])
 
     def _show_nearest(self, question: str, nearest: list[dict]) -> None:
+        self._show_listed("Nearest passages", NEAREST_NOTE, question,
+                          [{**hit, "n": i} for i, hit in enumerate(nearest, start=1)])
+
+    def _show_listed(self, heading: str, note: str, question: str, items: list[dict]) -> None:
+        """Cards for ``items`` under "``heading`` for “question”" and ``note``."""
         self._clear_cards()
-        self.title.setText(f"<b>Nearest passages</b> for “{html.escape(' '.join(question.split()))}”")
+        self.title.setText(f"<b>{heading}</b> for “{html.escape(' '.join(question.split()))}”")
         self.title.setVisible(bool(question.strip()))
-        self.note.setText(NEAREST_NOTE)
+        self.note.setText(note)
         self.note.setVisible(True)
         self.empty.setVisible(False)
         self.scroll.setVisible(True)
         terms = query_terms(question)
-        for i, hit in enumerate(nearest, start=1):
-            self._add_card({**hit, "n": i}, terms)
+        for item in items:
+            self._add_card(item, terms)
         self.scroll.verticalScrollBar().setValue(0)
 
     def clear(self) -> None:
