@@ -126,7 +126,7 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_fmt(a['docent_first_token_ms'], ' ms')}", f"{_fmt(a['raw_first_token_ms'], ' ms')}",
             a["first_token_ratio"], "≤ 1.1×", (a["first_token_ratio"] or 9) <= 1.1)
         if a.get("sources_after_retrieve_ms_median") is not None:
-            add("Answer: sources and their best sentence on screen, after retrieval",
+            add("Answer: sources and the top one's best sentence on screen, after retrieval",
                 f"{_fmt(a['sources_after_retrieve_ms_median'], ' ms')} "
                 f"({_fmt(a['sources_shown_ms_median'], ' ms')} after the question)",
                 f"{_fmt(a['docent_first_token_ms'], ' ms')} (first token)", None, "≤ 500 ms",
