@@ -57,6 +57,7 @@ from app.core import textnorm  # noqa: E402
 from app.core.stores.catalog import ChunkRow  # noqa: E402
 from app.core.ingest.indexer import chunk_id  # noqa: E402
 from app.core.library import Library  # noqa: E402
+from app.core.stores.vectors import SEARCH_EF  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 10_000)
@@ -74,6 +75,7 @@ LIBRARY_ROOT = "/bench-library"
 R_MANUALS = Path("/usr/share/R/doc/manual")
 STORE_BATCH = 20_000  # chunks made and stored at a time
 RECALL_QUERIES = 40  # queries whose HNSW results are compared with an exact search
+EF_SWEEP = (50, 100, 200, 400, 800)  # Chroma hnsw ef_search values measured at each size
 
 METHOD = (
     "Synthetic chunks from real prose: sentences of /usr/share/doc/python3.11/html (tags stripped), the R "
@@ -98,7 +100,9 @@ METHOD = (
     "normalize_embeddings=True) + collection.query(n_results={depth}, include=['distances']) on the same "
     "collection + tantivy searcher.search(query, {depth}) on the same keyword index with the same query. "
     "HNSW recall@{depth}: Chroma's ids vs the exact top {depth} by cosine over every stored vector (NumPy), "
-    "for {recall_queries} of the queries, at Chroma's default HNSW settings (the ones Docent uses). "
+    "for {recall_queries} of the queries, at Docent's HNSW settings (Chroma's defaults but ef_search={ef}); "
+    "hnsw_sweep: the same recall for {sweep_queries} queries and the bare collection.query time at each "
+    "ef_search of {sweep}, on the same collection. "
     "rss_mb: the bench process's resident memory after the size's queries (Chroma and tantivy "
     "in process, plus the bench's own copy of the vectors for the exact search)."
 )
@@ -415,6 +419,34 @@ class Bench:
             total += len(want)
         return round(found / total, 4)
 
+    def hnsw_sweep(self, queries: list[str]) -> list[dict[str, float]]:
+        """Recall@DEPTH and bare Chroma query time at each ``ef_search`` of
+        EF_SWEEP, on the same collection and queries; Docent's own setting is
+        put back afterwards."""
+        matrix = np.concatenate(self.all_vecs)
+        vecs = self.raw_model.encode(queries, normalize_embeddings=True, convert_to_numpy=True,
+                                     show_progress_bar=False)
+        exact = [{self.all_ids[i] for i in np.argpartition(-(matrix @ v), DEPTH)[:DEPTH]} for v in vecs]
+        rows: list[dict[str, float]] = []
+        try:
+            for ef in EF_SWEEP:
+                self.vectors.set_search_ef(ef)
+                for v in vecs[:WARMUP]:
+                    self.raw_col.query(query_embeddings=[v], n_results=DEPTH, include=[])
+                found = 0
+                times: list[float] = []
+                for v, want in zip(vecs, exact):
+                    t = time.perf_counter()
+                    got = self.raw_col.query(query_embeddings=[v], n_results=DEPTH, include=["distances"])
+                    times.append((time.perf_counter() - t) * 1000)
+                    found += len(set(got["ids"][0]) & want)
+                rows.append({"ef_search": ef, "recall_at_depth": round(found / (DEPTH * len(vecs)), 4),
+                             "chroma_p50_ms": round(_pct(times, 50), 2),
+                             "chroma_p95_ms": round(_pct(times, 95), 2)})
+        finally:
+            self.vectors.set_search_ef(SEARCH_EF)
+        return rows
+
     def measure(self, queries: list[str], warmup: list[str]) -> dict[str, object]:
         for q in warmup:
             for mode in ("hybrid", "vector", "keyword"):
@@ -476,6 +508,8 @@ class Bench:
             "raw_parts_ms": {"embed": s["raw_embed"], "chroma": s["raw_chroma"], "tantivy": s["raw_tantivy"]},
             "hybrid_stages_p50_ms": {k: round(statistics.median(v), 2) for k, v in stages.items() if v},
             "hnsw_recall_at_depth": self.hnsw_recall(queries[:RECALL_QUERIES]),
+            "hnsw_ef_search": SEARCH_EF,
+            "hnsw_sweep": self.hnsw_sweep(queries[:RECALL_QUERIES * 2]),
             "queries_with_hits": hits_found,
         }
 
@@ -502,7 +536,8 @@ def main(quick: bool = False, sizes: tuple[int, ...] | None = None) -> dict[str,
     out: dict[str, object] = {
         "method": METHOD.format(base=BASE_CHUNKS, mix=MIX_OTHER, a=1 - MIX_OTHER, noise=NOISE,
                                 per_file=CHUNKS_PER_FILE, queries=QUERIES, warmup=WARMUP, k=K, depth=DEPTH,
-                                recall_queries=RECALL_QUERIES),
+                                recall_queries=RECALL_QUERIES, ef=SEARCH_EF,
+                                sweep_queries=RECALL_QUERIES * 2, sweep=", ".join(map(str, EF_SWEEP))),
         "queries": len(queries),
         "k": K,
         "candidate_depth": DEPTH,

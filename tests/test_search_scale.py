@@ -170,3 +170,32 @@ def test_hybrid_hits_carry_their_stored_vectors_keyword_only_ones_too(tmp_path: 
     finally:
         store.close()
         cat.close()
+
+
+def test_a_library_made_with_another_hnsw_search_depth_opens_with_the_current_one(tmp_path: Path) -> None:
+    """ef_search is a search-time setting: a library from an older Docent (or
+    Chroma's default) gets the depth the bench chose, and keeps it."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from app.core.stores.vectors import COLLECTION, SEARCH_EF, VectorStore
+
+    path = tmp_path / "chroma"
+    older = SEARCH_EF + 37
+    client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+    col = client.create_collection(COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None,
+                                   configuration={"hnsw": {"space": "cosine", "ef_search": older}})
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(50, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    col.add(ids=[f"c{i}" for i in range(50)], embeddings=vecs, metadatas=[{"file_id": 1}] * 50)
+    assert col.configuration["hnsw"]["ef_search"] == older
+    del col, client
+
+    store = VectorStore(path)
+    assert store.search_ef == SEARCH_EF
+    assert store.count() == 50, "nothing is re-indexed"
+    store.close()
+    again = VectorStore(path)
+    assert again.search_ef == SEARCH_EF
+    again.close()

@@ -18,6 +18,13 @@ from app.errors import DAMAGED, StoreError, storage_problem
 
 COLLECTION = "chunks"
 
+#: How many candidates Chroma's HNSW graph walk keeps per search
+#: (``ef_search``; Chroma's default is 100). More finds more of the true
+#: nearest passages in a large library at a small cost per search: chosen
+#: from bench/search.py's sweep of recall against an exact search and query
+#: time at 1k to 100k chunks (README, "HNSW search depth").
+SEARCH_EF = 100
+
 
 def _batches(n: int, size: int) -> Iterator[slice]:
     for lo in range(0, n, size):
@@ -29,6 +36,7 @@ class VectorStore:
 
     def __init__(self, path: Path) -> None:
         enforce_offline()
+        self.path = Path(path)
         try:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -44,6 +52,7 @@ class VectorStore:
                 embedding_function=None,
             )
             self._max_batch = max(1, int(self._client.get_max_batch_size()))
+            self._keep_search_ef()
         except BaseException as exc:  # pyo3 panics are BaseExceptions
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -52,7 +61,25 @@ class VectorStore:
                 "It may be damaged; move the folder aside and run `docent ingest` again to rebuild it.",
                 kind=DAMAGED,
             ) from exc
-        self.path = Path(path)
+
+    def _keep_search_ef(self) -> None:
+        """Give a collection made before :data:`SEARCH_EF` changed (or by an
+        older Docent) the current search depth; it is a search-time setting,
+        so nothing is re-indexed."""
+        hnsw = (getattr(self._col, "configuration", None) or {}).get("hnsw") or {}
+        if hnsw.get("ef_search") != SEARCH_EF:
+            self.set_search_ef(SEARCH_EF)
+
+    def set_search_ef(self, ef: int) -> None:
+        """Keep ``ef`` candidates per HNSW search from now on (stored with the collection)."""
+        self._guard("change its search depth", self._col.modify,
+                    configuration={"hnsw": {"ef_search": int(ef)}})
+
+    @property
+    def search_ef(self) -> int:
+        """The collection's HNSW ``ef_search``."""
+        hnsw = (getattr(self._col, "configuration", None) or {}).get("hnsw") or {}
+        return int(hnsw.get("ef_search") or 0)
 
     def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
