@@ -73,6 +73,43 @@ def test_token_spans_match_the_standard_backend(onnx_embedder, embedder) -> None
     assert onnx_embedder.token_spans(text) == embedder.token_spans(text)
 
 
+def test_batches_are_tokenized_as_transformers_does_without_importing_it(onnx_embedder) -> None:
+    """The tokenizers library alone gives the ids, mask and padding the model
+    was exported with transformers' tokenizer for: same texts, same inputs."""
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(onnx_embedder.cache_dir / "tokenizer"), local_files_only=True)
+    long_text = " ".join(["The lighthouse keeper wrote down every storm warning in the logbook."] * 40)
+    batch = [t.strip() for t in [*TEXTS, long_text, "naïve café – 東京 ✓"]]
+    want = reference(batch, padding=True, truncation="longest_first", max_length=onnx_embedder.max_tokens + 2,
+                     return_tensors="np")
+    got = onnx_embedder._batch_tok.encode_batch(batch)  # noqa: SLF001
+    assert [e.ids for e in got] == want["input_ids"].tolist()
+    assert [e.attention_mask for e in got] == want["attention_mask"].tolist()
+    assert len(got[len(TEXTS)].ids) == onnx_embedder.max_tokens + 2, "a long text is cut to the model's length"
+
+
+def test_with_the_export_in_place_neither_torch_nor_transformers_is_loaded(onnx_embedder, onnx_cache: Path) -> None:
+    """What the installed app needs to embed on this backend: onnxruntime and
+    tokenizers, not torch (most of the bundle's size and load time)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from app.config import bundled_embedding_model\n"
+        "from app.core.models.embedder import OnnxInt8Embedder\n"
+        f"e = OnnxInt8Embedder(bundled_embedding_model(), {str(onnx_cache)!r})\n"
+        "v = e.encode(['Where is the lighthouse?'])\n"
+        "print(v.shape, len(e.token_spans('Where is the lighthouse?')))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent, check=True).stdout.splitlines()
+    assert out[0] == f"(1, {onnx_embedder.dim}) 5"
+    assert out[1] == "[]"
+
+
 def test_encoding_can_be_cancelled_between_batches(onnx_embedder) -> None:
     from app.errors import Cancelled
 

@@ -81,7 +81,7 @@ class _LocalEmbedder:
     max_tokens: int
 
     def _identify(self, *, name: str, model_dir: Path, dim: int, max_seq_length: int,
-                  tokenizer: Any, batch_size: int, per_call: int) -> None:
+                  tokenizer: Any | None, batch_size: int, per_call: int) -> None:
         """Record what the model is and how it is run.
 
         Args:
@@ -101,7 +101,7 @@ class _LocalEmbedder:
         # truncation on every call, so counting tokens on one thread while a
         # batch is encoded on another would unpad the batch. With a copy (and
         # a lock of its own) counting never waits behind a whole batch either.
-        self._span_tokenizer = copy.deepcopy(tokenizer)
+        self._span_tokenizer = copy.deepcopy(tokenizer) if tokenizer is not None else None
         self._span_lock = threading.Lock()
         self._batch_size = batch_size
         self._per_call = per_call
@@ -429,13 +429,35 @@ def _export(model_dir: Path, out: Path) -> dict[str, object]:
     }
 
 
+def _load_tokenizer(folder: Path) -> Any:
+    """A model's fast tokenizer from its saved ``tokenizer.json``, with the
+    tokenizers library only."""
+    from tokenizers import Tokenizer
+
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        raise ModelError(f"{path} is missing")
+    return Tokenizer.from_file(str(path))
+
+
+def _pad_token(folder: Path) -> str:
+    """The padding token a saved tokenizer names in its settings."""
+    try:
+        config = json.loads((Path(folder) / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    pad = config.get("pad_token") if isinstance(config, dict) else None
+    return str((pad.get("content") if isinstance(pad, dict) else pad) or "[PAD]")
+
+
 class OnnxInt8Embedder(_LocalEmbedder):
     """The same model, exported once to ONNX, quantised to int8, run by onnxruntime.
 
     Vectors are close to, but not identical with, the full-precision ones
     (cosine about 0.99), so a library keeps to one backend: see
-    ``Library._check_embedder``. Neither torch nor sentence-transformers is
-    imported once the export exists.
+    ``Library._check_embedder``. Once the export exists only onnxruntime and
+    the tokenizers library are imported: not torch, transformers or
+    sentence-transformers.
     """
 
     backend = "onnx-int8"
@@ -453,10 +475,7 @@ class OnnxInt8Embedder(_LocalEmbedder):
             export_onnx_int8(model_dir, self.cache_dir)
         try:
             import onnxruntime as ort
-            from transformers import AutoTokenizer
-            from transformers.utils import logging as hf_logging
 
-            hf_logging.set_verbosity_error()
             meta = json.loads((self.cache_dir / _META_FILE).read_text(encoding="utf-8"))
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -464,9 +483,17 @@ class OnnxInt8Embedder(_LocalEmbedder):
             self._session = ort.InferenceSession(
                 str(self.cache_dir / _ONNX_FILE), options, providers=["CPUExecutionProvider"]
             )
-            self._tokenizer = AutoTokenizer.from_pretrained(
-                str(self.cache_dir / "tokenizer"), local_files_only=True
-            )
+            # The tokenizers library alone (Rust, a few MB) reads the same
+            # tokenizer.json transformers' fast tokenizer wraps, so the ids and
+            # offsets are the same without importing transformers (or torch).
+            self._spans_tok = _load_tokenizer(self.cache_dir / "tokenizer")
+            self._batch_tok = _load_tokenizer(self.cache_dir / "tokenizer")
+            # As transformers does for a batch: cut each text to the model's
+            # length, pad to the longest in the batch.
+            self._batch_tok.enable_truncation(max_length=int(meta["max_seq_length"]))
+            pad_token = _pad_token(self.cache_dir / "tokenizer")
+            pad_id = self._batch_tok.token_to_id(pad_token)
+            self._batch_tok.enable_padding(pad_id=0 if pad_id is None else int(pad_id), pad_token=pad_token)
         except Exception as exc:  # noqa: BLE001 - a damaged cache means the same to the user
             raise ModelError(
                 f"Could not load the faster (ONNX int8) embedding model from {self.cache_dir}: {exc}. "
@@ -478,18 +505,23 @@ class OnnxInt8Embedder(_LocalEmbedder):
         self._pooling = str(meta["pooling"])
         self._lower = bool(meta.get("do_lower_case", False))
         self._identify(name=str(meta["name"]), model_dir=model_dir, dim=int(meta["dim"]),
-                       max_seq_length=self._max_seq, tokenizer=self._tokenizer,
+                       max_seq_length=self._max_seq, tokenizer=None,
                        batch_size=batch_size, per_call=batch_size)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token of ``text`` (no special tokens; thread-safe)."""
+        with self._span_lock:
+            enc = self._spans_tok.encode(text, add_special_tokens=False)
+        return [(s, e) for s, e in enc.offsets if e > s]
 
     def _embed(self, batch: list[str]) -> np.ndarray:
         # sentence-transformers strips (and optionally lowercases) before tokenizing.
         batch = [t.strip().lower() if self._lower else t.strip() for t in batch]
-        with self._lock:  # the tokenizer sets its padding on each call: one batch at a time
-            enc = self._tokenizer(
-                batch, padding=True, truncation="longest_first", max_length=self._max_seq,
-                return_tensors="np", verbose=False,
-            )
-            feeds = {n: np.asarray(enc[n], dtype=np.int64) for n in self._inputs}
+        with self._lock:  # onnxruntime already uses every core for one batch
+            encs = self._batch_tok.encode_batch(batch)
+            columns = {"input_ids": [e.ids for e in encs], "attention_mask": [e.attention_mask for e in encs],
+                       "token_type_ids": [e.type_ids for e in encs]}
+            feeds = {n: np.asarray(columns[n], dtype=np.int64) for n in self._inputs}
             hidden = self._session.run(None, feeds)[0]
         mask = feeds["attention_mask"][..., None].astype(np.float32)
         if self._pooling == "cls":
