@@ -6,6 +6,7 @@ runs its self-test with networking off and opens its window under Xvfb.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -106,3 +107,27 @@ def test_the_bundle_leaves_out_gpu_libraries_and_test_binaries(bundle) -> None:
     assert [p.name for p in (bundle / "_internal" / "torch" / "bin").iterdir()] == ["torch_shm_manager"]
     assert not list(bundle.rglob("Qt6WebEngineCore*"))
     assert list(bundle.rglob("libqoffscreen.so")) and list(bundle.rglob("*QtPdf*"))
+
+
+def test_the_bundle_embeds_on_the_faster_backend_with_the_export_it_ships(bundle, tmp_path) -> None:
+    """Choosing the faster (ONNX int8) embeddings in the installed app uses the
+    export made at build time: nothing is exported on the user's machine."""
+    from tests import corpus
+
+    shipped = list((bundle / "_internal" / "resources" / "models" / "onnx-int8").glob("*/model_qint8.onnx"))
+    assert len(shipped) == 1 and shipped[0].stat().st_size > 1_000_000
+    docs = corpus.make_library(tmp_path / "docs")
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "settings.json").write_text('{"embedding_backend": "onnx-int8"}', encoding="utf-8")
+    exe = str(bundle / "docent")
+    ingest = subprocess.run([exe, "--data-dir", str(data), "ingest", str(docs["pdf"].parent)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert ingest.returncode == 0, ingest.stderr[-2000:]
+    search = subprocess.run([exe, "--data-dir", str(data), "search", "--json", "storm warnings"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert search.returncode == 0, search.stderr[-2000:]
+    top = json.loads(search.stdout)["hits"][0]
+    assert (top["path"], top["page"]) == (str(docs["pdf"]), 3)
+    assert not (data / "models" / "onnx-int8").exists(), "the shipped export was used, none made"

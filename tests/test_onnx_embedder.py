@@ -110,6 +110,33 @@ def test_with_the_export_in_place_neither_torch_nor_transformers_is_loaded(onnx_
     assert out[1] == "[]"
 
 
+def test_an_export_shipped_with_the_app_is_used_without_exporting_again(onnx_embedder, tmp_path: Path) -> None:
+    """The installed app ships the bundled model's export (made at build
+    time, where torch is): it is found by the weights' fingerprint wherever
+    the model is installed, and nothing is exported into the data folder."""
+    import json
+    import shutil
+
+    from app.core.models.embedder import OnnxInt8Embedder, model_fingerprint, shipped_export
+
+    model = bundled_embedding_model()
+    shipped = tmp_path / "resources" / "models" / "onnx-int8"
+    target = shipped / f"{model.name}-{model_fingerprint(model)}"
+    shutil.copytree(onnx_embedder.cache_dir, target)  # what packaging/docent.spec puts in the bundle
+    cache = tmp_path / "data" / "models" / "onnx-int8"
+
+    shipped_embedder = OnnxInt8Embedder(model, cache, shipped=[tmp_path / "elsewhere", shipped])
+
+    assert shipped_embedder.cache_dir == target
+    assert not cache.exists(), "nothing exported into the data folder"
+    assert np.allclose(shipped_embedder.encode(TEXTS), onnx_embedder.encode(TEXTS), atol=1e-6)
+    # An export of other weights is never taken for this model's.
+    meta_file = target / "docent-onnx.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta_file.write_text(json.dumps({**meta, "fingerprint": "0" * 16}), encoding="utf-8")
+    assert shipped_export(model, [shipped]) is None
+
+
 def test_encoding_can_be_cancelled_between_batches(onnx_embedder) -> None:
     from app.errors import Cancelled
 

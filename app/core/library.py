@@ -37,6 +37,7 @@ from app.core.stores.lock import WriterLock
 from app.core.stores.recovery import Repair
 from app.core.stores.vectors import VectorStore
 from app.errors import MISMATCH, StoreError, storage_problem
+from app.resources import resources_dir
 
 T = TypeVar("T")
 
@@ -254,8 +255,10 @@ class Library:
             s = self.settings
             embedder = make_embedder(
                 s.embedding_model(), backend=s.embedding_backend,
-                # The int8 export is made once per model, inside the data folder.
+                # The int8 export is made once per model, inside the data
+                # folder, unless the installed app ships it (the bundled model's).
                 cache_root=self.paths.models / "onnx-int8",
+                shipped=[resources_dir() / "models" / "onnx-int8"],
             )
             self._check_embedder(embedder)
             return embedder

@@ -265,7 +265,8 @@ _POOLINGS = ("mean", "cls", "max")
 
 
 def make_embedder(
-    model_dir: Path, *, backend: str = "torch", cache_root: Path | None = None, batch_size: int = 32
+    model_dir: Path, *, backend: str = "torch", cache_root: Path | None = None, batch_size: int = 32,
+    shipped: Sequence[Path] = (),
 ) -> Embedder:
     """The embedder the settings ask for.
 
@@ -274,13 +275,15 @@ def make_embedder(
         backend: ``"torch"`` (full precision) or ``"onnx-int8"``.
         cache_root: where exported ONNX models are kept (inside the data
             folder); required for ``"onnx-int8"``.
+        shipped: folders of exports made at build time (see
+            :func:`ship_onnx_int8`), used before any export of one's own.
     """
     if backend == "torch":
         return SentenceEmbedder(model_dir, batch_size=batch_size)
     if backend == "onnx-int8":
         if cache_root is None:
             raise ValueError("the onnx-int8 backend needs a cache folder")
-        return OnnxInt8Embedder(model_dir, cache_root, batch_size=batch_size)
+        return OnnxInt8Embedder(model_dir, cache_root, batch_size=batch_size, shipped=shipped)
     raise ModelError(
         f"Unknown embedding backend {backend!r} in the settings; choose one of {', '.join(BACKENDS)}."
     )
@@ -301,6 +304,45 @@ def onnx_cache_dir(model_dir: Path, cache_root: Path) -> Path:
         st = path.stat()
         digest.update(f"\0{path.relative_to(model_dir).as_posix()}:{st.st_size}:{st.st_mtime_ns}".encode())
     return Path(cache_root) / f"{model_dir.name}-{digest.hexdigest()[:12]}"
+
+
+def shipped_export(model_dir: Path, roots: Sequence[Path]) -> Path | None:
+    """An export of ``model_dir``'s weights made at build time, if one of
+    ``roots`` holds it (and it was made with the current recipe).
+
+    Exports are matched on the weights' fingerprint, not on the folder's
+    path: the installed app's model is not where the build machine's was.
+    """
+    fingerprint = model_fingerprint(Path(model_dir))
+    for root in roots:
+        folder = Path(root) / f"{Path(model_dir).name}-{fingerprint}"
+        try:
+            meta = json.loads((folder / _META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (isinstance(meta, dict) and meta.get("recipe") == _RECIPE and meta.get("fingerprint") == fingerprint
+                and (folder / _ONNX_FILE).is_file()):
+            return folder
+    return None
+
+
+def ship_onnx_int8(model_dir: Path, root: Path) -> Path:
+    """Make (once) the int8 export of ``model_dir`` that an app ships in
+    ``root``, so the installed app embeds without torch; returns its folder.
+
+    Run at build time (packaging/docent.spec), where torch and
+    sentence-transformers are installed; a second build reuses the export.
+    """
+    found = shipped_export(model_dir, [root])
+    if found is not None:
+        return found
+    target = Path(root) / f"{Path(model_dir).name}-{model_fingerprint(Path(model_dir))}"
+    if target.exists():  # made by an older recipe
+        import shutil
+
+        shutil.rmtree(target)
+    export_onnx_int8(model_dir, target)
+    return target
 
 
 def export_onnx_int8(model_dir: Path, target: Path) -> None:
@@ -426,6 +468,8 @@ def _export(model_dir: Path, out: Path) -> dict[str, object]:
         "do_lower_case": bool(getattr(st_model[0], "do_lower_case", False)),
         "max_seq_length": int(st_model.max_seq_length),
         "dim": int(transformer.config.hidden_size),
+        # Of the weights exported: how a shipped export finds its model.
+        "fingerprint": model_fingerprint(Path(model_dir)),
     }
 
 
@@ -462,7 +506,8 @@ class OnnxInt8Embedder(_LocalEmbedder):
 
     backend = "onnx-int8"
 
-    def __init__(self, model_dir: Path, cache_root: Path, *, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path, cache_root: Path, *, batch_size: int = 32,
+                 shipped: Sequence[Path] = ()) -> None:
         enforce_offline()
         model_dir = Path(model_dir).expanduser()
         if not model_dir.is_dir():
@@ -470,7 +515,10 @@ class OnnxInt8Embedder(_LocalEmbedder):
                 f"The embedding model folder {model_dir} does not exist. "
                 "Choose another model folder in the settings."
             )
-        self.cache_dir = onnx_cache_dir(model_dir, Path(cache_root))
+        # The installed app ships the bundled model's export (made at build
+        # time, where torch is); any other model is exported here, once.
+        ready = shipped_export(model_dir, shipped) if shipped else None
+        self.cache_dir = ready or onnx_cache_dir(model_dir, Path(cache_root))
         if not (self.cache_dir / _META_FILE).exists():
             export_onnx_int8(model_dir, self.cache_dir)
         try:
