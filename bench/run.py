@@ -118,8 +118,15 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
                 add(f"Stores at {size['chunks']:,} chunks: disk and memory",
                     f"keyword index {_fmt(size['keywords_mb'], ' MB')}, catalog {_fmt(size['catalog_mb'], ' MB')}, "
                     f"Chroma {_fmt(size['chroma_mb'], ' MB')}; process RSS {_fmt(size['rss_mb'], ' MB')}; "
-                    f"HNSW recall@{r['search']['candidate_depth']} {size['hnsw_recall_at_depth']:.3f}",
+                    f"HNSW recall@{r['search']['candidate_depth']} {size['hnsw_recall_at_depth']:.3f}"
+                    + (f" (ef_search {size['hnsw_ef_search']})" if "hnsw_ef_search" in size else ""),
                     f"FTS5 table {_fmt(size['fts5_mb'], ' MB')}", None, "–", None)
+            if size.get("hnsw_sweep") and size["chunks"] >= 10_000:
+                add(f"HNSW search depth at {size['chunks']:,} chunks: recall@{r['search']['candidate_depth']} "
+                    "against exact search / bare Chroma query p95, by ef_search",
+                    "; ".join(f"{w['ef_search']}: {w['recall_at_depth']:.3f} / {_fmt(w['chroma_p95_ms'])} ms"
+                              for w in size["hnsw_sweep"]),
+                    "–", None, "chosen: " + str(size.get("hnsw_ef_search", "–")), None)
     if "answer" in r:
         a = r["answer"]
         add(f"Answer: first token ({a['prompt_tokens_median']:.0f}-token prompt, cold)",

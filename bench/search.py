@@ -421,31 +421,34 @@ class Bench:
 
     def hnsw_sweep(self, queries: list[str]) -> list[dict[str, float]]:
         """Recall@DEPTH and bare Chroma query time at each ``ef_search`` of
-        EF_SWEEP, on the same collection and queries; Docent's own setting is
-        put back afterwards."""
+        EF_SWEEP, on the same stored collection and queries.
+
+        Each value runs in a fresh process: Chroma reads ``ef_search`` when it
+        loads the index into memory, so changing it on a collection a process
+        has already searched changes nothing there (measured). Docent's own
+        setting is put back afterwards.
+        """
         matrix = np.concatenate(self.all_vecs)
         vecs = self.raw_model.encode(queries, normalize_embeddings=True, convert_to_numpy=True,
                                      show_progress_bar=False)
-        exact = [{self.all_ids[i] for i in np.argpartition(-(matrix @ v), DEPTH)[:DEPTH]} for v in vecs]
-        rows: list[dict[str, float]] = []
+        exact = [[self.all_ids[i] for i in np.argpartition(-(matrix @ v), DEPTH)[:DEPTH]] for v in vecs]
+        job = Path(tempfile.mkdtemp(prefix="docent-hnsw-sweep-"))
+        np.save(job / "queries.npy", vecs)
+        (job / "exact.json").write_text(json.dumps(exact), encoding="utf-8")
+        import subprocess
+
+        def run(ef: int) -> dict[str, float]:
+            out = subprocess.run(
+                [sys.executable, __file__, "--sweep-worker", str(self.lib.paths.chroma), str(job), str(ef)],
+                capture_output=True, text=True, check=True, timeout=1800,
+            ).stdout
+            return json.loads(out.strip().splitlines()[-1])
+
         try:
-            for ef in EF_SWEEP:
-                self.vectors.set_search_ef(ef)
-                for v in vecs[:WARMUP]:
-                    self.raw_col.query(query_embeddings=[v], n_results=DEPTH, include=[])
-                found = 0
-                times: list[float] = []
-                for v, want in zip(vecs, exact):
-                    t = time.perf_counter()
-                    got = self.raw_col.query(query_embeddings=[v], n_results=DEPTH, include=["distances"])
-                    times.append((time.perf_counter() - t) * 1000)
-                    found += len(set(got["ids"][0]) & want)
-                rows.append({"ef_search": ef, "recall_at_depth": round(found / (DEPTH * len(vecs)), 4),
-                             "chroma_p50_ms": round(_pct(times, 50), 2),
-                             "chroma_p95_ms": round(_pct(times, 95), 2)})
+            return [run(ef) for ef in EF_SWEEP]
         finally:
-            self.vectors.set_search_ef(SEARCH_EF)
-        return rows
+            run(SEARCH_EF)  # the stored setting back to Docent's
+            shutil.rmtree(job, ignore_errors=True)
 
     def measure(self, queries: list[str], warmup: list[str]) -> dict[str, object]:
         for q in warmup:
@@ -565,7 +568,36 @@ def main(quick: bool = False, sizes: tuple[int, ...] | None = None) -> dict[str,
     return out
 
 
+def sweep_worker(chroma: Path, job: Path, ef: int) -> dict[str, float]:
+    """One ``ef_search`` in a process of its own (see ``Bench.hnsw_sweep``):
+    set it on the stored collection, load the index, query, compare."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from app.core.stores.vectors import COLLECTION
+
+    client = chromadb.PersistentClient(path=str(chroma), settings=ChromaSettings(anonymized_telemetry=False))
+    col = client.get_collection(COLLECTION)
+    col.modify(configuration={"hnsw": {"ef_search": ef}})  # before this process first loads the index
+    vecs = np.load(job / "queries.npy")
+    exact = [set(ids) for ids in json.loads((job / "exact.json").read_text(encoding="utf-8"))]
+    for v in vecs[:WARMUP]:
+        col.query(query_embeddings=[v], n_results=DEPTH, include=[])
+    found = 0
+    times: list[float] = []
+    for v, want in zip(vecs, exact):
+        t = time.perf_counter()
+        got = col.query(query_embeddings=[v], n_results=DEPTH, include=["distances"])
+        times.append((time.perf_counter() - t) * 1000)
+        found += len(set(got["ids"][0]) & want)
+    return {"ef_search": ef, "recall_at_depth": round(found / (DEPTH * len(vecs)), 4),
+            "chroma_p50_ms": round(_pct(times, 50), 2), "chroma_p95_ms": round(_pct(times, 95), 2)}
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--sweep-worker":
+        print(json.dumps(sweep_worker(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))))
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k and 10k chunks only")
     parser.add_argument("--sizes", type=int, nargs="+", help="library sizes to measure, in chunks")
