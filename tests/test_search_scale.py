@@ -223,3 +223,28 @@ def test_a_library_made_with_a_shallow_hnsw_search_finds_the_nearest_passages_on
     again = VectorStore(path)
     assert again.search_ef == SEARCH_EF
     again.close()
+
+
+def test_a_library_whose_search_depth_cannot_be_changed_still_opens_and_searches(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """Fault injection: the collection refuses the change (a read-only folder,
+    a busy writer). The library opens anyway, at its old depth."""
+    from chromadb.api.models.Collection import Collection
+
+    from app.core.stores.vectors import SEARCH_EF, VectorStore
+
+    store = VectorStore(tmp_path / "chroma")
+    store.upsert(["a", "b"], np.eye(2, 8, dtype=np.float32), [{"file_id": 1}, {"file_id": 1}])
+    store.set_search_ef(SEARCH_EF + 1)
+    store.close()
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Collection, "modify", refuse)
+    again = VectorStore(tmp_path / "chroma")
+    assert again.search_ef == SEARCH_EF + 1
+    assert again.query(np.eye(1, 8, dtype=np.float32)[0], 1)[0][0] == "a"
+    assert "search depth" in caplog.text
+    again.close()

@@ -7,6 +7,7 @@ between the two stores can be repaired by file (see the ingest protocol).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from app.config import enforce_offline
 from app.errors import DAMAGED, StoreError, storage_problem
 
 COLLECTION = "chunks"
+
+log = logging.getLogger(__name__)
 
 #: How many candidates Chroma's HNSW graph walk keeps per search
 #: (``ef_search``; Chroma's default is 100). Chosen from bench/search.py's
@@ -70,7 +73,12 @@ class VectorStore:
         so nothing is re-indexed."""
         hnsw = (getattr(self._col, "configuration", None) or {}).get("hnsw") or {}
         if hnsw.get("ef_search") != SEARCH_EF:
-            self.set_search_ef(SEARCH_EF)
+            try:
+                self.set_search_ef(SEARCH_EF)
+            except StoreError as exc:
+                # A read-only folder or a busy writer: search still works, at
+                # the old depth; the next writable open sets it.
+                log.warning("Kept the vector store's search depth %s: %s", hnsw.get("ef_search"), exc)
 
     def set_search_ef(self, ef: int) -> None:
         """Keep ``ef`` candidates per HNSW search from now on (stored with the collection)."""
