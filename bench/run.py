@@ -28,7 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.core.stores.vectors import SEARCH_EF  # noqa: E402  (the HNSW rows say which depth Docent uses now)
 from tools.readme import replace_section  # noqa: E402
+
 PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "api", "tracing")
 # Parts that are another run of a script with extra arguments.
 VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}
@@ -126,7 +128,8 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
                     "against exact search / bare Chroma query p95, by ef_search",
                     "; ".join(f"{w['ef_search']}: {w['recall_at_depth']:.3f} / {_fmt(w['chroma_p95_ms'])} ms"
                               for w in size["hnsw_sweep"]),
-                    "–", None, "chosen: " + str(size.get("hnsw_ef_search", "–")), None)
+                    "–", None, f"measured at {size.get('hnsw_ef_search', 100)}; Docent now {SEARCH_EF}"
+                    if size.get("hnsw_ef_search", 100) != SEARCH_EF else f"Docent: {SEARCH_EF}", None)
     if "answer" in r:
         a = r["answer"]
         add(f"Answer: first token ({a['prompt_tokens_median']:.0f}-token prompt, cold)",
