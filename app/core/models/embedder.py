@@ -313,6 +313,9 @@ def shipped_export(model_dir: Path, roots: Sequence[Path]) -> Path | None:
     Exports are matched on the weights' fingerprint, not on the folder's
     path: the installed app's model is not where the build machine's was.
     """
+    roots = [Path(r) for r in roots if Path(r).is_dir()]
+    if not roots:  # a source checkout ships none: no need to read the weights
+        return None
     fingerprint = model_fingerprint(Path(model_dir))
     for root in roots:
         folder = Path(root) / f"{Path(model_dir).name}-{fingerprint}"

@@ -71,14 +71,13 @@ class VectorStore:
         """Give a collection made before :data:`SEARCH_EF` changed (or by an
         older Docent) the current search depth; it is a search-time setting,
         so nothing is re-indexed."""
-        hnsw = (getattr(self._col, "configuration", None) or {}).get("hnsw") or {}
-        if hnsw.get("ef_search") != SEARCH_EF:
+        if self.search_ef != SEARCH_EF:
             try:
                 self.set_search_ef(SEARCH_EF)
             except StoreError as exc:
                 # A read-only folder or a busy writer: search still works, at
                 # the old depth; the next writable open sets it.
-                log.warning("Kept the vector store's search depth %s: %s", hnsw.get("ef_search"), exc)
+                log.warning("Kept the vector store's search depth %s: %s", self.search_ef, exc)
 
     def set_search_ef(self, ef: int) -> None:
         """Keep ``ef`` candidates per HNSW search from now on (stored with the collection)."""
