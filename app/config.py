@@ -200,8 +200,9 @@ class Settings:
 
     model_path: str | None = None  # None: the bundled chat model
     embedding_model_path: str | None = None  # None: the bundled embedder
-    # "torch" (full precision) or "onnx-int8" (exported and quantised locally, faster).
-    embedding_backend: str = "torch"
+    # "onnx-int8" (the default: as good as full precision on both development
+    # sets, several times faster, no torch) or "torch" (full precision).
+    embedding_backend: str = "onnx-int8"
     n_ctx: int = 4096
     n_gpu_layers: int = 0
     n_threads: int | None = None

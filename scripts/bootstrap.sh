@@ -73,3 +73,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi
+
+# The bundled embedding model's ONNX int8 export (the default backend, which
+# runs without torch): made once here, where torch is installed, in the folder
+# the installed app ships it from. A later run only checks it (about a second).
+HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python - <<'PY'
+import sys
+from app.config import bundled_embedding_model
+from app.core.models.embedder import ship_onnx_int8, shipped_export
+from app.resources import resources_dir
+
+root = resources_dir() / "models" / "onnx-int8"
+if shipped_export(bundled_embedding_model(), [root]) is None:
+    print("Preparing the faster embedding model (once, about 30 seconds)", file=sys.stderr)
+    ship_onnx_int8(bundled_embedding_model(), root)
+PY

@@ -25,11 +25,42 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def embedder():
-    """The bundled all-MiniLM-L6-v2, loaded once per test session."""
+def shipped_onnx() -> Path:
+    """The bundled model's int8 export where set-up puts it (and the installed
+    app ships it): made here if set-up has not, so no library exports again."""
+    from app.core.models.embedder import ship_onnx_int8
+    from app.resources import resources_dir
+
+    root = resources_dir() / "models" / "onnx-int8"
+    ship_onnx_int8(bundled_embedding_model(), root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def embedder(shipped_onnx: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The bundled all-MiniLM-L6-v2 on the default backend (ONNX int8, from
+    the shipped export), loaded once per test session."""
+    from app.config import Settings
+    from app.core.models.embedder import make_embedder
+
+    return make_embedder(bundled_embedding_model(), backend=Settings().embedding_backend,
+                         cache_root=tmp_path_factory.mktemp("onnx-cache"), shipped=[shipped_onnx])
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The bundled all-MiniLM-L6-v2 on the full-precision torch backend, loaded once."""
     from app.core.models.embedder import SentenceEmbedder
 
     return SentenceEmbedder(bundled_embedding_model())
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer():
+    """The bundled model's tokenizer as transformers loads it: an independent count of its tokens."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(bundled_embedding_model()), local_files_only=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,13 @@ def _long_page(n: int, words: int) -> Page:
     return Page(n, " ".join(sentences), headings=((0, f"Chapter {n}"),))
 
 
-def test_chunks_fit_the_embedders_sequence_length(embedder) -> None:
+def test_chunks_fit_the_embedders_sequence_length(embedder, hf_tokenizer) -> None:
     pages = [_long_page(1, 120), _long_page(2, 80)]
     chunks = chunk_pages(pages, embedder.token_spans, max_tokens=embedder.max_tokens, overlap=32)
     assert len(chunks) > 4
     for c in chunks:
         # Re-tokenised with special tokens, each chunk still fits the model.
-        ids = embedder._span_tokenizer(c.text)["input_ids"]
+        ids = hf_tokenizer(c.text)["input_ids"]
         assert len(ids) <= embedder.max_tokens + 2
 
 

@@ -161,7 +161,7 @@ def test_hybrid_search_returns_the_chinese_chunk(indexed) -> None:
 # --- chunking and citations -------------------------------------------------------
 
 
-def test_chinese_chunks_end_at_sentence_ends(embedder) -> None:
+def test_chinese_chunks_end_at_sentence_ends(embedder, hf_tokenizer) -> None:
     # One paragraph, no spaces anywhere: only 。 marks where a sentence ends.
     text = "".join(f"第{i}句话讲的是数据库索引如何加快查询速度，以及它的代价。" for i in range(60))
     chunks = chunk_pages([Page(None, text)], embedder.token_spans, max_tokens=embedder.max_tokens, overlap=32)
@@ -169,7 +169,7 @@ def test_chinese_chunks_end_at_sentence_ends(embedder) -> None:
     for c in chunks[:-1]:
         assert c.text.endswith("。"), c.text  # never mid-sentence
         assert len(c.text) > 100 and c.text[0] not in "。，"
-        ids = embedder._span_tokenizer(c.text)["input_ids"]
+        ids = hf_tokenizer(c.text)["input_ids"]
         assert len(ids) <= embedder.max_tokens + 2
     assert all(text[c.start : c.end] == c.text for c in chunks)
 
@@ -277,7 +277,8 @@ def test_a_model_folder_in_the_settings_embeds_and_is_recorded(tmp_path, local_m
     from app.core.library import Library
 
     data = tmp_path / "data"
-    settings = Settings(embedding_model_path=str(local_model))
+    # The model, not the backend, is what this checks: full precision, as saved.
+    settings = Settings(embedding_model_path=str(local_model), embedding_backend="torch")
     with Library(data, settings=settings, purpose="tests") as lib:
         assert lib.embedder.name == "paraphrase-multilingual-test"
         report = lib.indexer.ingest([corpus])
@@ -314,14 +315,14 @@ def test_another_model_in_a_folder_of_the_same_name_is_refused(tmp_path, local_m
     save_file(tensors, str(weights), metadata={"format": "pt"})
 
     data = tmp_path / "data"
-    with Library(data, settings=Settings(embedding_model_path=str(first)), purpose="tests") as lib:
+    with Library(data, settings=Settings(embedding_model_path=str(first), embedding_backend="torch"), purpose="tests") as lib:
         lib.indexer.ingest([corpus])
     with pytest.raises(StoreError) as refused:
-        with Library(data, settings=Settings(embedding_model_path=str(second)), purpose="tests") as lib:
+        with Library(data, settings=Settings(embedding_model_path=str(second), embedding_backend="torch"), purpose="tests") as lib:
             lib.embedder  # noqa: B018
     assert "both folders are called model" in str(refused.value)
     # The original folder still opens the library.
-    with Library(data, settings=Settings(embedding_model_path=str(first)), purpose="tests") as lib:
+    with Library(data, settings=Settings(embedding_model_path=str(first), embedding_backend="torch"), purpose="tests") as lib:
         assert lib.embedder.name == "model"
 
 

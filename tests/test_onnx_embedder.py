@@ -50,27 +50,27 @@ def test_the_export_lands_in_the_cache_folder_and_is_reused(onnx_embedder, onnx_
     assert np.allclose(again.encode(TEXTS[:2]), onnx_embedder.encode(TEXTS[:2]), atol=1e-6)
 
 
-def test_int8_vectors_are_normalised_and_close_to_torch(onnx_embedder, embedder) -> None:
+def test_int8_vectors_are_normalised_and_close_to_torch(onnx_embedder, torch_embedder) -> None:
     assert (onnx_embedder.name, onnx_embedder.dim, onnx_embedder.max_tokens) == (
-        embedder.name, embedder.dim, embedder.max_tokens)
-    assert onnx_embedder.backend == "onnx-int8" and embedder.backend == "torch"
+        torch_embedder.name, torch_embedder.dim, torch_embedder.max_tokens)
+    assert onnx_embedder.backend == "onnx-int8" and torch_embedder.backend == "torch"
 
     fast = onnx_embedder.encode(TEXTS)
-    full = embedder.encode(TEXTS)
+    full = torch_embedder.encode(TEXTS)
 
-    assert fast.shape == full.shape == (len(TEXTS), embedder.dim)
+    assert fast.shape == full.shape == (len(TEXTS), torch_embedder.dim)
     assert fast.dtype == np.float32
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
     cosines = (fast * full).sum(axis=1)
     assert cosines.min() > 0.95, cosines
     # Rows come back in the caller's order even though batches are sorted by length.
     assert np.allclose(onnx_embedder.encode(TEXTS[::-1]), fast[::-1], atol=1e-5)
-    assert onnx_embedder.encode([]).shape == (0, embedder.dim)
+    assert onnx_embedder.encode([]).shape == (0, torch_embedder.dim)
 
 
-def test_token_spans_match_the_standard_backend(onnx_embedder, embedder) -> None:
+def test_token_spans_match_the_standard_backend(onnx_embedder, torch_embedder) -> None:
     text = "Docent's chunker counts tokens: naïve café, CamelCase and snake_case."
-    assert onnx_embedder.token_spans(text) == embedder.token_spans(text)
+    assert onnx_embedder.token_spans(text) == torch_embedder.token_spans(text)
 
 
 def test_batches_are_tokenized_as_transformers_does_without_importing_it(onnx_embedder) -> None:
@@ -144,7 +144,7 @@ def test_encoding_can_be_cancelled_between_batches(onnx_embedder) -> None:
         onnx_embedder.encode(TEXTS * 20, should_stop=lambda: True)
 
 
-def test_a_library_on_the_int8_backend_finds_the_right_passage(tmp_path: Path, onnx_cache: Path) -> None:
+def test_a_library_on_the_int8_backend_finds_the_right_passage(tmp_path: Path, shipped_onnx: Path) -> None:
     from app.core.library import Library
 
     docs = tmp_path / "docs"
@@ -158,8 +158,10 @@ def test_a_library_on_the_int8_backend_finds_the_right_passage(tmp_path: Path, o
 
     with Library(tmp_path / "data", settings=Settings(embedding_backend="onnx-int8"), purpose="tests") as lib:
         assert lib.embedder.backend == "onnx-int8"
-        # The export lives in the library's own data folder.
-        assert lib.embedder.cache_dir.is_relative_to(tmp_path / "data")
+        # The bundled model's export made at set-up (shipped by the installed
+        # app) is used: nothing is exported into the library's data folder.
+        assert lib.embedder.cache_dir.parent == shipped_onnx
+        assert not (tmp_path / "data" / "models" / "onnx-int8").exists()
         lib.indexer.ingest([docs])
         hits = lib.retriever.search("How does a sailboat change direction against the wind?", k=3,
                                     mode="vector").hits
@@ -167,32 +169,56 @@ def test_a_library_on_the_int8_backend_finds_the_right_passage(tmp_path: Path, o
     assert Path(hits[0].chunk.path).name == "boats.md"
 
 
-def test_switching_the_backend_on_an_indexed_library_is_refused_with_a_way_out(
-    tmp_path: Path, embedder, onnx_embedder
+def test_a_library_indexed_with_torch_is_indexed_again_on_the_new_default_and_says_so(
+    tmp_path: Path, torch_embedder, onnx_embedder
 ) -> None:
+    """Libraries made before int8 became the default (or by a source install on
+    torch) are indexed again from their documents, with a message; the two
+    kinds of vectors are never mixed, and a reader is told how to get there."""
     from app.core.library import Library
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "note.md").write_text("# Note\n\nA short note about lighthouses.\n", encoding="utf-8")
-    with Library(tmp_path / "data", purpose="tests") as lib:
-        lib.use_embedder(embedder)
+    (docs / "note.md").write_text("# Note\n\nA short note about lighthouses and their keepers.\n", encoding="utf-8")
+    (docs / "bread.md").write_text("# Bread\n\nSourdough rises slowly overnight.\n", encoding="utf-8")
+    data = tmp_path / "data"
+    with Library(data, settings=Settings(embedding_backend="torch"), purpose="tests") as lib:
+        lib.use_embedder(torch_embedder)
         lib.indexer.ingest([docs])
+        assert lib.catalog.indexed_chunk_count() == 2
 
-    with Library(tmp_path / "data", purpose="tests") as lib:
+    # A reader cannot re-index: it is told how.
+    with Library(data, writer=False, purpose="tests") as lib:
         with pytest.raises(StoreError) as caught:
             lib.use_embedder(onnx_embedder)
-        message = str(caught.value)
+    assert "never mixes" in str(caught.value) and "docent ingest" in str(caught.value)
+
+    with Library(data, purpose="tests") as lib:  # the default backend
+        assert lib.repair is not None
+        message = lib.repair.message
         assert "standard (full-precision)" in message and "faster (ONNX int8)" in message
-        assert "never mixes" in message and "re-index" in message
-        lib.use_embedder(embedder)  # the original backend still opens it
+        assert "2 file(s) are being indexed again" in message
+        assert lib.catalog.indexed_chunk_count() == 0
+        assert {f.status for f in lib.catalog.files()} == {"pending"}
+        record = [r for r in lib.audit.records() if r.get("event") == "library_reindexed"]
+        lib.use_embedder(onnx_embedder)
+        report = lib.indexer.ingest(lib.rebuild_roots())
+        assert not report.failed
+        assert lib.vectors.count() == lib.catalog.indexed_chunk_count() == 2
+        assert lib.catalog.get_meta("embedder") == f"{onnx_embedder.name}:{onnx_embedder.dim}:onnx-int8"
+        hits = lib.retriever.search("Who looks after a lighthouse?", k=1, mode="vector").hits
+        assert Path(hits[0].chunk.path).name == "note.md"
+    assert len(record) == 1
+
+    with Library(data, purpose="tests") as lib:  # once done, nothing more to do
+        assert lib.repair is None and lib.catalog.indexed_chunk_count() == 2
 
 
-def test_an_empty_library_takes_the_new_backend(tmp_path: Path, embedder, onnx_embedder) -> None:
+def test_an_empty_library_takes_the_new_backend(tmp_path: Path, torch_embedder, onnx_embedder) -> None:
     from app.core.library import Library
 
     with Library(tmp_path / "data", purpose="tests") as lib:
-        lib.use_embedder(embedder)  # records torch, but nothing is indexed yet
+        lib.use_embedder(torch_embedder)  # records torch, but nothing is indexed yet
     with Library(tmp_path / "data", purpose="tests") as lib:
         lib.use_embedder(onnx_embedder)
         assert lib.catalog.get_meta("embedder") == f"{onnx_embedder.name}:{onnx_embedder.dim}:onnx-int8"

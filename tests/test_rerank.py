@@ -238,3 +238,15 @@ def test_a_bad_reranker_folder_is_a_sentence_on_the_command_line(
     assert "Traceback" not in err
     code, _out = _cli(data_dir, "search", "anything", "--mode", "keyword", "--no-rerank")
     assert code == 0
+
+
+def test_without_torch_a_reranker_is_refused_with_the_reason(cross_encoder_dir: Path, monkeypatch) -> None:
+    """The installed app leaves torch out; the cross-encoder runs on it, so
+    Settings (and a search) say why there is no reranking instead of failing later."""
+    import app.core.answering.rerank as rerank
+
+    monkeypatch.setattr(rerank, "torch_available", lambda: False)
+    problem = reranker_problem(cross_encoder_dir)
+    assert problem is not None and "PyTorch" in problem and "without reranking" in problem
+    with pytest.raises(RerankerError, match="PyTorch"):
+        Reranker(cross_encoder_dir)

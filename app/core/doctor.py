@@ -180,9 +180,14 @@ def check_data_folder(paths: DataPaths) -> Check:
     return Check(name, "ok", f"{root} is writable ({what})")
 
 
-def check_embedding_model(settings: Settings, *, load: bool) -> Check:
-    """The embedding model folder is usable; when ``load``, it loads and encodes a sentence."""
-    from app.core.models.embedder import embedding_model_problem
+def check_embedding_model(settings: Settings, *, load: bool, cache_root: Path | None = None) -> Check:
+    """The embedding model folder is usable; when ``load``, it loads and encodes a sentence.
+
+    With the int8 backend it loads the export (shipped, or made earlier in
+    ``cache_root``); one not made yet is only reported, since the doctor writes nothing.
+    """
+    from app.core.models.embedder import backend_available, embedding_model_problem, int8_export, make_embedder
+    from app.resources import resources_dir
 
     name = "Embedding model"
     fix = ("Choose a sentence-transformers folder in the settings (Embedding model), or clear it "
@@ -196,14 +201,21 @@ def check_embedding_model(settings: Settings, *, load: bool) -> Check:
         return Check(name, "problem", problem, fix)
     if not load:
         return Check(name, "ok", f"{folder.name} present (not loaded)")
+    backend = settings.embedding_backend
+    if not backend_available(backend):
+        return Check(name, "problem", "the standard (full-precision) embedding backend needs PyTorch, "
+                     "which this installation leaves out",
+                     "Choose the faster (ONNX int8) backend in Settings → Library → Embedding.")
+    shipped = [resources_dir() / "models" / "onnx-int8"]
+    cache = cache_root if cache_root is not None else Path(os.devnull)
+    if backend != "torch" and int8_export(folder, cache, shipped) is None:
+        return Check(name, "ok", f"{folder.name} present (its int8 export is made when first used)")
     try:
-        from app.core.models.embedder import SentenceEmbedder
-
-        embedder = SentenceEmbedder(folder)
+        embedder = make_embedder(folder, backend=backend, cache_root=cache, shipped=shipped)
         vectors = embedder.encode(["Docent checks that its embedding model works."])
     except Exception as exc:  # noqa: BLE001 - any failure to load is the finding
         return Check(name, "problem", f"{folder} does not load: {type(exc).__name__}: {exc}", fix)
-    note = " (the int8 export is checked when first used)" if settings.embedding_backend != "torch" else ""
+    note = " (faster ONNX int8 backend)" if backend != "torch" else " (full-precision backend)"
     shown = getattr(embedder, "display_name", None) or embedder.name
     return Check(name, "ok", f"{shown} loads and encodes ({vectors.shape[1]} dimensions){note}")
 
@@ -533,7 +545,7 @@ def run(paths: DataPaths, settings: Settings, *, models: bool = True, probe: boo
     report = DoctorReport()
     add = report.checks.append
     add(check_data_folder(paths))
-    add(check_embedding_model(settings, load=models))
+    add(check_embedding_model(settings, load=models, cache_root=paths.models / "onnx-int8"))
     add(check_language_model(settings, load=models))
     stores, readable = check_stores(paths, probe=probe)
     add(stores)

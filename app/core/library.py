@@ -15,6 +15,7 @@ vectors.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from app.core.answering.rerank import Reranker
 from app.core.answering.retrieval import Retriever
 from app.core.ingest.ignore import Limits
 from app.core.ingest.indexer import Indexer
-from app.core.models.embedder import Embedder, make_embedder
+from app.core.models.embedder import Embedder, backend_available, make_embedder
 from app.core.models.llm import LocalModel, Sampling
 from app.core.stores import integrity, recovery
 from app.core.stores.answer_cache import AnswerCache
@@ -35,7 +36,7 @@ from app.core.stores.audit import AuditLog
 from app.core.stores.catalog import Catalog
 from app.core.stores.lock import WriterLock
 from app.core.stores.recovery import Repair
-from app.core.stores.vectors import VectorStore
+from app.core.stores.vectors import VectorStore, release as release_vectors
 from app.errors import MISMATCH, StoreError, storage_problem
 from app.resources import resources_dir
 
@@ -137,6 +138,7 @@ class Library:
                 stores = recovery.open_writer_stores(self.paths, probe_timeout_s=self.probe_timeout_s)
                 self.catalog, self.audit = stores.catalog, stores.audit
                 self.repair, self.unclean = stores.repair, stores.unclean
+                self._reindex_for_backend()
             else:
                 self.catalog = Catalog(self.paths.catalog, readonly=True)
                 self.audit = AuditLog(self.paths.audit, writable=False)
@@ -250,11 +252,60 @@ class Library:
             return self._parts[name]  # type: ignore[no-any-return]
 
     @property
+    def embedding_backend(self) -> str:
+        """The backend this library embeds with: the settings' choice, unless
+        it cannot run here (the installed app has no torch), then int8."""
+        backend = self.settings.embedding_backend
+        return backend if backend_available(backend) else "onnx-int8"
+
+    def _reindex_for_backend(self) -> None:
+        """A library indexed with another backend of the same model is indexed
+        again, from its documents, with a message for the user.
+
+        The two backends' vectors differ slightly (cosine about 0.99), so they
+        are never mixed (see :meth:`_check_embedder`), and the library's owner
+        did not choose a backend per library: a new default, a change in the
+        settings, or an installed app without torch all land here. Every file
+        is marked to be read again (the catalog's chunks go), then the vector
+        store is removed; a crash between the two leaves vectors no chunk
+        names, which :meth:`recover` clears. The caller ingests every root
+        again, as after a repair (:meth:`rebuild_roots`).
+        """
+        stored = self.catalog.get_meta("embedder")
+        if stored is None or self.catalog.indexed_chunk_count() == 0:
+            return
+        name, _dim, *rest = stored.split(":") + [""]
+        stored_backend = rest[0] or "torch"
+        backend = self.embedding_backend
+        try:
+            model_name = self.settings.embedding_model().name
+        except Exception:  # noqa: BLE001 - a missing model is reported when it is loaded
+            return
+        if name != model_name or stored_backend == backend:
+            return  # another model: refused when loaded, with a way out
+        files = self.catalog.invalidate_all()
+        release_vectors(self.paths.chroma)
+        shutil.rmtree(self.paths.chroma, ignore_errors=True)
+        label = {"torch": "standard (full-precision)", "onnx-int8": "faster (ONNX int8)"}
+        self.audit.append("library_reindexed", {
+            "reason": "embedding_backend", "from": stored_backend, "to": backend, "files_to_reindex": files,
+        })
+        message = (
+            f"This library was indexed with the {label.get(stored_backend, stored_backend)} embedding "
+            f"backend; Docent now embeds with the {label.get(backend, backend)} one, whose vectors "
+            f"differ slightly, so its {files} file(s) are being indexed again from your documents. "
+            "Search results stay incomplete until that finishes; your conversations are safe."
+        )
+        log.warning("%s", message)
+        self.repair = Repair(catalog_damaged=False, chroma_damaged=False, message=message,
+                             headline="Docent is indexing your library again.")
+
+    @property
     def embedder(self) -> Embedder:
         def build() -> Embedder:
             s = self.settings
             embedder = make_embedder(
-                s.embedding_model(), backend=s.embedding_backend,
+                s.embedding_model(), backend=self.embedding_backend,
                 # The int8 export is made once per model, inside the data
                 # folder, unless the installed app ships it (the bundled model's).
                 cache_root=self.paths.models / "onnx-int8",
@@ -297,7 +348,8 @@ class Library:
                     f"This library was indexed with the {names.get(stored_backend, stored_backend)} "
                     f"embedding backend, but the settings now choose the {names.get(backend, backend)} "
                     "one. Their vectors differ slightly and Docent never mixes them in one index. "
-                    f"Choose the original backend again in the settings, or {move}.",
+                    "Open the library in the window, or run `docent ingest FOLDER...`, once: it is "
+                    "indexed again with the new backend. Or choose the original backend again in the settings.",
                     kind=MISMATCH,
                 )
             raise StoreError(

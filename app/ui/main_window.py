@@ -122,7 +122,7 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         self._start_local_api()
         self._load_conversations()
         if library.repair is not None:
-            self.banner.show_message("Docent repaired its index.", details=library.repair.message,
+            self.banner.show_message(library.repair.headline, details=library.repair.message,
                                      level="warning")
 
     # --- layout -------------------------------------------------------------

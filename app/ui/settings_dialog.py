@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from app import config
 from app.config import Settings
 # Only the cheap folder checks: the model libraries themselves are never imported here.
-from app.core.models.embedder import embedding_model_problem
+from app.core.models.embedder import backend_available, embedding_model_problem
 from app.core.answering.rerank import reranker_problem
 from app.core.stores.keys import KeyStore
 from app.ui.local_api import LocalApiPage
@@ -48,8 +48,8 @@ BUNDLED_LABEL = "Bundled SmolLM2-135M (default)"
 BUNDLED_EMBEDDING_LABEL = "Bundled all-MiniLM-L6-v2, English (default)"
 # The embedding backends (Settings.embedding_backend), as offered to the user.
 EMBEDDING_BACKENDS = (
-    ("Standard (full precision)", "torch"),
-    ("Faster (ONNX int8)", "onnx-int8"),
+    ("Faster (ONNX int8, default)", "onnx-int8"),
+    ("Standard (full precision, needs PyTorch)", "torch"),
 )
 # Measured by bench/onnx.py (bench/onnx.json): 3.08× on 1,885 chunks of the
 # Python docs, 2 CPU cores, recall@5 unchanged on the 50-question dev set.
@@ -151,6 +151,12 @@ class SettingsDialog(QDialog):
         self.embedding_backend_combo = QComboBox(self)
         for label, backend in EMBEDDING_BACKENDS:
             self.embedding_backend_combo.addItem(label, backend)
+            if not backend_available(backend):
+                # The installed app leaves torch out: shown, so the choice is
+                # explained, but not selectable.
+                item = self.embedding_backend_combo.model().item(self.embedding_backend_combo.count() - 1)
+                item.setEnabled(False)
+                item.setToolTip("Needs PyTorch, which this installation of Docent leaves out.")
         self.embedding_backend_note = QLabel(self)
         self.embedding_backend_note.setWordWrap(True)
         self.embedding_backend_note.setText(
@@ -349,8 +355,8 @@ class SettingsDialog(QDialog):
             self.max_file_spin: "Files larger than this are listed as skipped instead of indexed.",
             self.embedding_backend_combo: "How passages are turned into search vectors. Faster (ONNX "
             f"int8) embeds about {_ONNX_SPEEDUP}× as fast on the processor, with the same search "
-            "quality on Docent's test questions; it is prepared once, on this computer, the first "
-            "time it is used. Changing it means indexing your library again.",
+            "quality on Docent's test questions (the default). Standard runs the same model in full "
+            "precision on PyTorch (source installs only). Changing it means indexing your library again.",
             self.embedding_model_edit: "The model that turns passages and questions into vectors "
             "for search by meaning: a folder holding a sentence-transformers model. Empty: the "
             "bundled all-MiniLM-L6-v2, which understands English. For Chinese, Japanese and other "

@@ -8,6 +8,8 @@ It therefore only reorders the first stage's top candidates.
 The model is a sentence-transformers ``CrossEncoder`` in a local folder chosen
 in the settings (nothing is downloaded; the app sets ``HF_HUB_OFFLINE=1``).
 It loads on first use, so configuring one costs nothing until a search runs.
+It runs on torch, so the installed app (which leaves torch out) offers no
+reranker; ``reranker_problem`` says so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core.models.embedder import torch_available
 from app.errors import RerankerError
 
 if TYPE_CHECKING:
@@ -72,6 +75,10 @@ def reranker_problem(folder: str | Path) -> str | None:
     if not any((p / name).exists() for name in ("model.safetensors", "pytorch_model.bin",
                                                 "model.safetensors.index.json", "onnx")):
         return f"The folder {p} has a model description but no weights (model.safetensors). {_FIX}"
+    if not torch_available():
+        return (f"The reranker in {p} needs PyTorch, which this installation of Docent leaves out "
+                "(it embeds and answers without it). Clear the field to search without reranking, "
+                "or run Docent from a source install to use a reranker.")
     return None
 
 

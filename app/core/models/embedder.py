@@ -4,9 +4,13 @@ The only module that imports sentence-transformers (and onnxruntime for the
 optional int8 path). Vectors are L2-normalised so cosine similarity is a dot
 product.
 
-Two backends run the same model: ``torch`` (full precision, the default) and
-``onnx-int8``, an ONNX export quantised dynamically to int8 on first use and
-kept in the data folder, which embeds several times faster on a CPU.
+Two backends run the same model: ``onnx-int8`` (the default), an ONNX export
+quantised dynamically to int8, run by onnxruntime with the ``tokenizers``
+library, several times faster on a CPU; and ``torch`` (full precision,
+sentence-transformers). The bundled model's export is made at set-up or build
+time and shipped (``ship_onnx_int8``); any other model is exported on first
+use into the data folder, which needs torch. The installed app leaves torch
+out, so there the int8 backend is the only one (``backend_available``).
 
 Other languages
 ---------------
@@ -237,10 +241,12 @@ def model_fingerprint(model_dir: Path) -> str:
 
     model_dir = Path(model_dir)
     digest = hashlib.sha256()
+    weights = 0
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(model_dir).as_posix()
         if path.suffix not in (".safetensors", ".bin") or rel.split("/")[0] in ("onnx", "openvino"):
             continue
+        weights += 1
         size = path.stat().st_size
         digest.update(f"\0{rel}:{size}\0".encode())
         with open(path, "rb") as fh:
@@ -248,6 +254,15 @@ def model_fingerprint(model_dir: Path) -> str:
             if size > 2 << 20:
                 fh.seek(-(1 << 20), os.SEEK_END)
                 digest.update(fh.read())
+    if not weights:
+        # The installed app ships the bundled model without its weights (only
+        # their int8 export runs there), and their fingerprint in their place.
+        try:
+            recorded = (model_dir / FINGERPRINT_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            recorded = ""
+        if recorded:
+            return recorded
     return digest.hexdigest()[:16]
 
 
@@ -255,6 +270,22 @@ def model_fingerprint(model_dir: Path) -> str:
 
 #: The embedding backends a user can choose in the settings.
 BACKENDS: tuple[str, ...] = ("torch", "onnx-int8")
+#: Written beside a model whose weights an app leaves out (the installed app
+#: ships only the bundled model's int8 export): its weights' fingerprint.
+FINGERPRINT_FILE = "docent-fingerprint.txt"
+
+
+def torch_available() -> bool:
+    """Whether torch and sentence-transformers are installed (a source
+    install has them; the installed app does not). Imports neither."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
+
+
+def backend_available(backend: str) -> bool:
+    """Whether ``backend`` can run here: the torch one needs torch installed."""
+    return backend != "torch" or torch_available()
 
 # Bumped whenever the export or quantisation recipe changes, so caches made by
 # an older recipe are not reused.
@@ -279,6 +310,12 @@ def make_embedder(
             :func:`ship_onnx_int8`), used before any export of one's own.
     """
     if backend == "torch":
+        if not torch_available():
+            raise ModelError(
+                "The standard (full-precision) embedding backend needs PyTorch, which this "
+                "installation of Docent leaves out. Choose the faster (ONNX int8) backend in "
+                "Settings → Library → Embedding."
+            )
         return SentenceEmbedder(model_dir, batch_size=batch_size)
     if backend == "onnx-int8":
         if cache_root is None:
@@ -329,6 +366,16 @@ def shipped_export(model_dir: Path, roots: Sequence[Path]) -> Path | None:
     return None
 
 
+def int8_export(model_dir: Path, cache_root: Path, shipped: Sequence[Path] = ()) -> Path | None:
+    """The folder of ``model_dir``'s int8 export, shipped or made earlier in
+    ``cache_root``; None when it still has to be made."""
+    ready = shipped_export(model_dir, shipped) if shipped else None
+    if ready is not None:
+        return ready
+    cached = onnx_cache_dir(model_dir, Path(cache_root))
+    return cached if (cached / _META_FILE).exists() else None
+
+
 def ship_onnx_int8(model_dir: Path, root: Path) -> Path:
     """Make (once) the int8 export of ``model_dir`` that an app ships in
     ``root``, so the installed app embeds without torch; returns its folder.
@@ -366,6 +413,13 @@ def export_onnx_int8(model_dir: Path, target: Path) -> None:
     import warnings
 
     target = Path(target)
+    if not torch_available():
+        raise ModelError(
+            f"The embedding model in {model_dir} has to be exported once for the faster (ONNX int8) "
+            "backend, and the export needs PyTorch, which this installation of Docent leaves out. "
+            "Use the bundled model (clear Settings → Library → Embedding model), or run Docent from "
+            "a source install once with this model to make the export."
+        )
     tmp: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -518,10 +572,9 @@ class OnnxInt8Embedder(_LocalEmbedder):
                 f"The embedding model folder {model_dir} does not exist. "
                 "Choose another model folder in the settings."
             )
-        # The installed app ships the bundled model's export (made at build
+        # The bundled model's export is shipped (made at set-up or build
         # time, where torch is); any other model is exported here, once.
-        ready = shipped_export(model_dir, shipped) if shipped else None
-        self.cache_dir = ready or onnx_cache_dir(model_dir, Path(cache_root))
+        self.cache_dir = int8_export(model_dir, cache_root, shipped) or onnx_cache_dir(model_dir, Path(cache_root))
         if not (self.cache_dir / _META_FILE).exists():
             export_onnx_int8(model_dir, self.cache_dir)
         try:

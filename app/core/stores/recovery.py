@@ -65,6 +65,8 @@ class Repair:
     chroma_damaged: bool
     moved: list[Path] = field(default_factory=list)
     message: str = ""
+    #: One line above ``message`` (the window's banner).
+    headline: str = "Docent repaired its index."
 
 
 @dataclass
