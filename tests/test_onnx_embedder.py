@@ -68,6 +68,15 @@ def test_int8_vectors_are_normalised_and_close_to_torch(onnx_embedder, torch_emb
     assert onnx_embedder.encode([]).shape == (0, torch_embedder.dim)
 
 
+def test_a_texts_vector_does_not_depend_on_what_it_is_embedded_with(onnx_embedder) -> None:
+    """Dynamic int8 quantisation scales by the whole input: a query embedded
+    alone must still get the vector its passage got in an ingest batch."""
+    long_text = " ".join(["The harbour board reviewed the ledger of every ship."] * 20)
+    together = onnx_embedder.encode([*TEXTS, long_text])
+    alone = np.vstack([onnx_embedder.encode([t]) for t in TEXTS])
+    assert np.allclose(together[: len(TEXTS)], alone, atol=1e-6)
+
+
 def test_token_spans_match_the_standard_backend(onnx_embedder, torch_embedder) -> None:
     text = "Docent's chunker counts tokens: naïve café, CamelCase and snake_case."
     assert onnx_embedder.token_spans(text) == torch_embedder.token_spans(text)
