@@ -44,6 +44,16 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+#: The embedding backends as the user knows them (Settings → Library → Embedding).
+_BACKEND_NAMES = {"torch": "standard (full-precision)", "onnx-int8": "faster (ONNX int8)"}
+
+
+def _stored_identity(stored: str) -> tuple[str, str]:
+    """The model name and backend of a catalog's ``embedder`` record
+    (``name:dim`` for torch, ``name:dim:backend`` otherwise)."""
+    name, _dim, *rest = stored.split(":") + [""]
+    return name, rest[0] or "torch"
+
 # Settings whose change needs the chat model loaded again.
 _MODEL_FIELDS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers")
 # Settings whose change needs the reranker (and the retrievers using it) built again.
@@ -274,8 +284,7 @@ class Library:
         stored = self.catalog.get_meta("embedder")
         if stored is None or self.catalog.indexed_chunk_count() == 0:
             return
-        name, _dim, *rest = stored.split(":") + [""]
-        stored_backend = rest[0] or "torch"
+        name, stored_backend = _stored_identity(stored)
         backend = self.embedding_backend
         try:
             model_name = self.settings.embedding_model().name
@@ -286,13 +295,12 @@ class Library:
         files = self.catalog.invalidate_all()
         release_vectors(self.paths.chroma)
         shutil.rmtree(self.paths.chroma, ignore_errors=True)
-        label = {"torch": "standard (full-precision)", "onnx-int8": "faster (ONNX int8)"}
         self.audit.append("library_reindexed", {
             "reason": "embedding_backend", "from": stored_backend, "to": backend, "files_to_reindex": files,
         })
         message = (
-            f"This library was indexed with the {label.get(stored_backend, stored_backend)} embedding "
-            f"backend; Docent now embeds with the {label.get(backend, backend)} one, whose vectors "
+            f"This library was indexed with the {_BACKEND_NAMES.get(stored_backend, stored_backend)} embedding "
+            f"backend; Docent now embeds with the {_BACKEND_NAMES.get(backend, backend)} one, whose vectors "
             f"differ slightly, so its {files} file(s) are being indexed again from your documents. "
             "Search results stay incomplete until that finishes; your conversations are safe."
         )
@@ -338,15 +346,13 @@ class Library:
             self._check_fingerprint(embedder)
             return
         if stored is not None and self.catalog.indexed_chunk_count() > 0:
-            name, _dim, *rest = stored.split(":") + [""]
-            stored_backend = rest[0] or "torch"
+            name, stored_backend = _stored_identity(stored)
             move = (f"move {self.paths.catalog.name} and chroma/ out of {self.paths.root} and re-index "
                     "(run `docent ingest FOLDER...` again, or add your folders in the window)")
             if name == embedder.name and stored_backend != backend:
-                names = {"torch": "standard (full-precision)", "onnx-int8": "faster (ONNX int8)"}
                 raise StoreError(
-                    f"This library was indexed with the {names.get(stored_backend, stored_backend)} "
-                    f"embedding backend, but the settings now choose the {names.get(backend, backend)} "
+                    f"This library was indexed with the {_BACKEND_NAMES.get(stored_backend, stored_backend)} "
+                    f"embedding backend, but the settings now choose the {_BACKEND_NAMES.get(backend, backend)} "
                     "one. Their vectors differ slightly and Docent never mixes them in one index. "
                     "Open the library in the window, or run `docent ingest FOLDER...`, once: it is "
                     "indexed again with the new backend. Or choose the original backend again in the settings.",
