@@ -50,6 +50,10 @@ MIN_RELEVANCE = 0.40
 # relevant one: at this level they share little more than the language.
 SOURCE_FLOOR = 0.25
 SOURCES_PER_ANSWER = 5
+# Passage tokens (the chat model's) the model is given in all; a longer
+# passage is quoted by its sentences that matter to the question. 0: whole
+# passages. See app.core.answering.excerpts and README "Prompt budget".
+PROMPT_BUDGET = 0
 TEMPERATURE = 0.2
 TOP_K = 40
 TOP_P = 0.9
@@ -212,6 +216,7 @@ class Settings:
     repeat_penalty: float = REPEAT_PENALTY
     max_tokens: int = MAX_TOKENS
     sources_per_answer: int = SOURCES_PER_ANSWER
+    prompt_budget: int = PROMPT_BUDGET
     system_prompt: str = ""
     chunk_tokens: int = CHUNK_TOKENS
     chunk_overlap: int = CHUNK_OVERLAP

@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated modes whose answers are scored (default: hybrid, the app's; "
                          "retrieval is scored in every mode)")
     ev.add_argument("--max-tokens", type=int, default=200)
+    ev.add_argument("--prompt-budget", type=int, default=None, metavar="TOKENS",
+                    help="passage tokens the model is given per answer (0: whole passages; "
+                         "default: the settings')")
+    ev.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="only the first N fact and N absent questions (a quicker, rougher measure)")
     ev.add_argument("--model", type=Path, default=None, metavar="GGUF")
     ev.add_argument("--work", type=Path, default=None, metavar="DIR",
                     help="data folder for the evaluation's own index (default: a temporary one)")

@@ -48,6 +48,12 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         if not args.reranker.expanduser().is_dir():
             raise UsageError(f"The reranker folder {args.reranker} does not exist.")
         settings = dataclasses.replace(settings, reranker_path=str(args.reranker.expanduser().resolve()))
+    if args.prompt_budget is not None:
+        if args.prompt_budget < 0:
+            raise UsageError("--prompt-budget must be 0 (whole passages) or a number of tokens.")
+        settings = dataclasses.replace(settings, prompt_budget=args.prompt_budget)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1.")
     bar = ProgressBar()
 
     def note(message: str) -> None:
@@ -59,6 +65,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         results = ev.run(
             args.questions, args.docs, settings, modes=modes, answers=not args.no_answers,
             answer_modes=ev.parse_modes(args.answer_modes), max_tokens=args.max_tokens, model=args.model, work=args.work, should_stop=stop, note=note,
+            limit=args.limit,
             on_ingest=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
                                            current=s.current),
             on_answer=lambda mode, done, total: bar.update(done, total, current=f"{mode}: answers",

@@ -385,6 +385,7 @@ def run(
     note: Callable[[str], None] = lambda message: None,
     on_ingest: Callable[[Progress], None] | None = None,
     on_answer: Callable[[str, int, int], None] | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """Ingest a question set's corpus into a separate data folder and score
     every retrieval mode, through the same ``Library`` the app uses.
@@ -400,6 +401,8 @@ def run(
         note: told what happens, in a sentence, as it happens.
         on_ingest: the corpus ingest's progress.
         on_answer: ``(mode, done, total)`` as the questions are answered.
+        limit: only the first ``limit`` fact and ``limit`` absent questions
+            (recorded in the results as ``limit``).
 
     Returns:
         The results, as ``--out`` writes them (see :func:`save`).
@@ -411,6 +414,9 @@ def run(
 
     modes = list(modes)
     questions = load_questions(questions_file)
+    if limit is not None:
+        questions = ([q for q in questions if q.kind == "fact"][:limit]
+                     + [q for q in questions if q.kind == "absent"][:limit])
     corpus = corpus_for(questions_file, docs)
     reranker = getattr(settings, "reranker_path", None)
     if "hybrid+reranker" in modes and not reranker:
@@ -437,7 +443,8 @@ def run(
                 "ingest_s": round(time.perf_counter() - started, 1),
                 "settings": {f: getattr(lib.settings, f) for f in
                              ("chunk_tokens", "chunk_overlap", "min_relevance", "sources_per_answer",
-                              "embedding_backend") if hasattr(lib.settings, f)},
+                              "embedding_backend", "prompt_budget") if hasattr(lib.settings, f)},
+                "limit": limit,
                 "model": lib.model_path.name if answers else None,
                 "reranker": _shown(reranker),
                 "max_tokens": max_tokens,

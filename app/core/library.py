@@ -490,7 +490,7 @@ class Library:
         return self._once("answerer", lambda: Answerer(
             self.retriever, self.model, self.model_path.name, self.audit, self.embedder,
             min_relevance=self.settings.min_relevance, system_prompt=self.settings.system_prompt,
-            cache=self.answer_cache, cache_salt=self.cache_salt(),
+            cache=self.answer_cache, cache_salt=self.cache_salt(), prompt_budget=self.settings.prompt_budget,
         ))
 
     def apply_settings(self, settings: Settings) -> bool:

@@ -126,6 +126,11 @@ class SettingsDialog(QDialog):
         self.max_tokens_spin.setSingleStep(16)
         self.sources_spin = QSpinBox(self)
         self.sources_spin.setRange(1, 20)
+        self.prompt_budget_spin = QSpinBox(self)
+        self.prompt_budget_spin.setRange(0, 8000)
+        self.prompt_budget_spin.setSingleStep(50)
+        self.prompt_budget_spin.setSuffix(" tokens")
+        self.prompt_budget_spin.setSpecialValueText("Whole passages")  # shown at 0
         self.min_relevance_spin = self._double(0.0, 1.0, 0.05)
         self.reranker_edit = QLineEdit(self)
         self.reranker_edit.setPlaceholderText("Off (no reranker)")
@@ -235,6 +240,7 @@ class SettingsDialog(QDialog):
             repeat_penalty=round(self.repeat_penalty_spin.value(), 2),
             max_tokens=self.max_tokens_spin.value(),
             sources_per_answer=self.sources_spin.value(),
+            prompt_budget=self.prompt_budget_spin.value(),
             # Whitespace alone would replace the built-in prompt with nothing.
             system_prompt=prompt if prompt.strip() else "",
             min_relevance=round(self.min_relevance_spin.value(), 2),
@@ -352,6 +358,10 @@ class SettingsDialog(QDialog):
             "of a word).",
             self.sources_spin: "How many passages from your documents are given to the model for "
             "each question.",
+            self.prompt_budget_spin: "How much of those passages the model reads, in all. A longer "
+            "passage is given by its sentences that matter most to the question, so the answer "
+            "starts sooner on a slow processor. The Sources panel still shows, and cites, whole "
+            "passages. \"Whole passages\" gives them all in full.",
             self.max_file_spin: "Files larger than this are listed as skipped instead of indexed.",
             self.embedding_backend_combo: "How passages are turned into search vectors. Faster (ONNX "
             f"int8) embeds about {_ONNX_SPEEDUP}× as fast on the processor, with the same search "
@@ -408,6 +418,7 @@ class SettingsDialog(QDialog):
         answer_form.addRow(self._label("&Repeat penalty:", self.repeat_penalty_spin), self.repeat_penalty_spin)
         answer_form.addRow(self._label("&Max answer length:", self.max_tokens_spin), self.max_tokens_spin)
         answer_form.addRow(self._label("&Sources per answer:", self.sources_spin), self.sources_spin)
+        answer_form.addRow(self._label("Passage te&xt read:", self.prompt_budget_spin), self.prompt_budget_spin)
         answer_form.addRow(self._label("Minimum re&levance:", self.min_relevance_spin), self.min_relevance_spin)
         reranker_row = QHBoxLayout()
         reranker_row.addWidget(self.reranker_edit, 1)
@@ -478,6 +489,7 @@ class SettingsDialog(QDialog):
         self.repeat_penalty_spin.setValue(s.repeat_penalty)
         self.max_tokens_spin.setValue(s.max_tokens)
         self.sources_spin.setValue(s.sources_per_answer)
+        self.prompt_budget_spin.setValue(s.prompt_budget)
         self.system_prompt_edit.setPlainText(s.system_prompt)
         self.min_relevance_spin.setValue(s.min_relevance)
         self.reranker_edit.setText(s.reranker_path or "")

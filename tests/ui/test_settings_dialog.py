@@ -69,6 +69,11 @@ def test_ranges_follow_the_fields_meaning(qtbot) -> None:
     assert (dialog.repeat_penalty_spin.minimum(), dialog.repeat_penalty_spin.maximum()) == (1.0, 2.0)
     assert (dialog.max_tokens_spin.minimum(), dialog.max_tokens_spin.maximum()) == (16, 8192)
     assert (dialog.sources_spin.minimum(), dialog.sources_spin.maximum()) == (1, 20)
+    # The prompt budget reads as words at 0, as tokens otherwise.
+    dialog.prompt_budget_spin.setValue(0)
+    assert dialog.prompt_budget_spin.text() == "Whole passages"
+    dialog.prompt_budget_spin.setValue(300)
+    assert dialog.prompt_budget_spin.text() == "300 tokens"
     assert dialog.threads_spin.maximum() == (os.cpu_count() or 1) * 2
 
 
@@ -132,6 +137,7 @@ def test_edited_settings_survive_a_restart(qtbot, tmp_path: Path) -> None:
     first.repeat_penalty_spin.setValue(1.25)
     first.max_tokens_spin.setValue(1024)
     first.sources_spin.setValue(7)
+    first.prompt_budget_spin.setValue(350)
     first.min_relevance_spin.setValue(0.4)
     first.system_prompt_edit.setPlainText("Answer in French.")
     saved = first.settings()
@@ -152,6 +158,7 @@ def test_edited_settings_survive_a_restart(qtbot, tmp_path: Path) -> None:
     assert second.repeat_penalty_spin.value() == 1.25
     assert second.max_tokens_spin.value() == 1024
     assert second.sources_spin.value() == 7
+    assert second.prompt_budget_spin.value() == 350
     assert second.min_relevance_spin.value() == 0.4
     assert second.system_prompt_edit.toPlainText() == "Answer in French."
     assert second.settings() == saved

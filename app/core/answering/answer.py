@@ -34,7 +34,7 @@ from opentelemetry import trace
 from app import config
 from app.core import textnorm
 from app.core.answering import citations as cite
-from app.core.answering import injection, mapreduce, relevance, support, wholedoc
+from app.core.answering import excerpts, injection, mapreduce, relevance, support, wholedoc
 from app.core.answering.generation import FLAG_REPEATING, generate, quote_instead
 from app.core.answering.outcome import DECLINE_PATTERN, DECLINE_TEXT, Answer, Citation, Source
 from app.core.answering.prompt import SYSTEM_PROMPT, Screens, fit
@@ -114,9 +114,13 @@ class Answerer:
         defence: injection.Defence = injection.Defence(),
         cache: AnswerCache | None = None,
         cache_salt: Mapping[str, Any] | None = None,
+        prompt_budget: int = config.PROMPT_BUDGET,
     ) -> None:
         """
         Args:
+            prompt_budget: passage tokens the model is given in all; a longer
+                passage is quoted by its sentences that matter to the
+                question (see :mod:`excerpts`). 0: whole passages.
             cache: where answers already given are kept (None: no cache).
             cache_salt: what else shapes an answer that this object cannot
                 see, for the cache key (the model's context size, its file).
@@ -138,6 +142,7 @@ class Answerer:
         self._numbers: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
         self.cache = cache
         self.cache_salt = dict(cache_salt or {})
+        self.prompt_budget = prompt_budget
 
     def plan(self, question: str, scope: str | None = None) -> WholeDocTask | None:
         """The whole-document task ``question`` asks for ("summarise report.pdf",
@@ -276,12 +281,16 @@ class Answerer:
             model = self._model()
         with span("prompt") as step:
             screens = Screens()  # each passage screened once for this question
+            # Passages quoted earlier are only named, so the budget goes to the new ones.
+            cut = excerpts.excerpts(question, [s for s in numbered if s.hit.chunk.id not in given],
+                                    self.prompt_budget, model.count_tokens, encode)
             messages, sources = fit(model, self.system_prompt, question, numbered,
-                                    history, self._sent, sampling.max_tokens, self.defence, screens, given)
+                                    history, self._sent, sampling.max_tokens, self.defence, screens, given, cut)
             prompt = model.render(messages)
             screened = screens.of(sources)
             check = injection.Check.build(screened, question) if self.defence.check_output else None
             step.set_attribute(names.SOURCES, len(sources))
+            step.set_attribute("docent.prompt.excerpted", len(cut))
             step.set_attribute("docent.prompt.turns_reused", sum(1 for m in messages if m["role"] == "assistant"))
         out = generate(model, prompt, sampling, started=started, check=check, on_token=on_token,
                        should_stop=should_stop, cut=self.defence.any)
@@ -309,7 +318,9 @@ class Answerer:
         # user stopped, nor one replaced because it followed a document's instructions.
         if key is not None and self.cache is not None and not out.stopped and answer.replaced is None:
             self._store(key, answer)
-        return self._audit_answer(answer, started, prompt=prompt, sampling=sampling, suspicious=suspicious)
+        return self._audit_answer(answer, started, prompt=prompt, sampling=sampling, suspicious=suspicious,
+                                  excerpted={s.hit.chunk.id: cut[s.hit.chunk.id] for s in sources
+                                             if s.hit.chunk.id in cut})
 
     def _cache_key(
         self, question: str, history: Sequence[tuple[str, str]], *, k: int, mode: str, scope: str | None,
@@ -330,6 +341,7 @@ class Answerer:
             "system_prompt": AuditLog.hash_text(self.system_prompt),
             "defence": asdict(self.defence),
             "min_relevance": self.min_relevance,
+            "prompt_budget": self.prompt_budget,
             "passages": [[h.chunk.id, h.chunk.text_hash] for h in relevant],
             "salt": self.cache_salt,
         })
@@ -416,6 +428,7 @@ class Answerer:
     def _audit_answer(
         self, answer: Answer, started: float, *, prompt: str | None, sampling: Sampling,
         suspicious: Sequence[str] = (), whole_document: dict[str, Any] | None = None,
+        excerpted: Mapping[str, excerpts.Excerpt] | None = None,
     ) -> Answer:
         """Time the answer and write its ``answer`` audit record.
 
@@ -425,6 +438,9 @@ class Answerer:
                 instruction-like text.
             whole_document: a whole-document answer's note (files, batches,
                 every step's prompt hash; see ``mapreduce.whole_document_note``).
+            excerpted: the sources the prompt budget cut down to some of
+                their sentences, by chunk id: recorded as the page-text spans
+                the model was given.
         """
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         by_n = {s.n: s for s in answer.sources}
@@ -453,6 +469,13 @@ class Answerer:
         }
         if answer.declined:
             record["searched"] = answer.searched
+        if excerpted:
+            # Only these parts of these passages reached the model (spans on
+            # the page's text, as quotes are), the rest of them did not.
+            start = {h.chunk.id: h.chunk.start for h in answer.retrieved}
+            record["excerpts"] = [
+                {"chunk_id": cid, "spans": [[start.get(cid, 0) + a, start.get(cid, 0) + b] for a, b in cut.runs]}
+                for cid, cut in excerpted.items()]
         if whole_document is not None:
             record["whole_document"] = whole_document
         if answer.cached_from is not None:

@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from app.core.answering import injection
+from app.core.answering.excerpts import Excerpt
 from app.core.answering.outcome import DECLINE_TEXT, Source
 from app.core.answering.retrieval import Hit
 from app.core.models.llm import LocalModel, Message
@@ -119,6 +120,7 @@ def user_message(
     defence: injection.Defence = injection.Defence(),
     screens: Screens | None = None,
     given: Collection[str] = (),
+    excerpts: Mapping[str, Excerpt] | None = None,
 ) -> str:
     """The question with its numbered, quoted sources, screened under ``defence``.
 
@@ -126,15 +128,19 @@ def user_message(
     ``given``: chunk ids of passages an earlier message of the conversation
     quoted under the same number; they are named, not quoted again (the
     model has read them, and its cache holds them).
+    ``excerpts``: by chunk id, the text to quote instead of the whole passage
+    (the prompt budget's choice of its sentences; see :mod:`excerpts`).
     """
     screens = screens if screens is not None else Screens()
+    excerpts = excerpts or {}
     blocks = []
     for s in sources:
         if s.hit.chunk.id in given:
             header = source_header(s.n, s.hit)
             blocks.append(f"{injection.neutralise(header) if defence.neutralise else header} {QUOTED_ABOVE}")
             continue
-        text = s.hit.chunk.text.strip()
+        cut = excerpts.get(s.hit.chunk.id)
+        text = cut.text if cut is not None else s.hit.chunk.text.strip()
         screened = screens(text) if defence.any else None
         header = source_header(s.n, s.hit, marked=bool(defence.mark and screened and screened.flagged))
         if screened is not None:
@@ -159,6 +165,7 @@ def fit(
     defence: injection.Defence,
     screens: Screens,
     given: Collection[str] = (),
+    excerpts: Mapping[str, Excerpt] | None = None,
 ) -> tuple[list[Message], list[Source]]:
     """Messages that leave room for the answer in the context window.
 
@@ -168,12 +175,14 @@ def fit(
     number) is only named. What gives way first: the earlier turns' sources
     (every source is then quoted in full), then the oldest turns, then the
     lowest-ranked sources, then the text of the last source left.
+    ``excerpts``: what to quote of a passage instead of all of it (by chunk id).
     """
     budget = model.n_ctx - min(max_tokens, model.n_ctx // 2) - 8
     turns = list(history)
     srcs = list(sources)
     clean = injection.neutralise if defence.neutralise else (lambda t: t)
     verbatim = [True]
+    excerpts = dict(excerpts or {})
 
     def build() -> list[Message]:
         msgs: list[Message] = [{"role": "system", "content": system_prompt}]
@@ -184,7 +193,7 @@ def fit(
             else:
                 msgs += [{"role": "user", "content": clean(q)}, {"role": "assistant", "content": clean(a)}]
         quoted = given if verbatim[0] else ()
-        msgs.append({"role": "user", "content": user_message(question, srcs, defence, screens, quoted)})
+        msgs.append({"role": "user", "content": user_message(question, srcs, defence, screens, quoted, excerpts)})
         return msgs
 
     def size() -> int:
@@ -202,4 +211,5 @@ def fit(
         keep = max(0, len(hit.chunk.text) - over * 6)  # ~4 chars a token; cut generously
         trimmed = Hit(**{**hit.__dict__, "chunk": type(hit.chunk)(**{**hit.chunk.__dict__, "text": hit.chunk.text[:keep]})})
         srcs[0] = Source(srcs[0].n, trimmed)
+        excerpts.pop(hit.chunk.id, None)  # the cut-down passage itself is quoted now
     return build(), srcs
