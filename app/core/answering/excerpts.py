@@ -17,11 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from app.core import textnorm
 from app.core.answering import support
 from app.core.answering.outcome import Source
+
 
 @dataclass(frozen=True)
 class Excerpt:
@@ -34,20 +33,6 @@ class Excerpt:
 
 #: What stands between two sentences of a passage that were not next to each other.
 GAP = " … "
-
-
-def _score(question_vec: np.ndarray, question_words: set[str], ids: set[str], texts: Sequence[str],
-           vecs: np.ndarray) -> list[float]:
-    """Each sentence's score as a quote for the question (see support.supporting_quotes)."""
-    sims = vecs @ question_vec
-    out = []
-    for text, sim in zip(texts, sims):
-        score = support.QUOTE_SIMILARITY_WEIGHT * float(sim)
-        words = textnorm.content_words(text)
-        score += support.QUOTE_OVERLAP_WEIGHT * len(question_words & words) / max(1, len(question_words))
-        score += support.IDENTIFIER_BONUS * min(2, sum(1 for ident in ids if ident in text))
-        out.append(score)
-    return out
 
 
 def excerpts(
@@ -87,7 +72,8 @@ def excerpts(
             left -= size  # nothing to choose between: quoted whole (fit() trims if it must)
             continue
         texts = [sp.text for sp in spans]
-        scores = _score(question_vec, question_words, ids, texts, encode(texts))
+        sims = encode(texts) @ question_vec
+        scores = [support.quote_score(float(sim), question_words, ids, t) for t, sim in zip(texts, sims)]
         order = sorted(range(len(spans)), key=lambda j: -scores[j])
         kept: list[int] = []
         used = 0
@@ -117,4 +103,3 @@ def excerpts(
         out[source.hit.chunk.id] = Excerpt(quoted, cuts)
         left = max(0, left - used)
     return out
-

@@ -248,6 +248,15 @@ def identifiers(text: str) -> set[str]:
     return {m.group(0).rstrip(".") for m in _IDENTIFIER.finditer(text)}
 
 
+def quote_score(similarity: float, asked_words: set[str], asked_ids: set[str], text: str) -> float:
+    """How well a passage sentence ``text`` answers what was asked: its cosine
+    ``similarity`` blended with the share of ``asked_words`` it holds, plus a
+    bonus for each identifier of ``asked_ids`` it names verbatim (up to two)."""
+    score = QUOTE_SIMILARITY_WEIGHT * similarity
+    score += QUOTE_OVERLAP_WEIGHT * _overlap(asked_words, textnorm.content_words(text))
+    return score + IDENTIFIER_BONUS * min(2, sum(1 for ident in asked_ids if ident in text))
+
+
 def supporting_quotes(
     question: str,
     answer_text: str,
@@ -300,9 +309,7 @@ def supporting_quotes(
     sims = (cand_vecs @ target_vecs.T).max(axis=1)
     best: dict[int, tuple[float, _Span]] = {}
     for (source, span), sim in zip(candidates, sims):
-        score = QUOTE_SIMILARITY_WEIGHT * float(sim)
-        score += QUOTE_OVERLAP_WEIGHT * _overlap(asked_words, textnorm.content_words(span.text))
-        score += IDENTIFIER_BONUS * min(2, sum(1 for ident in asked_ids if ident in span.text))
+        score = quote_score(float(sim), asked_words, asked_ids, span.text)
         if source.n not in best or score > best[source.n][0]:
             best[source.n] = (score, span)
     quotes: list[Quote] = []
