@@ -42,12 +42,12 @@ screenshot: setup
 # Every speed and memory figure beside the raw libraries; writes
 # bench/results.json, docs/bench.png and the README's benchmark table.
 bench:
-	@DOCENT_EXTRA_DEBS="r-doc-pdf python3.11-doc" ./scripts/bootstrap.sh
+	@DOCENT_EXTRA_DEBS="r-doc-pdf python3.11-doc fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei" ./scripts/bootstrap.sh
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python bench/run.py
 
 # A short smoke run of the same scripts (results in a temporary folder).
 bench-quick:
-	@DOCENT_EXTRA_DEBS="r-doc-pdf python3.11-doc" ./scripts/bootstrap.sh
+	@DOCENT_EXTRA_DEBS="r-doc-pdf python3.11-doc fonts-dejavu-core fonts-liberation2 fonts-wqy-microhei" ./scripts/bootstrap.sh
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python bench/run.py --quick
 
 bench-window: setup

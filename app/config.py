@@ -226,6 +226,8 @@ class Settings:
     reranker_path: str | None = None
     rerank_candidates: int = 20  # first-stage candidates the reranker reads
     max_file_mb: int = MAX_FILE_MB
+    # Read scanned PDF pages and images by OCR (on: a scan is a document too).
+    ocr: bool = True
     follow_symlinks: bool = False
     rescan_minutes: float = 10.0
     sync_poll: bool = False

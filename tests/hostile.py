@@ -48,13 +48,18 @@ def bomb_pdf(path: Path, expanded_mb: int = 200) -> Path:
     return path
 
 
-def scanned_pdf(path: Path) -> Path:
-    """A PDF page that is only a picture: no text layer."""
+def scanned_pdf(path: Path, text: str | None = "SCANNED INVOICE 4711") -> Path:
+    """A PDF page that is only a picture (no text layer) of ``text``, or of a
+    drawing without writing when ``text`` is None."""
     from fpdf import FPDF
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     image = Image.new("RGB", (400, 200), "white")
-    ImageDraw.Draw(image).text((20, 80), "SCANNED INVOICE 4711", fill="black")
+    draw = ImageDraw.Draw(image)
+    if text is None:
+        draw.ellipse((60, 40, 340, 160), outline="black", width=6)
+    else:
+        draw.text((20, 80), text, fill="black", font=ImageFont.load_default(size=28))
     png = path.with_suffix(".png.tmp")
     image.save(png, format="PNG")
     pdf = FPDF()
@@ -96,7 +101,8 @@ def make_mixed_folder(folder: Path) -> dict[str, Path]:
     bad["locked"] = encrypted_pdf(folder / "locked.pdf", user_password="secret")
     good["open_encrypted"] = encrypted_pdf(folder / "owner-only.pdf", user_password="")
     bad["bomb"] = bomb_pdf(folder / "bomb.pdf")
-    bad["scanned"] = scanned_pdf(folder / "scanned.pdf")
+    good["scanned"] = scanned_pdf(folder / "scanned.pdf")
+    bad["drawing"] = scanned_pdf(folder / "drawing.pdf", text=None)
     good["legacy"] = folder / "legacy.txt"
     good["legacy"].write_bytes("Caf\xe9 cr\xe8me br\xfbl\xe9e recipe from the harbour inn.".encode("cp1252"))
     bad["huge"] = folder / "huge.txt"

@@ -17,7 +17,7 @@ EXPECTED = {
     "bad_random": ("failed", "not a valid PDF"),
     "bad_locked": ("failed", "encrypted"),
     "bad_bomb": ("failed", "decompression bomb"),
-    "bad_scanned": ("failed", "no extractable text"),
+    "bad_drawing": ("failed", "no text found, not even by OCR"),
     "bad_huge": ("skipped", "MB limit"),
     "bad_loop": ("skipped", "symbolic link"),
 }
@@ -41,6 +41,12 @@ def test_a_mixed_folder_indexes_the_good_and_explains_the_bad(docent, tmp_path: 
     # The human status names each failure and why.
     human = docent("status").out
     assert "locked.pdf" in human and "encrypted" in human
+    # The scan was read by OCR, and status says so.
+    files_out = docent("status", "--files").out
+    assert any("indexed (OCR)" in line and line.endswith("scanned.pdf — OCR: 1 of 1 page read from images")
+               for line in files_out.splitlines()), files_out
+    invoice = docent("search", "scanned invoice 4711", "--mode", "keyword", "--json").json()
+    assert invoice["hits"] and invoice["hits"][0]["path"] == str(files["good_scanned"])
 
     answer = docent("ask", "How many storm warnings did the keepers record?", "--json", "--max-tokens", "40")
     data = answer.json()

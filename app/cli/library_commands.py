@@ -32,6 +32,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from app.core.documents.model import status_label
     from app.core.library import Library
 
     folder = data_dir(args)
@@ -51,7 +52,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         out.write("Files:\n")
         for d in status.documents:
             reason = f" — {d['reason']}" if d["reason"] else ""
-            out.write(f"  {d['status']:<11} {d['chunks']:>6}  {d['path']}{reason}\n")
+            shown = status_label(d["status"], d["reason"])
+            out.write(f"  {shown:<13} {d['chunks']:>6}  {d['path']}{reason}\n")
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from app.cli.common import StopFlag, data_dir, emit, run_settings, say
 from app.cli.parser import EXIT_OK
+from app.core.documents.model import page_word
 from app.errors import DocentError, UsageError
 
 
@@ -50,7 +51,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     if not result["hits"]:
         out.write("No passages found.\n")
     for hit in result["hits"]:
-        where = f"page {hit['page']}" if hit["page"] is not None else "no pages"
+        where = f"{page_word(hit['path'])} {hit['page']}" if hit["page"] is not None else "no pages"
         snippet = " ".join(hit["text"].split())
         snippet = snippet if len(snippet) <= 200 else snippet[:197] + "..."
         out.write(f"{hit['rank']}. {Path(hit['path']).name} · {where} · score {hit['score']:.4f}\n"

@@ -408,6 +408,7 @@ class Library:
             limits=Limits(max_file_bytes=s.max_file_mb * 1024 * 1024 if s.max_file_mb else None,
                           follow_symlinks=s.follow_symlinks),
             tokenizer_file=s.embedding_model() / "tokenizer.json",
+            ocr=s.ocr,
         ))
 
     @property
@@ -509,6 +510,9 @@ class Library:
             if any(getattr(old, f) != getattr(settings, f) for f in _RERANK_FIELDS):
                 for part in ("reranker", "retriever", "keyword_retriever"):
                     self._parts.pop(part, None)
+            indexer = self._parts.get("indexer")
+            if indexer is not None and old.ocr != settings.ocr:
+                indexer.set_ocr(settings.ocr)
         if reload:
             self._model_path = None
             with self._model_guard:

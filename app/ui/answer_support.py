@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from app.core.documents.model import page_word
 from app.core.passages import loose_text
 
 DECLINE_HEADING = "Not found in your documents."
@@ -57,7 +58,7 @@ def place_text(item: dict[str, Any], source: dict[str, Any] | None = None) -> st
     label = item.get("label") or source.get("label")
     heading = item.get("heading") or source.get("heading")
     if page is not None:
-        name += f", p. {page}"
+        name += f", {'slide' if page_word(name) == 'slide' else 'p.'} {page}"
         if label and str(label) != str(page):
             name += f" (printed {label})"
     elif heading:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.documents.model import status_label
 from app.core.stores.catalog import Catalog, FileRow, Root
 
 STATUS_WORDS = {
@@ -214,7 +215,8 @@ class LibraryPane(QWidget):
     def _style_file(self, item: QTreeWidgetItem, f: FileRow) -> None:
         """Status, chunk count, colour and tooltips of one file's row."""
         status = "indexing" if f.path == self.indexing_path else f.status
-        item.setText(1, STATUS_WORDS.get(status, status))
+        word = STATUS_WORDS.get(status, status)
+        item.setText(1, status_label(status, f.reason) if status == "indexed" else word)
         item.setText(2, str(f.chunks or ""))
         tip = f.path
         if f.reason:

@@ -189,6 +189,7 @@ class SettingsDialog(QDialog):
         )
         self.embedding_model_note.hide()
         self.follow_links_check = QCheckBox("Follow symbolic links", self)
+        self.ocr_check = QCheckBox("Read scanned pages and images (&OCR)", self)
         self.poll_check = QCheckBox("Check folders by polling (network drives)", self)
         self.system_prompt_edit = QPlainTextEdit(self)
         self.system_prompt_edit.setPlaceholderText(
@@ -247,6 +248,7 @@ class SettingsDialog(QDialog):
             max_file_mb=self.max_file_spin.value(),
             rescan_minutes=float(self.rescan_spin.value()),
             follow_symlinks=self.follow_links_check.isChecked(),
+            ocr=self.ocr_check.isChecked(),
             embedding_backend=str(self.embedding_backend_combo.currentData()),
             embedding_model_path=self.embedding_model_path(),
             sync_poll=self.poll_check.isChecked(),
@@ -378,6 +380,9 @@ class SettingsDialog(QDialog):
             "often, to catch changes the system did not report.",
             self.follow_links_check: "Index the targets of symbolic links inside your folders "
             "(link loops are detected). Off by default.",
+            self.ocr_check: "Read the text of scanned PDF pages and of pictures (PNG, JPEG, TIFF, "
+            "WebP) by optical character recognition, on this computer. Slower than reading a text "
+            "layer (a second or two per page); off: pictures are skipped and scanned PDFs say why.",
             self.poll_check: "Network drives often send no change notifications: check them "
             "every few seconds instead.",
             self.min_relevance_spin: "How closely the best passage must match the question (cosine "
@@ -441,6 +446,7 @@ class SettingsDialog(QDialog):
         library_form.addRow("", self.embedding_model_error)
         library_form.addRow("", self.embedding_model_note)
         library_form.addRow("", self.follow_links_check)
+        library_form.addRow("", self.ocr_check)
         library_form.addRow("", self.poll_check)
 
         prompt_box = QGroupBox("Instructions to the model", self)
@@ -497,6 +503,7 @@ class SettingsDialog(QDialog):
         self.max_file_spin.setValue(s.max_file_mb or 0)
         self.rescan_spin.setValue(s.rescan_minutes)
         self.follow_links_check.setChecked(s.follow_symlinks)
+        self.ocr_check.setChecked(s.ocr)
         self.poll_check.setChecked(s.sync_poll)
         index = self.embedding_backend_combo.findData(s.embedding_backend)
         self.embedding_backend_combo.setCurrentIndex(max(index, 0))

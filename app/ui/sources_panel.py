@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 # highlight_terms is imported from here by callers that mark words in a passage.
+from app.core.documents.model import page_word
 from app.core.passages import highlight_terms, query_terms  # noqa: F401
 from app.ui.answer_support import QUOTE_BACKGROUND, QUOTE_BAR, QUOTE_INK
 
@@ -44,12 +45,12 @@ _PASSAGE_CHARS = 600
 
 
 def location_text(item: dict[str, Any]) -> str:
-    """Where a passage is: "page 3 (printed iv)", 'section "Baking"' or ""."""
+    """Where a passage is: "page 3 (printed iv)", "slide 2", 'section "Baking"' or ""."""
     page = item.get("page")
     label = item.get("label")
     heading = item.get("heading")
     if page is not None:
-        where = f"page {page}"
+        where = f"{page_word(item.get('path'))} {page}"
         if label and str(label) != str(page):
             where += f" (printed {label})"
         return where

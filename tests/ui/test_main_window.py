@@ -230,7 +230,8 @@ def test_broken_files_show_their_reasons_in_the_library(qtbot, open_window, tmp_
     qtbot.waitUntil(lambda: not window.ingesting and ("locked.pdf", "failed") in window.library_pane.visible_files(),
                     timeout=120_000)
     assert "encrypted" in window.library_pane.reason_of("locked.pdf")
-    assert "no extractable text" in window.library_pane.reason_of("scanned.pdf")
+    assert "not even by OCR" in window.library_pane.reason_of("drawing.pdf")
+    assert ("scanned.pdf", "indexed (OCR)") in window.library_pane.visible_files()
     window.library_pane.select_path(str(folder / "locked.pdf"))
     assert "encrypted" in window.library_pane.details.text()
     assert ("lighthouse-report.pdf", "indexed") in window.library_pane.visible_files()

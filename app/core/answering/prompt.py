@@ -19,6 +19,7 @@ from app.core.answering import injection
 from app.core.answering.excerpts import Excerpt
 from app.core.answering.outcome import DECLINE_TEXT, Source
 from app.core.answering.retrieval import Hit
+from app.core.documents.model import page_word
 from app.core.models.llm import LocalModel, Message
 
 SYSTEM_PROMPT = (
@@ -105,7 +106,7 @@ def source_header(n: int, hit: Hit, *, marked: bool = False) -> str:
     c = hit.chunk
     where = Path(c.path).name
     if c.page is not None:
-        where += f", page {c.page}"
+        where += f", {page_word(c.path)} {c.page}"
         if c.label and c.label != str(c.page):
             where += f" (printed page {c.label})"
     elif c.heading:

@@ -34,22 +34,52 @@ class Document:
     kind: str
     title: str | None
     pages: list[Page] = field(default_factory=list)
+    #: How many pages were read by OCR (scanned PDF pages, images).
+    ocr_pages: int = 0
 
     @property
     def char_count(self) -> int:
         return sum(len(p.text) for p in self.pages)
 
 
+#: Files whose numbered pages are slides.
+SLIDE_SUFFIXES = frozenset({".pptx", ".odp"})
+
+
+def page_word(path: str | Path | None) -> str:
+    """What a numbered page of ``path`` is called: "slide" in a deck, else "page"."""
+    return "slide" if Path(str(path or "")).suffix.lower() in SLIDE_SUFFIXES else "page"
+
+
 def citation_place(citation: dict[str, Any]) -> str:
-    """Where a cited passage is: ``file, page P (printed L)`` or ``file, section "H"``."""
+    """Where a cited passage is: ``file, page P (printed L)``, ``deck.pptx, slide S``
+    or ``file, section "H"``."""
     name = Path(str(citation.get("path") or "")).name or "(unknown file)"
     page = citation.get("page")
     label = citation.get("label")
     heading = citation.get("heading")
     if page is not None:
-        name += f", page {page}"
+        name += f", {page_word(name)} {page}"
         if label and str(label) != str(page):
             name += f" (printed {label})"
     elif heading:
         name += f', section "{heading}"'
     return name
+
+
+#: How an indexed file's reason starts when some of its pages were read by OCR.
+OCR_NOTE = "OCR"
+
+
+def ocr_note(ocr_pages: int, pages: int) -> str | None:
+    """The indexed file's note when OCR read some of its pages, else ``None``."""
+    if ocr_pages <= 0:
+        return None
+    return f"{OCR_NOTE}: {ocr_pages} of {pages} page{'s' if pages != 1 else ''} read from images"
+
+
+def status_label(status: str, reason: str | None) -> str:
+    """A file's status as people read it: "indexed (OCR)" for files OCR read."""
+    if status == "indexed" and reason and reason.startswith(OCR_NOTE):
+        return "indexed (OCR)"
+    return status

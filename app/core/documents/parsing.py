@@ -69,6 +69,7 @@ class Parsed:
     pages: int
     numbered_pages: int
     chunks: list[Chunk]
+    ocr_pages: int = 0
 
     @classmethod
     def from_document(cls, doc: Document, chunks: list[Chunk]) -> Parsed:
@@ -78,6 +79,7 @@ class Parsed:
             pages=len(doc.pages),
             numbered_pages=sum(1 for p in doc.pages if p.number is not None),
             chunks=chunks,
+            ocr_pages=doc.ocr_pages,
         )
 
 
@@ -176,6 +178,9 @@ class IsolatedParser:
         self._proc: Any = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        # The loader the running child was started with: a new ``target``
+        # (OCR switched on or off) takes effect from the next file.
+        self._running_target: str | None = None
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
@@ -186,6 +191,7 @@ class IsolatedParser:
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent
+        self._running_target = self.target
         # A parser dropped without close() must not leave its child behind.
         weakref.finalize(self, _reap, proc, parent)
 
@@ -242,7 +248,7 @@ class IsolatedParser:
         should_stop: Callable[[], bool] | None,
     ) -> Document | Parsed:
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            if self._proc is None or not self._proc.is_alive() or self._running_target != self.target:
                 self._kill()
                 self._start()
             assert self._conn is not None

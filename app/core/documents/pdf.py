@@ -26,6 +26,12 @@ logging.getLogger("pypdf").addHandler(logging.NullHandler())
 ENCRYPTED = "encrypted: the PDF needs a password; remove the password and re-index"
 DAMAGED = "not a valid PDF (damaged or truncated)"
 NO_TEXT = "no extractable text (a scanned PDF without a text layer?)"
+NO_TEXT_OCR_OFF = ("no extractable text: a scanned PDF without a text layer, and OCR is turned off "
+                   "in Settings; turn it on to read it")
+NO_TEXT_AFTER_OCR = "no text found, not even by OCR (blank pages, or pictures without writing)"
+#: A page with fewer letters than this in its text layer is read by OCR when
+#: it holds a picture (a scan with a few stray characters of a stamp, say).
+OCR_BELOW_CHARS = 16
 
 # Control characters and lone surrogates: pypdf emits both from broken font
 # maps, and surrogates cannot even be stored as UTF-8 later on.
@@ -157,17 +163,31 @@ def _is_bomb(page: Any) -> bool:
     return False
 
 
+def _has_picture(page: Any) -> bool:
+    """True when the page draws an external object (a scan is an image XObject)."""
+    try:
+        resources = page.get("/Resources")
+        resources = resources.get_object() if resources is not None else None
+        xobjects = resources.get("/XObject") if resources is not None else None
+        return bool(xobjects is not None and len(xobjects.get_object()) > 0)
+    except Exception:  # noqa: BLE001 - a broken resource tree: nothing to read
+        return False
+
+
 def load_pdf(
     path: Path,
     *,
     on_page: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    ocr: bool = True,
 ) -> Document:
     """Load a PDF as one :class:`Page` per physical page (1-based numbers).
 
     ``on_page(done, total)`` is called after each page; ``should_stop()`` is
     polled before each page and, when it returns True, :class:`Cancelled` is
     raised. Pages without text are kept (empty) so numbering stays physical.
+    With ``ocr``, a page whose text layer is (nearly) empty but which holds a
+    picture is drawn and read by OCR (:mod:`app.core.documents.ocr`).
 
     Raises:
         ParseError: encrypted with a password, damaged, or no text at all.
@@ -187,6 +207,9 @@ def load_pdf(
     pages: list[Page] = []
     failures = 0
     bombs = 0  # pages whose streams expand past pypdf's safety limits
+    read_by_ocr = 0
+    scanned = 0  # pages that only a picture could tell
+    pictures = None
     for index in range(total):
         if should_stop is not None and should_stop():
             raise Cancelled()
@@ -202,6 +225,20 @@ def load_pdf(
             # One broken page (bad font, bad stream) must not lose the others.
             text = ""
             failures += 1
+        if len(text.strip()) < OCR_BELOW_CHARS and _has_picture(pdf_pages[index]):
+            scanned += 1
+            if ocr:
+                from app.core.documents.ocr import PdfPictures, recognise
+
+                if pictures is None:
+                    pictures = PdfPictures(path)
+                try:
+                    found = normalise_text(recognise(pictures.page(index)).text)
+                except Exception:  # noqa: BLE001 - one unreadable picture must not lose the others
+                    found = ""
+                if len(found) > len(text):
+                    text = found
+                    read_by_ocr += 1
         pages.append(
             Page(
                 number=index + 1,
@@ -213,8 +250,14 @@ def load_pdf(
         if on_page is not None:
             on_page(index + 1, total)
 
+    if pictures is not None:
+        pictures.close()
     if not any(page.text for page in pages):
         if bombs:
             raise ParseError(path, BOMB)
-        raise ParseError(path, DAMAGED if failures == total else NO_TEXT)
-    return Document(path=path, kind="pdf", title=_title(reader), pages=pages)
+        if failures == total:
+            raise ParseError(path, DAMAGED)
+        if scanned and not ocr:
+            raise ParseError(path, NO_TEXT_OCR_OFF)
+        raise ParseError(path, NO_TEXT_AFTER_OCR if scanned else NO_TEXT)
+    return Document(path=path, kind="pdf", title=_title(reader), pages=pages, ocr_pages=read_by_ocr)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from app.core.documents import kind_for, load
 from app.core.documents.model import Document, Page
 from app.core.documents.parsing import IsolatedParser, ParseLimits
 from app.errors import DocentError, ParseError
@@ -22,6 +23,9 @@ from app.errors import DocentError, ParseError
 VIEW_TARGET = "app.core.documents.reading:load_for_viewing"
 
 _HTML = frozenset({".html", ".htm", ".xhtml"})
+# Kinds whose file is its own text (shown as stored); every other kind is
+# shown as its loader reads it.
+_AS_STORED = frozenset({"text", "code", "markdown", "html", "docx", "pdf", None})
 _NEWLINES = re.compile(r"\r\n?")
 _NOT_WORD = "it is not a valid Word document (damaged, or not a .docx file)"
 
@@ -35,11 +39,14 @@ def document_text(file: Path) -> str:
     through :func:`reader` (the reader process) for files anyone could have written.
 
     Raises:
-        ParseError: a Word file that is not one any more.
+        ParseError: a Word file that is not one any more, or a file of a
+            format with its own loader (slides, sheets, mail …) that it
+            cannot read now.
         OSError: the file cannot be read.
     """
     file = Path(file)
     suffix = file.suffix.lower()
+    kind = kind_for(file)
     try:
         if suffix == ".docx":
             from app.core.documents.word import load_word
@@ -49,11 +56,16 @@ def document_text(file: Path) -> str:
             from app.core.documents.webpage import load_html
 
             return "\n\n".join(p.text for p in load_html(file).pages)
+        if kind not in _AS_STORED:
+            # Slides, sheets, e-books, mail, pictures: the loader's text, page
+            # after page, as the indexer read it (a picture's text is OCR's).
+            return "\n\n".join(p.text for p in load(file).pages if p.text)
         from app.core.documents.text import read_text
 
         return read_text(file)
-    except DocentError:
-        pass
+    except DocentError as exc:
+        if kind not in _AS_STORED and suffix != ".docx":
+            raise ParseError(file, getattr(exc, "reason", str(exc))) from exc
     if suffix == ".docx":
         raise ParseError(file, _NOT_WORD)
     data = file.read_bytes()

@@ -24,7 +24,7 @@ from app import config
 from app.core import documents
 from app.core import textnorm
 from app.core.documents.chunking import chunk_pages
-from app.core.documents.model import Document
+from app.core.documents.model import Document, ocr_note
 from app.core.documents.parsing import IsolatedParser, Parsed, Parser
 from app.core.ingest.ignore import IgnoreRules, Limits, walk
 from app.core.ingest.reading import Outcome, Readers, ReadJob, default_readers
@@ -38,6 +38,10 @@ from app.errors import Cancelled, ParseError, SkipFile
 from app.telemetry import instruments, names, past_span, span
 
 __all__ = ["Indexer", "IngestReport", "Progress", "chunk_id", "file_hash"]
+
+
+def _reading_target(ocr: bool) -> str:
+    return documents.LOAD_TARGET if ocr else documents.LOAD_WITHOUT_OCR
 
 
 def file_hash(path: Path) -> str:
@@ -75,17 +79,20 @@ class Indexer:
         parser: Parser | None = None,
         tokenizer_file: Path | None = None,
         readers: int | None = None,
+        ocr: bool = True,
     ) -> None:
         """
         Args:
             parser: reads documents (default: an :class:`IsolatedParser`).
+            ocr: read scanned pages and pictures by OCR (see :meth:`set_ocr`).
             tokenizer_file: the embedder's ``tokenizer.json``; with it, reader
                 processes chunk as well as parse.
             readers: how many files are read at once (default: one per spare core).
         """
         self.limits = limits
         # Documents are read in a child process unless told otherwise.
-        self.parser: Parser = parser or IsolatedParser()
+        self.parser: Parser = parser or IsolatedParser(target=_reading_target(ocr))
+        self.ocr = ocr
         self._rules: dict[Path, IgnoreRules] = {}
         self.catalog = catalog
         self.vectors = vectors
@@ -96,6 +103,17 @@ class Indexer:
         self.readers = Readers(self.parser, readers or default_readers(), tokenizer_file=tokenizer_file,
                                embedder=embedder, chunk_tokens=self.chunk_tokens,
                                chunk_overlap=self.chunk_overlap)
+
+    def set_ocr(self, on: bool) -> None:
+        """Read (or stop reading) scanned pages and pictures by OCR from the next file on.
+
+        Files that failed or were skipped because OCR was off are read again
+        by the next ingest once it is on.
+        """
+        self.ocr = on
+        for reader in self.readers.pool() if self.readers.started else [self.parser]:
+            if isinstance(reader, IsolatedParser):
+                reader.target = _reading_target(on)
 
     def rules(self, root: Path) -> IgnoreRules:
         """The ignore rules of one library root (cached)."""
@@ -261,7 +279,7 @@ class Indexer:
             report.failed.append((key, reason))
             return None
         if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
-            if row.status in ("indexed", "skipped", "failed"):
+            if row.status in ("indexed", "skipped", "failed") and not self._ocr_now_reads(row):
                 self._count_unchanged(row, report)
                 return None
         kind = documents.kind_for(path)
@@ -391,13 +409,18 @@ class Indexer:
             count = self.catalog.replace_chunks(
                 job.file_id, rows, size=job.size, mtime_ns=job.mtime_ns, hash=job.digest,
                 kind=job.kind, title=outcome.title, pages=outcome.numbered_pages or None,
+                note=ocr_note(outcome.ocr_pages, outcome.pages),
             )
             report.indexed += 1
             report.chunks += count
             self.audit.append("ingest", {
                 "path": key, "status": "indexed", "hash": job.digest, "chunks": count,
-                "pages": outcome.pages, "kind": job.kind,
+                "pages": outcome.pages, "kind": job.kind, "ocr_pages": outcome.ocr_pages,
             })
+
+    def _ocr_now_reads(self, row: FileRow) -> bool:
+        """True for a file left unread because OCR was off, now that it is on."""
+        return self.ocr and row.status != "indexed" and documents.OCR_OFF_WORDS in (row.reason or "")
 
     def _count_unchanged(self, row: FileRow, report: IngestReport) -> None:
         report.unchanged += 1

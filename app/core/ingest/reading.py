@@ -87,6 +87,11 @@ class Readers:
     _pool: list[Parser] | None = field(default=None, init=False)
     _spec: ChunkSpec | bool | None = field(default=None, init=False)
 
+    @property
+    def started(self) -> bool:
+        """True once the reader parsers exist."""
+        return self._pool is not None
+
     def pool(self) -> list[Parser]:
         """The reader parsers, started on first use."""
         if self._pool is None:

@@ -355,8 +355,13 @@ class Catalog(SqliteStore):
         kind: str | None,
         title: str | None,
         pages: int | None,
+        note: str | None = None,
     ) -> int:
-        """Swap a file's chunks for new ones and mark it indexed, atomically."""
+        """Swap a file's chunks for new ones and mark it indexed, atomically.
+
+        ``note`` is kept as the indexed file's reason (e.g. "OCR: 3 of 5 pages
+        read from images"), for status to show how it was read.
+        """
         with self._tx() as db:
             db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
             count = 0
@@ -368,9 +373,9 @@ class Catalog(SqliteStore):
                 )
                 count += 1
             db.execute(
-                """UPDATE files SET status = 'indexed', reason = NULL, chunks = ?, size = ?, mtime_ns = ?,
+                """UPDATE files SET status = 'indexed', reason = ?, chunks = ?, size = ?, mtime_ns = ?,
                    hash = ?, kind = ?, title = ?, pages = ?, updated_at = ? WHERE id = ?""",
-                (count, size, mtime_ns, hash, kind, title, pages, _now(), file_id),
+                (note, count, size, mtime_ns, hash, kind, title, pages, _now(), file_id),
             )
         self._keywords_changed()
         return count
