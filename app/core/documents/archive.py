@@ -79,7 +79,7 @@ class SafeArchive:
             raise ParseError(self.path, f"not a valid {self.kind} (its {name} is missing)") from exc
         if info.flag_bits & 0x1:
             raise ParseError(self.path, PROTECTED)
-        self._check_claim(info)
+        self.check_claim(info)
         limit = min(MAX_MEMBER_BYTES, MAX_TOTAL_BYTES - self._read_total)
         out = bytearray()
         # Read in blocks and count: the sizes in the header are the archive's
@@ -111,7 +111,12 @@ class SafeArchive:
         """Member ``name`` parsed as XML, safely (no entities, no network, no DTD)."""
         return parse_xml(self.read(name), self.path, f"{self.kind} ({name})")
 
-    def _check_claim(self, info: zipfile.ZipInfo) -> None:
+    def check_claim(self, info: zipfile.ZipInfo) -> None:
+        """Refuse a member whose own header claims more than the limits allow.
+
+        For loaders whose library opens the zip itself (openpyxl): the claim
+        is checked first, and zipfile never inflates past the claimed size.
+        """
         if info.file_size > MAX_MEMBER_BYTES or self._read_total + info.file_size > MAX_TOTAL_BYTES:
             raise ParseError(self.path, self._bomb(info.filename))
         if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
@@ -165,6 +170,9 @@ def parse_xml(data: bytes, path: Path, what: str) -> Any:
     try:
         root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
+        if "amplification" in (exc.msg or "").lower():
+            raise ParseError(path, f"refused: the XML inside this {what} expands entities without end "
+                                   "(a hostile or damaged file)") from exc
         raise ParseError(path, f"not a valid {what}: damaged XML ({exc.msg})") from exc
     if root is None:
         raise ParseError(path, f"not a valid {what}: empty XML")

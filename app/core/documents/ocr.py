@@ -74,6 +74,10 @@ def engine() -> Any:
             _engine = RapidOCR(params={
                 "Global.log_level": "warning",
                 "Global.text_score": MIN_SCORE,
+                # The line-direction classifier turned whole lines of upright
+                # text upside down (a line with parentheses and digits, read
+                # as garbage: bench/ocr.py); scans are upright line by line.
+                "Global.use_cls": False,
                 "Det.model_path": str(models / "PP-OCRv6_det_small.onnx"),
                 "Rec.model_path": str(models / "PP-OCRv6_rec_small.onnx"),
                 "Cls.model_path": str(models / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"),

@@ -41,7 +41,7 @@ def bom_encoding(data: bytes) -> tuple[str, int] | None:
     return None
 
 
-def _bomless_utf16(sample: bytes) -> str | None:
+def bomless_utf16(sample: bytes) -> str | None:
     """Recognise UTF-16 without a BOM by its zero high bytes (mostly-ASCII text).
 
     Such files (written by some Windows tools) are full of NUL bytes and would
@@ -75,7 +75,7 @@ def _usable_codec(name: str | None) -> str | None:
     return codec.name
 
 
-def _guess_encoding(sample: bytes) -> str | None:
+def guess_encoding(sample: bytes) -> str | None:
     """charset_normalizer's guess, nudged towards windows-1252 on near-ties.
 
     On short Western European texts the detector often ranks cp1250 or cp775
@@ -101,7 +101,7 @@ def _guess_encoding(sample: bytes) -> str | None:
 
 def _guess_legacy(data: bytes) -> str:
     """Decode bytes that are not UTF-8: best guess, never raising."""
-    guess = _guess_encoding(data[:_GUESS_BYTES])
+    guess = guess_encoding(data[:_GUESS_BYTES])
     if guess is not None:
         try:
             return data.decode(guess)
@@ -133,7 +133,7 @@ def decode_bytes(path: Path, data: bytes, declared: str | None = None) -> str:
     else:
         sample = data[:_SNIFF_BYTES]
         if b"\x00" in sample:
-            utf16 = _bomless_utf16(sample)
+            utf16 = bomless_utf16(sample)
             if utf16 is None:
                 raise SkipFile(path, "binary file")
             try:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from app.core.documents.blocks import TextBuilder
 from app.core.documents.model import Document, Page
 from app.errors import ParseError
 
@@ -26,32 +27,6 @@ def _qn(tag: str) -> str:
     from docx.oxml.ns import qn
 
     return str(qn(tag))
-
-
-class _TextBuilder:
-    """Accumulates blocks of text and remembers where headings start."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.length = 0
-        self.headings: list[tuple[int, str]] = []
-
-    def add_block(self, block: str, heading: bool = False) -> None:
-        block = block.strip()
-        if not block:
-            return
-        if self.parts:
-            # A blank line between blocks marks paragraph boundaries for chunking.
-            self.parts.append("\n\n")
-            self.length += 2
-        if heading:
-            self.headings.append((self.length, " ".join(block.split())))
-        self.parts.append(block)
-        self.length += len(block)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 class _Reader:
@@ -165,7 +140,7 @@ def load_word(path: Path) -> Document:
         raise ParseError(path, "not a valid Word document (damaged, or not a .docx file)") from exc
 
     reader = _Reader(document)
-    builder = _TextBuilder()
+    builder = TextBuilder(str.strip)
     first_title: str | None = None
     first_heading: str | None = None
     for element, kind in reader.blocks(document.element.body):
