@@ -70,6 +70,25 @@ def scanned_pdf(path: Path, text: str | None = "SCANNED INVOICE 4711") -> Path:
     return path
 
 
+def zip_bomb(path: Path, member: str, inflated_mb: int = 300) -> Path:
+    """A zip-based document (``.docx``, ``.pptx`` …) whose ``member`` inflates to ``inflated_mb`` MB."""
+    import zipfile
+
+    block = b"\0" * (1024 * 1024)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        with zf.open(member, "w", force_zip64=True) as fh:
+            for _ in range(inflated_mb):
+                fh.write(block)
+    return path
+
+
+def protected_office(path: Path) -> Path:
+    """What Office writes for a file with a password to open: an OLE compound file."""
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(4096))
+    return path
+
+
 def many_pages_pdf(path: Path, pages: int = 5000) -> Path:
     """A very long PDF (the same page repeated, so it builds in a moment)."""
     from pypdf import PdfReader, PdfWriter
@@ -103,6 +122,12 @@ def make_mixed_folder(folder: Path) -> dict[str, Path]:
     bad["bomb"] = bomb_pdf(folder / "bomb.pdf")
     good["scanned"] = scanned_pdf(folder / "scanned.pdf")
     bad["drawing"] = scanned_pdf(folder / "drawing.pdf", text=None)
+    bad["bomb_docx"] = zip_bomb(folder / "bomb.docx", "word/document.xml")
+    bad["bomb_pptx"] = zip_bomb(folder / "bomb.pptx", "ppt/slides/slide1.xml")
+    bad["protected_xlsx"] = protected_office(folder / "budget.xlsx")
+    from tests import scans
+
+    bad["huge_png"] = scans.png_header(folder / "huge.png", 20_000, 20_000)
     good["legacy"] = folder / "legacy.txt"
     good["legacy"].write_bytes("Caf\xe9 cr\xe8me br\xfbl\xe9e recipe from the harbour inn.".encode("cp1252"))
     bad["huge"] = folder / "huge.txt"

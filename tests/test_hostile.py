@@ -18,6 +18,10 @@ EXPECTED = {
     "bad_locked": ("failed", "encrypted"),
     "bad_bomb": ("failed", "decompression bomb"),
     "bad_drawing": ("failed", "no text found, not even by OCR"),
+    "bad_bomb_docx": ("failed", "zip bomb"),
+    "bad_bomb_pptx": ("failed", "zip bomb"),
+    "bad_protected_xlsx": ("failed", "protected: remove the password or export to PDF"),
+    "bad_huge_png": ("failed", "20,000 × 20,000 pixels"),
     "bad_huge": ("skipped", "MB limit"),
     "bad_loop": ("skipped", "symbolic link"),
 }

@@ -138,6 +138,8 @@ def test_edited_settings_survive_a_restart(qtbot, tmp_path: Path) -> None:
     first.max_tokens_spin.setValue(1024)
     first.sources_spin.setValue(7)
     first.prompt_budget_spin.setValue(350)
+    assert first.ocr_check.isChecked(), "scans are read by default"
+    first.ocr_check.setChecked(False)
     first.min_relevance_spin.setValue(0.4)
     first.system_prompt_edit.setPlainText("Answer in French.")
     saved = first.settings()
@@ -159,6 +161,7 @@ def test_edited_settings_survive_a_restart(qtbot, tmp_path: Path) -> None:
     assert second.max_tokens_spin.value() == 1024
     assert second.sources_spin.value() == 7
     assert second.prompt_budget_spin.value() == 350
+    assert not second.ocr_check.isChecked() and reloaded.ocr is False
     assert second.min_relevance_spin.value() == 0.4
     assert second.system_prompt_edit.toPlainText() == "Answer in French."
     assert second.settings() == saved

@@ -111,6 +111,19 @@ class SafeArchive:
         """Member ``name`` parsed as XML, safely (no entities, no network, no DTD)."""
         return parse_xml(self.read(name), self.path, f"{self.kind} ({name})")
 
+    def check_claims(self) -> None:
+        """Refuse the archive if any member is encrypted or claims more than the limits.
+
+        For loaders whose library reads the members itself (python-docx,
+        openpyxl): zipfile never inflates a member past the size the archive
+        claims for it (it stops there and fails the CRC), so judging every
+        claim first bounds what the library can be made to inflate.
+        """
+        for info in self.zip.infolist():
+            if info.flag_bits & 0x1:
+                raise ParseError(self.path, PROTECTED)
+            self.check_claim(info)
+
     def check_claim(self, info: zipfile.ZipInfo) -> None:
         """Refuse a member whose own header claims more than the limits allow.
 

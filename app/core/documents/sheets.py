@@ -405,21 +405,6 @@ def _xlsx_cells(row: Sequence[Any]) -> list[Cell | None]:
     return cells
 
 
-def _refuse_bombs(archive: SafeArchive) -> None:
-    """Refuse an archive any of whose members claims more than Docent inflates.
-
-    openpyxl reads the members itself. zipfile never inflates a member past
-    the size the archive claims for it (it stops there and fails the CRC), so
-    judging every member's claim by archive.py's limits bounds what openpyxl
-    can be made to inflate.
-    """
-    for info in archive.zip.infolist():
-        if info.flag_bits & 0x1:
-            raise ParseError(archive.path, PROTECTED)
-        # The same judgement SafeArchive.read makes before reading a member.
-        archive.check_claim(info)
-
-
 def load_xlsx(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldStop | None = None) -> Document:
     """Load an Excel workbook (.xlsx/.xlsm): one page per worksheet.
 
@@ -428,7 +413,7 @@ def load_xlsx(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldS
     hold no cells and give no page. Title: the workbook's core properties.
     """
     with open_archive(path, kind="Excel file") as archive:
-        _refuse_bombs(archive)
+        archive.check_claims()
 
     import openpyxl
 

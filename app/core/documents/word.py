@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from app.core.documents.archive import open_archive
 from app.core.documents.blocks import TextBuilder
 from app.core.documents.model import Document, Page
 from app.errors import ParseError
@@ -130,6 +131,10 @@ def load_word(path: Path) -> Document:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    # python-docx inflates every part it is given: the parts' claims are
+    # judged first, so a zip bomb or a password-protected file fails saying so.
+    with open_archive(path, kind="Word document") as archive:
+        archive.check_claims()
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
