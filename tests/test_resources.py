@@ -30,3 +30,17 @@ def test_frozen_resources_come_from_the_bundle(monkeypatch, tmp_path) -> None:
     # The source tree's copy is not used by the frozen app.
     with pytest.raises(FileNotFoundError, match=r"lighthouse-report\.pdf is missing.*Reinstall Docent"):
         resources.sample_document()
+
+
+def test_the_sample_library_holds_one_readable_document_of_each_kind() -> None:
+    from app.core import documents
+
+    samples = sorted((ROOT / "resources" / "samples").iterdir())
+    kinds = {}
+    for path in samples:
+        doc = documents.load(path)
+        assert any(page.text.strip() for page in doc.pages), path.name
+        kinds[doc.kind] = path.name
+    assert {"pdf", "markdown", "pptx", "xlsx", "csv", "odt", "epub", "email"} <= set(kinds)
+    scan = documents.load(ROOT / "resources" / "samples" / "notice-to-mariners-scan.pdf")
+    assert scan.ocr_pages == 1 and "green buoy" in scan.pages[0].text
