@@ -36,7 +36,7 @@ class DocumentActions:
         if real is None:
             return
         if getattr(self, "viewer", None) is None:
-            self.viewer = ViewerDialog(self)
+            self.viewer = ViewerDialog(self, page_boxes=getattr(self, "page_boxes", None))
         span = tuple(source["span"]) if source.get("span") else None
         quote = quote or source.get("quote") or {}
         quote_span = tuple(quote["span"]) if quote.get("span") else None

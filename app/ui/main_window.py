@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from app import __version__, telemetry
 from app.applog import setup_logging
 from app.config import APP_NAME, default_data_dir
+from app.core.documents.model import LineBox
 from app.core.stores.catalog import Catalog
 from app.core.stores.chats import ChatStore
 from app.core import observability
@@ -481,6 +482,19 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
     def _ask_about(self, path: str) -> None:
         self.chat.set_scope(path)
         self.chat.question.setFocus()
+
+    def page_boxes(self, path: str, page: int) -> list[LineBox]:
+        """Where OCR read each line of ``page`` of an indexed file, for the viewer
+        (:class:`app.ui.viewer.ViewerDialog` asks its parent); none for a file
+        changed since it was indexed, whose boxes would point at old text."""
+        row = self.reader.file(path)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return []
+        if row is None or row.size != stat.st_size or row.mtime_ns != stat.st_mtime_ns:
+            return []
+        return self.reader.page_boxes(row.id, page)
 
     # --- drag and drop --------------------------------------------------------
 

@@ -38,7 +38,15 @@ from PySide6.QtWidgets import (
 
 # locate_passage and pdf_search_candidates are imported from here by callers.
 from app.core.passages import locate_passage, pdf_search_candidates  # noqa: F401
-from app.ui.viewer_pdf import NOT_FOUND_NOTE, PASSAGE_COLOR, QUOTE_COLOR, MarkedPdfView, PdfPages, rich_escape
+from app.ui.viewer_pdf import (
+    NOT_FOUND_NOTE,
+    PASSAGE_COLOR,
+    QUOTE_COLOR,
+    MarkedPdfView,
+    PageBoxes,
+    PdfPages,
+    rich_escape,
+)
 from app.workers.reading_worker import DocumentReader
 
 # Fixed backgrounds *and* foreground, so the highlight reads the same on a
@@ -79,13 +87,19 @@ class DocumentViewer(PdfPages, QWidget):
     #: A text document (or the message why it could not be read) is shown after reading it.
     reading_done = Signal()
 
-    def __init__(self, parent: QWidget | None = None, reader: DocumentReader | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, reader: DocumentReader | None = None,
+                 page_boxes: PageBoxes | None = None) -> None:
         """
         Args:
             reader: reads text documents (default: one of its own, with
                 ingest's limits; tests pass one that injects faults).
+            page_boxes: where OCR read each line of a scanned PDF page (the
+                catalog's, see :meth:`app.core.stores.catalog.Catalog.page_boxes`),
+                to mark a passage on a page without a text layer; ``None``: such
+                passages are not marked.
         """
         super().__init__(parent)
+        self._page_boxes = page_boxes
         self._reader = reader or DocumentReader(parent=self)
         self._reader.read.connect(self._text_read)
         self._reader.failed.connect(self._read_failed)
@@ -211,7 +225,7 @@ class DocumentViewer(PdfPages, QWidget):
             return
         try:
             if file.suffix.lower() == ".pdf":
-                self._show_pdf(file, page, passage, label, quote)
+                self._show_pdf(file, page, passage, label, quote, span, quote_span)
             else:
                 self._start_reading(file, span, passage, quote, quote_span)
         except OSError as exc:
@@ -448,12 +462,17 @@ class DocumentViewer(PdfPages, QWidget):
 class ViewerDialog(QDialog):
     """A non-modal window around a :class:`DocumentViewer`, with a Close button."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, page_boxes: PageBoxes | None = None) -> None:
+        """
+        Args:
+            page_boxes: see :class:`DocumentViewer` (the main window passes
+                its own, which reads them from the catalog).
+        """
         super().__init__(parent)
         self.setModal(False)
         self.setWindowTitle("Docent — source")
         self.resize(820, 900)
-        self.viewer = DocumentViewer(self)
+        self.viewer = DocumentViewer(self, page_boxes=page_boxes)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)

@@ -3,7 +3,10 @@
 The passage is found in the page's own text as PDFium reads it (the indexer's
 extractor reads it a little differently, so the citation's character span is
 only a hint there), and every line it covers is painted, with the supporting
-quote in a stronger colour on top. :class:`MarkedPdfView` paints them;
+quote in a stronger colour on top. A scanned page has no text layer to
+search: its passage is marked from the boxes OCR recorded for each line at
+ingest (asked of the catalog through ``page_boxes``), by the citation's span.
+:class:`MarkedPdfView` paints them;
 :class:`PdfPages` is a mixin of :class:`app.ui.viewer.DocumentViewer`, which
 owns the widgets (``pdf_document``, ``pdf_view``, ``header``, the zoom
 buttons) and the states.
@@ -11,15 +14,21 @@ buttons) and the states.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRect, QRectF
+from PySide6.QtCore import QPointF, QRect, QRectF, QSizeF
 from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPaintEvent
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
 
+from app.core.documents.model import LineBox
 from app.core.passages import locate_passage, pdf_search_candidates
+
+#: Where OCR read each line of a file's page: ``(path, 1-based page)`` → its
+#: line boxes (empty for a page with a text layer, or a file not indexed).
+PageBoxes = Callable[[str, int], Sequence[LineBox]]
 
 NOT_FOUND_NOTE = "passage not found in the current file (it may have changed since it was indexed)"
 
@@ -171,7 +180,8 @@ class PdfPages:
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
         self.fit_width_button.setChecked(True)
 
-    def _show_pdf(self, file: Path, page: int | None, passage: str, label: str | None, quote: str) -> None:
+    def _show_pdf(self, file: Path, page: int | None, passage: str, label: str | None, quote: str,
+                  span: tuple[int, int] | None = None, quote_span: tuple[int, int] | None = None) -> None:
         self.pdf_document.close()
         error = self.pdf_document.load(str(file))
         if error != QPdfDocument.Error.None_ or self.pdf_document.status() != QPdfDocument.Status.Ready:
@@ -196,7 +206,8 @@ class PdfPages:
         self.header.setText(" · ".join(parts))
         self.header.setToolTip(str(file))
 
-        marks = self._pdf_marks(index, passage, quote)
+        marks = self._pdf_marks(index, passage, quote) or self._ocr_marks(file, index, span, passage, quote,
+                                                                          quote_span)
         self._found = bool(marks)
         self._highlighted = " ".join(marks[0].text.split()) if marks else ""
         if not marks and passage.strip() and not self.note_text():
@@ -223,6 +234,32 @@ class PdfPages:
             where = (start + inside[0], start + inside[1]) if inside else locate_passage(text, quote)
             if where is not None:
                 marks.append(self._mark("quote", index, text, where[0], where[1], QUOTE_COLOR))
+        return marks
+
+    def _ocr_marks(self, file: Path, index: int, span: tuple[int, int] | None, passage: str, quote: str,
+                   quote_span: tuple[int, int] | None) -> list[PdfMark]:
+        """The passage's and the quote's marks on a page read by OCR, from its
+        lines' boxes (none when the page has no boxes or the citation no span)."""
+        if self._page_boxes is None or span is None or not passage.strip():
+            return []
+        try:
+            boxes = list(self._page_boxes(str(file), index + 1))
+        except Exception:  # noqa: BLE001 - the catalog is a nicety here; the page still shows
+            return []
+        size = self.pdf_document.pagePointSize(index)
+        rects = _box_rects(boxes, span, size)
+        if not rects:
+            return []
+        marks = [PdfMark("passage", index, passage, PASSAGE_COLOR, rects)]
+        if quote.strip():
+            where = quote_span
+            if where is None or not span[0] <= where[0] < where[1] <= span[1]:
+                # The passage is the page text of its span: the quote's place in it is one on the page.
+                inside = locate_passage(passage, quote)
+                where = (span[0] + inside[0], span[0] + inside[1]) if inside else None
+            quote_rects = _box_rects(boxes, where, size) if where is not None else []
+            if quote_rects:
+                marks.append(PdfMark("quote", index, quote, QUOTE_COLOR, quote_rects))
         return marks
 
     def _mark(self, kind: str, index: int, text: str, start: int, end: int, color: QColor) -> PdfMark:
@@ -254,6 +291,25 @@ class PdfPages:
         width = self.pdf_view.viewport().width() - margins.left() - margins.right()
         pixels = points.width() * self.pdf_view.logicalDpiX() / 72.0
         return max(_MIN_ZOOM, width / pixels) if width > 0 else 1.0
+
+
+def _box_rects(boxes: Sequence[LineBox], span: tuple[int, int], size: QSizeF) -> list[QRectF]:
+    """The parts of OCR line boxes that ``span`` covers, in page points (one per line).
+
+    A line only partly covered is cut in proportion to its characters: OCR
+    gives a box per line, not per letter, and print is near enough even.
+    """
+    start, end = span
+    rects = []
+    for first, last, left, top, right, bottom in boxes:
+        if first >= end or last <= start or last <= first:
+            continue
+        width = right - left
+        lo = left + width * (max(first, start) - first) / (last - first)
+        hi = left + width * (min(last, end) - first) / (last - first)
+        rects.append(QRectF(lo * size.width(), top * size.height(), (hi - lo) * size.width(),
+                            (bottom - top) * size.height()).adjusted(0, -_LINE_PAD_POINTS, 0, _LINE_PAD_POINTS))
+    return rects
 
 
 def _find_on_page(text: str, passage: str) -> tuple[int, int] | None:

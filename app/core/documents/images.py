@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app.core.documents.model import Document, Page
 from app.core.documents.ocr import MAX_PIXELS, recognise
-from app.core.documents.pdf import normalise_text
+from app.core.documents.pdf import ocr_text
 from app.errors import Cancelled, ParseError
 
 #: The most frames Docent reads from one TIFF (a fax archive, not a film).
@@ -64,8 +64,8 @@ def load_image(
                 upright = ImageOps.exif_transpose(frame.copy())
             except (OSError, ValueError, SyntaxError) as exc:
                 raise ParseError(path, "the picture is damaged (it cannot be decoded)") from exc
-            text = normalise_text(recognise(upright).text)
-            pages.append(Page(number=number, text=text))
+            text, boxes = ocr_text(recognise(upright))
+            pages.append(Page(number=number, text=text, boxes=boxes))
             if on_page is not None:
                 on_page(number, total)
     if not any(page.text for page in pages):

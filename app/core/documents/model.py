@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 
+#: One OCR line's place: ``(start, end, left, top, right, bottom)``, a span
+#: of its page's text and its box as fractions of the page's width and height
+#: (so it holds at any zoom and for any rendering of the page).
+LineBox = tuple[int, int, float, float, float, float]
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of text.
@@ -18,12 +24,17 @@ class Page:
         label: the printed page label where the PDF defines one (e.g. "iv").
         headings: ``(char offset, heading text)`` pairs, in order, for the
             headings that start within ``text``.
+        boxes: for a page read by OCR, where each recognised line was drawn:
+            ``(start, end, left, top, right, bottom)``, a span of ``text`` and
+            its box as fractions of the page's width and height (see
+            :data:`LineBox`); empty for text read from a text layer.
     """
 
     number: int | None
     text: str
     label: str | None = None
     headings: tuple[tuple[int, str], ...] = ()
+    boxes: tuple[LineBox, ...] = ()
 
 
 @dataclass(frozen=True)

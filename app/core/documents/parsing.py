@@ -16,13 +16,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
 from app.core.documents.chunking import Chunk, chunk_pages
-from app.core.documents.model import Document
+from app.core.documents.model import Document, LineBox
 from app.errors import Cancelled, ParseError, SkipFile
 
 DEFAULT_TARGET = "app.core.documents:load"
@@ -70,6 +70,9 @@ class Parsed:
     numbered_pages: int
     chunks: list[Chunk]
     ocr_pages: int = 0
+    #: Page number → where its OCR lines were drawn (pages read by OCR only),
+    #: so the viewer can mark a cited passage on the page's picture.
+    ocr_boxes: dict[int, tuple[LineBox, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, doc: Document, chunks: list[Chunk]) -> Parsed:
@@ -80,6 +83,7 @@ class Parsed:
             numbered_pages=sum(1 for p in doc.pages if p.number is not None),
             chunks=chunks,
             ocr_pages=doc.ocr_pages,
+            ocr_boxes={p.number: p.boxes for p in doc.pages if p.number is not None and p.boxes},
         )
 
 

@@ -11,13 +11,16 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pypdf.errors import LimitReachedError
 
-from app.core.documents.model import Document, Page
+from app.core.documents.model import Document, LineBox, Page
 
 from app.errors import Cancelled, ParseError
+
+if TYPE_CHECKING:
+    from app.core.documents.ocr import OcrPage
 
 # pypdf logs a warning for every oddity of a damaged file; without a handler of
 # the app's own these would land on stderr (Python's last-resort handler).
@@ -51,6 +54,38 @@ def normalise_text(text: str) -> str:
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def ocr_text(found: OcrPage) -> tuple[str, tuple[LineBox, ...]]:
+    """A page's OCR text as :func:`normalise_text` leaves it, with each line's box.
+
+    Normalising the whole text could shift the lines' spans (a ligature
+    becomes two letters, a control character goes), so each line is
+    normalised alone and the text is put together again from them, keeping
+    the breaks OCR put between them: the result is the same text, and each
+    box's span still points at its own line.
+    """
+    parts: list[str] = []
+    boxes: list[LineBox] = []
+    length = 0
+    previous_end: int | None = None
+    paragraph = False  # whether a blank line comes before the next line kept
+    for line in found.lines:
+        if previous_end is not None and "\n\n" in found.text[previous_end:line.start]:
+            paragraph = True
+        previous_end = line.end
+        text = normalise_text(line.text)
+        if not text:
+            continue  # a line of nothing but junk: its break folds into the next
+        if parts:
+            separator = "\n\n" if paragraph else "\n"
+            parts.append(separator)
+            length += len(separator)
+        paragraph = False
+        boxes.append((length, length + len(text), *line.box))
+        parts.append(text)
+        length += len(text)
+    return "".join(parts), tuple(boxes)
 
 
 def _open(path: Path) -> Any:
@@ -225,6 +260,7 @@ def load_pdf(
             # One broken page (bad font, bad stream) must not lose the others.
             text = ""
             failures += 1
+        boxes: tuple[LineBox, ...] = ()
         if len(text.strip()) < OCR_BELOW_CHARS and _has_picture(pdf_pages[index]):
             scanned += 1
             if ocr:
@@ -233,11 +269,11 @@ def load_pdf(
                 if pictures is None:
                     pictures = PdfPictures(path)
                 try:
-                    found = normalise_text(recognise(pictures.page(index)).text)
+                    found, found_boxes = ocr_text(recognise(pictures.page(index)))
                 except Exception:  # noqa: BLE001 - one unreadable picture must not lose the others
-                    found = ""
+                    found, found_boxes = "", ()
                 if len(found) > len(text):
-                    text = found
+                    text, boxes = found, found_boxes
                     read_by_ocr += 1
         pages.append(
             Page(
@@ -245,6 +281,7 @@ def load_pdf(
                 text=text,
                 label=labels[index],
                 headings=_headings(text, outline.get(index, [])),
+                boxes=boxes,
             )
         )
         if on_page is not None:

@@ -410,6 +410,7 @@ class Indexer:
                 job.file_id, rows, size=job.size, mtime_ns=job.mtime_ns, hash=job.digest,
                 kind=job.kind, title=outcome.title, pages=outcome.numbered_pages or None,
                 note=ocr_note(outcome.ocr_pages, outcome.pages),
+                boxes=outcome.ocr_boxes,
             )
             report.indexed += 1
             report.chunks += count

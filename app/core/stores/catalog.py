@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core import textnorm
+from app.core.documents.model import LineBox
 from app.core.stores import keywords as keywords_module
 from app.core.stores.keywords import KeywordIndex, Passage
 from app.core.stores.migrations import run_script
@@ -173,7 +174,34 @@ def _m003_keyword_log(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_pruned_to', '0')")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_cjk_bigrams, _m003_keyword_log]
+def _m004_page_boxes(db: sqlite3.Connection) -> None:
+    """Keep where OCR read each line of a scanned page, for the viewer to mark a passage on it.
+
+    A page read from its picture has no text layer to search; its lines'
+    boxes, with their spans of the page text the chunks point into, show
+    where a cited span was drawn. Files indexed before have none until read again.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE page_boxes (
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            page INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            left REAL NOT NULL,
+            top REAL NOT NULL,
+            right REAL NOT NULL,
+            bottom REAL NOT NULL
+        );
+        CREATE INDEX page_boxes_page ON page_boxes(file_id, page);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_initial, _m002_cjk_bigrams, _m003_keyword_log, _m004_page_boxes,
+]
 
 
 class Catalog(SqliteStore):
@@ -356,14 +384,23 @@ class Catalog(SqliteStore):
         title: str | None,
         pages: int | None,
         note: str | None = None,
+        boxes: Mapping[int, Sequence[LineBox]] | None = None,
     ) -> int:
         """Swap a file's chunks for new ones and mark it indexed, atomically.
 
         ``note`` is kept as the indexed file's reason (e.g. "OCR: 3 of 5 pages
-        read from images"), for status to show how it was read.
+        read from images"), for status to show how it was read. ``boxes``
+        (page → its OCR lines' boxes) replace the file's old ones in the same
+        transaction, so they always describe the text the chunks point into.
         """
         with self._tx() as db:
             db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM page_boxes WHERE file_id = ?", (file_id,))
+            db.executemany(
+                """INSERT INTO page_boxes (file_id, page, start, "end", left, top, right, bottom)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(file_id, page, *box) for page, page_boxes in (boxes or {}).items() for box in page_boxes],
+            )
             count = 0
             for c in chunks:
                 db.execute(
@@ -388,6 +425,7 @@ class Catalog(SqliteStore):
         with self._tx() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
             db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM page_boxes WHERE file_id = ?", (file_id,))
             db.execute(
                 f"UPDATE files SET status = ?, reason = ?, chunks = 0, updated_at = ?{sets} WHERE id = ?",
                 (status, reason, _now(), *values, file_id),
@@ -406,6 +444,7 @@ class Catalog(SqliteStore):
         """
         with self._tx() as db:
             db.execute("DELETE FROM chunks")
+            db.execute("DELETE FROM page_boxes")
             cur = db.execute(
                 """UPDATE files SET chunks = 0, size = NULL, mtime_ns = NULL, hash = NULL,
                    status = CASE WHEN status = 'unavailable' THEN 'unavailable' ELSE 'pending' END,
@@ -466,6 +505,27 @@ class Catalog(SqliteStore):
                 (file_id, page, start, end),
             )
         ]
+
+    def page_boxes(self, file: str | int, page: int) -> list[LineBox]:
+        """Where OCR read each line of an indexed file's ``page`` (a path or a file id),
+        in reading order; empty for a page read from its text layer."""
+        where = "f.id = ?" if isinstance(file, int) else "f.path = ?"
+        try:
+            rows = self._rows(
+                f"""SELECT b.start, b."end", b.left, b.top, b.right, b.bottom
+                    FROM page_boxes b JOIN files f ON f.id = b.file_id
+                    WHERE {where} AND b.page = ? AND f.status = 'indexed'
+                    ORDER BY b.start""",
+                (file, page),
+            )
+        except sqlite3.OperationalError as exc:
+            # A reader of a catalog the writer has not migrated yet: no boxes.
+            if "no such table" in str(exc):
+                return []
+            raise self._error(exc) from exc
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def chunk_ids_by_text_hash(self, hashes: Iterable[str]) -> dict[str, str]:
         """One stored chunk id per known text hash (for reusing embeddings)."""
