@@ -111,9 +111,14 @@ def test_the_bundle_leaves_out_torch_gpu_libraries_and_test_binaries(bundle) -> 
     assert not list(internal.rglob("model.safetensors")), "only the int8 export of MiniLM is shipped"
     assert not list(bundle.rglob("Qt6WebEngineCore*"))
     assert list(bundle.rglob("libqoffscreen.so")) and list(bundle.rglob("*QtPdf*"))
+    # OCR's engine stays on onnxruntime: rapidocr's other backends stay behind.
+    assert not [n for n in names if n in ("openvino", "paddle", "tensorrt", "MNN")]
+    assert list(internal.glob("rapidocr/models/*.onnx")) and list(internal.glob("pypdfium2_raw/libpdfium*"))
     # 1,425 MB with torch; 570 MB without it (the issue's 450 MB target is
-    # missed: README, "Installed app"). This guards against torch creeping back.
-    assert measure.size_bytes(bundle) <= 600e6, f"{measure.size_bytes(bundle) / 1e6:.0f} MB"
+    # missed: README, "Installed app"); 780 MB with OCR and the office formats
+    # (cv2 and its libraries are 172 MB of that, rapidocr's models 31 MB).
+    # This guards against torch creeping back.
+    assert measure.size_bytes(bundle) <= 820e6, f"{measure.size_bytes(bundle) / 1e6:.0f} MB"
 
 
 def test_the_bundle_embeds_on_the_faster_backend_with_the_export_it_ships(bundle, tmp_path) -> None:
@@ -165,3 +170,51 @@ def test_the_bundle_indexes_again_a_library_made_with_torch_and_says_so(bundle, 
     assert search.returncode == 0, search.stderr[-2000:]
     top = json.loads(search.stdout)["hits"][0]
     assert (top["path"], top["page"]) == (str(docs["pdf"]), 3)
+
+
+def test_the_bundle_reads_scanned_pdfs_by_ocr_and_slides_and_sheets(bundle, tmp_path) -> None:
+    """The formats whose libraries bring native code or package data (rapidocr's
+    models, cv2, pdfium, pptx's templates, openpyxl) are read by the installed
+    app, offline: a scanned PDF by OCR with its page, a .pptx and an .xlsx."""
+    pytest.importorskip("fpdf", reason="fpdf2 (test extra) writes the scanned PDF")
+    import openpyxl
+    from pptx import Presentation
+
+    from tests import scans
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    scan = scans.image_pdf(docs / "scan.pdf",
+                           [scans.page_image(["Harbour dues rose by 4,417 pounds"], dpi=150, font_pt=16)])
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Quarterly ferry timetable"
+    slide.placeholders[1].text = "The night ferry leaves at 23:40 from pier nine"
+    deck.save(docs / "deck.pptx")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Tolls"
+    sheet.append(["Bridge", "Toll"])
+    sheet.append(["Kingsgate crossing", 17])
+    book.save(docs / "tolls.xlsx")
+
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    data = tmp_path / "data"
+    exe = str(bundle / "docent")
+
+    def docent(*args: str) -> dict:
+        proc = subprocess.run([exe, "--data-dir", str(data), *args, "--json"],
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)
+
+    docent("ingest", str(docs))
+    rows = {Path(d["path"]).name: d for d in docent("status", "--files")["documents"]}
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "scan.pdf": "indexed", "deck.pptx": "indexed", "tolls.xlsx": "indexed"}, rows
+    assert rows["scan.pdf"]["reason"].startswith("OCR:"), rows["scan.pdf"]
+    top = docent("search", "harbour dues 4,417")["hits"][0]
+    assert (top["path"], top["page"]) == (str(scan), 1)
+    assert "4,417" in top["text"]  # what OCR read from the picture of the page
+    assert Path(docent("search", "night ferry pier nine")["hits"][0]["path"]).name == "deck.pptx"
+    assert Path(docent("search", "Kingsgate crossing toll")["hits"][0]["path"]).name == "tolls.xlsx"

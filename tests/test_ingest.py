@@ -99,14 +99,16 @@ def test_broken_and_unsupported_files_fail_alone(library, docs) -> None:
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(300))
     (folder / "empty.txt").write_bytes(b"")
     (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(100))
+    (folder / "model.blend").write_bytes(os.urandom(100))
     report = library.indexer.ingest([folder])
     assert report.indexed == 5
     failed = dict(report.failed)
     assert "not a valid PDF" in failed[str(folder / "broken.pdf")]
     assert "empty" in failed[str(folder / "empty.txt")]
-    assert "unsupported file type .jpg" in dict(report.skipped)[str(folder / "photo.jpg")]
+    assert "not a picture Docent can read" in failed[str(folder / "photo.jpg")]
+    assert "unsupported file type .blend" in dict(report.skipped)[str(folder / "model.blend")]
     status = library.status()
-    assert status.files["failed"] == 2 and status.files["skipped"] == 1
+    assert status.files["failed"] == 3 and status.files["skipped"] == 1
     _consistent(library)
 
 

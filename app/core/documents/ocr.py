@@ -66,8 +66,12 @@ def engine() -> Any:
     global _engine
     with _engine_lock:
         if _engine is None:
+            import onnxruntime
             from rapidocr import RapidOCR
 
+            # Nothing leaves the machine: the installed app's onnxruntime was
+            # seen looking up Microsoft's usage-events server during OCR.
+            onnxruntime.disable_telemetry_events()
             models = _models_dir()
             # rapidocr logs every call at INFO on its own handler.
             logging.getLogger("RapidOCR").setLevel(logging.WARNING)

@@ -580,6 +580,9 @@ class OnnxInt8Embedder(_LocalEmbedder):
         try:
             import onnxruntime as ort
 
+            # Nothing leaves the machine: onnxruntime's usage events off
+            # (the installed app's build was seen looking up their server).
+            ort.disable_telemetry_events()
             meta = json.loads((self.cache_dir / _META_FILE).read_text(encoding="utf-8"))
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
