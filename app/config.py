@@ -31,6 +31,10 @@ def enforce_offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    # onnxruntime 1.32's Linux build sends usage events (a DNS lookup of
+    # Microsoft's events server was seen from the installed app during OCR);
+    # read when its environment is created, so set before any import.
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -4,6 +4,7 @@ network connection, and works inside a network namespace with no interfaces."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -126,3 +127,15 @@ def test_everything_works_with_no_network_at_all(docs, tmp_path) -> None:
     assert result["codes"] == [0, 0, 0]
     assert result["attempts"] == []
     assert result["failed"] == []
+
+
+def test_onnxruntime_usage_events_are_switched_off_before_it_loads(monkeypatch) -> None:
+    # onnxruntime's Linux build looks up Microsoft's events server unless told
+    # not to when its environment is created (seen with strace from the
+    # installed app during OCR); every entry point runs enforce_offline first,
+    # and reader processes inherit the variable.
+    from app.config import enforce_offline
+
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
+    enforce_offline()
+    assert os.environ["ORT_DISABLE_TELEMETRY"] == "1"

@@ -12,6 +12,7 @@ height), for showing where a cited passage sits on the image.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import threading
 from dataclasses import dataclass
@@ -66,11 +67,14 @@ def engine() -> Any:
     global _engine
     with _engine_lock:
         if _engine is None:
+            # Nothing leaves the machine: the installed app's onnxruntime was
+            # seen looking up Microsoft's usage-events server during OCR. The
+            # reader process inherits this from Docent (app.config.enforce_offline);
+            # set here too for callers that did not run it.
+            os.environ["ORT_DISABLE_TELEMETRY"] = "1"
             import onnxruntime
             from rapidocr import RapidOCR
 
-            # Nothing leaves the machine: the installed app's onnxruntime was
-            # seen looking up Microsoft's usage-events server during OCR.
             onnxruntime.disable_telemetry_events()
             models = _models_dir()
             # rapidocr logs every call at INFO on its own handler.
