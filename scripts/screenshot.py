@@ -5,6 +5,7 @@ Run under Xvfb (``make screenshot``); writes docs/screenshot.png.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -53,6 +54,11 @@ def main(out: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="docent-shot-"))
     folder = work / "Cooperative documents"
     corpus.make_library(folder)
+    # One of each other kind Docent reads (slides, a workbook, mail, an
+    # e-book, a scan read by OCR), as the sample library ships them.
+    for name in ("harbour-board.pptx", "harbour-dues.xlsx", "slipway-closed.eml",
+                 "lighthouse-keepers.epub", "notice-to-mariners-scan.pdf"):
+        shutil.copy(ROOT / "resources" / "samples" / name, folder / name)
     window = MainWindow(Library(work / "data", purpose="the Docent window"))
     window.resize(1500, 900)
     window.show()
