@@ -158,9 +158,12 @@ def test_programs_scripts_and_launchers_are_refused(lib: Path, name: str) -> Non
 
 
 def test_kinds_docent_does_not_read_are_refused(lib: Path) -> None:
-    for name in ("photo.jpg", "archive.zip", "noext"):
+    for name in ("movie.mp4", "archive.zip", "noext"):
         path = write(lib / name)
         assert "not a kind of document Docent reads" in refused(path, [str(lib)], lambda p: True)
+    # Pictures are documents now (read by OCR): an indexed one opens.
+    photo = write(lib / "receipt.jpg")
+    assert check_openable(photo, [str(lib)], lambda p: True) == photo.resolve()
 
 
 @posix_only
