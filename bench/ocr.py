@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -158,7 +159,7 @@ def measure(quick: bool) -> dict[str, Any]:
         "raw_pages_per_s": round(len(latin_pages) / raw_s, 3),
         "render_dpi": ocr.RENDER_DPI,
         "target_cer": 0.03,
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
 
 

@@ -16,6 +16,10 @@ from typing import Any
 
 A4_INCHES = (8.27, 11.69)
 
+#: A two-page harbour report the OCR tests read (its answer only on page 2).
+PAGE_ONE = ["Harbour Authority of Porthleven", "Annual report on the pilot boats"]
+PAGE_TWO = ["The pilot cutter Morwenna was", "rebuilt in the spring with", "a new larch hull and oak frames."]
+
 
 def page_image(lines: Sequence[str], *, dpi: int = 200, font_pt: float = 12, skew_deg: float = 0.0,
                noise: float = 0.0, font: Any = None, seed: int = 7) -> Any:
@@ -45,6 +49,18 @@ def page_image(lines: Sequence[str], *, dpi: int = 200, font_pt: float = 12, ske
         for _ in range(int(width * height * noise)):
             pixels[rng.randrange(width), rng.randrange(height)] = rng.randrange(0, 256)
     return image
+
+
+def line_top(i: int, *, dpi: int, font_pt: float) -> float:
+    """Where :func:`page_image` draws line ``i``'s top, as a fraction of the page height."""
+    size = max(8, round(font_pt * dpi / 72))
+    return (int(0.9 * dpi) + i * int(size * 1.6)) / int(A4_INCHES[1] * dpi)
+
+
+def harbour_report(path: Path, *, dpi: int = 150, font_pt: float = 16) -> Path:
+    """The image-only PDF of :data:`PAGE_ONE` and :data:`PAGE_TWO`."""
+    return image_pdf(path, [page_image(PAGE_ONE, dpi=dpi, font_pt=font_pt),
+                            page_image(PAGE_TWO, dpi=dpi, font_pt=font_pt)])
 
 
 def image_pdf(path: Path, images: Sequence[Any], dpi: int = 200) -> Path:

@@ -12,8 +12,7 @@ from app.core.documents.model import status_label
 from app.errors import Cancelled, ParseError, SkipFile
 from tests import scans
 
-PAGE_ONE = ["Harbour Authority of Porthleven", "Annual report on the pilot boats"]
-PAGE_TWO = ["The pilot cutter Morwenna was", "rebuilt in the spring with", "a new larch hull and oak frames."]
+PAGE_ONE, PAGE_TWO = scans.PAGE_ONE, scans.PAGE_TWO
 
 
 def _words(text: str) -> set[str]:
@@ -21,8 +20,7 @@ def _words(text: str) -> set[str]:
 
 
 def test_a_scanned_pdf_is_read_page_by_page(tmp_path: Path) -> None:
-    path = scans.image_pdf(tmp_path / "scan.pdf", [scans.page_image(PAGE_ONE, dpi=150, font_pt=16),
-                                                  scans.page_image(PAGE_TWO, dpi=150, font_pt=16)])
+    path = scans.harbour_report(tmp_path / "scan.pdf")
     seen: list[tuple[int, int]] = []
     doc = documents.load(path, on_page=lambda done, total: seen.append((done, total)))
     assert [p.number for p in doc.pages] == [1, 2]
@@ -96,8 +94,7 @@ def test_reading_a_multipage_tiff_can_be_stopped(tmp_path: Path) -> None:
 def test_the_answer_only_in_a_scanned_page_is_found_and_cited(library, tmp_path: Path) -> None:
     folder = tmp_path / "archive"
     folder.mkdir()
-    scans.image_pdf(folder / "harbour-report.pdf", [scans.page_image(PAGE_ONE, dpi=150, font_pt=16),
-                                                    scans.page_image(PAGE_TWO, dpi=150, font_pt=16)])
+    scans.harbour_report(folder / "harbour-report.pdf")
     report = library.indexer.ingest([folder])
     assert report.indexed == 1, report.failed
     row = library.catalog.files()[0]

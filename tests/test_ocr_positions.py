@@ -14,20 +14,16 @@ from app.core.stores.catalog import Catalog, ChunkRow, _m001_initial, _m002_cjk_
 from app.core.stores.migrations import apply
 from tests import scans
 
-PAGE_ONE = ["Harbour Authority of Porthleven", "Annual report on the pilot boats"]
-PAGE_TWO = ["The pilot cutter Morwenna was", "rebuilt in the spring with", "a new larch hull and oak frames."]
 DPI, FONT_PT = 150, 16
+PAGE_TWO = scans.PAGE_TWO
 
 
 def _line_top(i: int) -> float:
-    """Where scans.page_image drew line ``i``'s top, as a fraction of the page height."""
-    size = max(8, round(FONT_PT * DPI / 72))
-    return (int(0.9 * DPI) + i * int(size * 1.6)) / int(scans.A4_INCHES[1] * DPI)
+    return scans.line_top(i, dpi=DPI, font_pt=FONT_PT)
 
 
 def _scan(path: Path) -> Path:
-    return scans.image_pdf(path, [scans.page_image(PAGE_ONE, dpi=DPI, font_pt=FONT_PT),
-                                  scans.page_image(PAGE_TWO, dpi=DPI, font_pt=FONT_PT)])
+    return scans.harbour_report(path, dpi=DPI, font_pt=FONT_PT)
 
 
 def test_line_spans_survive_normalising() -> None:

@@ -12,6 +12,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture()
+def viewer(qtbot):
+    """A shown document viewer (700 × 500) with its own reader process."""
+    from app.ui.viewer import DocumentViewer
+
+    widget = DocumentViewer()
+    qtbot.addWidget(widget)
+    widget.resize(700, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+@pytest.fixture()
 def open_window(qtbot, embedder, chat_model) -> Iterator[Callable[[Path], object]]:
     """Open (and later close) main windows on a data folder, sharing the loaded models."""
     from app.core.library import Library

@@ -46,16 +46,6 @@ def show_text(viewer: DocumentViewer, qtbot, *args) -> None:
     assert not viewer.is_reading()
 
 
-@pytest.fixture()
-def viewer(qtbot) -> DocumentViewer:
-    widget = DocumentViewer()
-    qtbot.addWidget(widget)
-    widget.resize(700, 500)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
-
-
 def test_pdf_jumps_to_the_cited_page_and_highlights_the_passage(viewer, qtbot, tmp_path):
     pdf = make_pdf(tmp_path / "orchard.pdf")
     passage = "The cider press in the old barn produced nine hundred litres in October."

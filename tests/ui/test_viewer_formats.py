@@ -11,19 +11,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from app.core import documents  # noqa: E402
-from app.ui.viewer import DocumentViewer  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
-
-
-@pytest.fixture()
-def viewer(qtbot) -> DocumentViewer:
-    widget = DocumentViewer()
-    qtbot.addWidget(widget)
-    widget.resize(700, 500)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
 
 
 @pytest.mark.parametrize(("name", "page", "words"), [

@@ -16,23 +16,19 @@ from app.core.stores.catalog import Catalog, ChunkRow  # noqa: E402
 from app.ui.viewer import NOT_FOUND_NOTE, DocumentViewer, ViewerDialog  # noqa: E402
 from tests import scans  # noqa: E402
 
-PAGE_ONE = ["Harbour Authority of Porthleven", "Annual report on the pilot boats"]
-PAGE_TWO = ["The pilot cutter Morwenna was", "rebuilt in the spring with", "a new larch hull and oak frames."]
 DPI, FONT_PT = 150, 16
+PAGE_TWO = scans.PAGE_TWO
 
 
 def _line_top(i: int) -> float:
-    """Where scans.page_image drew line ``i``'s top, as a fraction of the page height."""
-    size = max(8, round(FONT_PT * DPI / 72))
-    return (int(0.9 * DPI) + i * int(size * 1.6)) / int(scans.A4_INCHES[1] * DPI)
+    return scans.line_top(i, dpi=DPI, font_pt=FONT_PT)
 
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Catalog, str]:
     """A two-page scan, read by OCR and indexed with its line boxes; and page 2's text."""
     folder = tmp_path_factory.mktemp("scans")
-    pdf = scans.image_pdf(folder / "harbour-report.pdf", [scans.page_image(PAGE_ONE, dpi=DPI, font_pt=FONT_PT),
-                                                          scans.page_image(PAGE_TWO, dpi=DPI, font_pt=FONT_PT)])
+    pdf = scans.harbour_report(folder / "harbour-report.pdf", dpi=DPI, font_pt=FONT_PT)
     doc = documents.load(pdf)
     catalog = Catalog(folder / "catalog.sqlite3")
     fid = catalog.mark_file(str(pdf), "pending", root_id=None)

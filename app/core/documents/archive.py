@@ -77,8 +77,6 @@ class SafeArchive:
             info = self.zip.getinfo(name)
         except KeyError as exc:
             raise ParseError(self.path, f"not a valid {self.kind} (its {name} is missing)") from exc
-        if info.flag_bits & 0x1:
-            raise ParseError(self.path, PROTECTED)
         self.check_claim(info)
         limit = min(MAX_MEMBER_BYTES, MAX_TOTAL_BYTES - self._read_total)
         out = bytearray()
@@ -119,17 +117,18 @@ class SafeArchive:
         claims for it (it stops there and fails the CRC), so judging every
         claim first bounds what the library can be made to inflate.
         """
+        claimed = 0
         for info in self.zip.infolist():
-            if info.flag_bits & 0x1:
-                raise ParseError(self.path, PROTECTED)
             self.check_claim(info)
+            # The library inflates them all: their sum is held to the total too.
+            claimed += info.file_size
+            if claimed > MAX_TOTAL_BYTES:
+                raise ParseError(self.path, self._bomb(info.filename))
 
     def check_claim(self, info: zipfile.ZipInfo) -> None:
-        """Refuse a member whose own header claims more than the limits allow.
-
-        For loaders whose library opens the zip itself (openpyxl): the claim
-        is checked first, and zipfile never inflates past the claimed size.
-        """
+        """Refuse a member that is encrypted or whose own header claims more than the limits allow."""
+        if info.flag_bits & 0x1:
+            raise ParseError(self.path, PROTECTED)
         if info.file_size > MAX_MEMBER_BYTES or self._read_total + info.file_size > MAX_TOTAL_BYTES:
             raise ParseError(self.path, self._bomb(info.filename))
         if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
