@@ -91,3 +91,21 @@ def png_header(path: Path, width: int, height: int) -> Path:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
     return path
+
+
+def index_with_boxes(path: Path, catalog_path: Path, *, kind: str) -> tuple[Any, Any]:
+    """Read ``path`` (by OCR) and record it in a new catalog at ``catalog_path``
+    as ingest does: a chunk per page, with every line's box. Returns the
+    catalog (its ``page_boxes`` is what the viewer asks) and the document."""
+    from app.core import documents
+    from app.core.stores.catalog import Catalog, ChunkRow
+
+    doc = documents.load(path)
+    catalog = Catalog(catalog_path)
+    fid = catalog.mark_file(str(path), "pending", root_id=None)
+    rows = [ChunkRow(id=f"c{p.number}", ordinal=p.number, page=p.number, label=None, start=0, end=len(p.text),
+                     heading=None, text=p.text, text_hash=f"h{p.number}") for p in doc.pages]
+    stat = path.stat()
+    catalog.replace_chunks(fid, rows, size=stat.st_size, mtime_ns=stat.st_mtime_ns, hash="h", kind=kind,
+                           title=None, pages=len(doc.pages), boxes={p.number: p.boxes for p in doc.pages})
+    return catalog, doc

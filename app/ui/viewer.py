@@ -1,7 +1,9 @@
 """The document viewer: opens a cited file at its passage and highlights it.
 
 PDFs are shown as pages (QtPdf), jumped to the cited page with every line of
-the passage painted over it (:mod:`app.ui.viewer_pdf`). Other files are shown
+the passage painted over it (:mod:`app.ui.viewer_pdf`); pictures read by OCR
+as the picture, marked where OCR read the passage (:mod:`app.ui.viewer_image`).
+Other files are shown
 as text: the same text the indexer extracted (so a citation's character span
 points into it), with the passage highlighted and scrolled into view. In
 both, the answer's supporting quote, when there is one, is highlighted more
@@ -37,11 +39,14 @@ from PySide6.QtWidgets import (
 )
 
 # locate_passage and pdf_search_candidates are imported from here by callers.
+from app.core import documents
 from app.core.passages import locate_passage, pdf_search_candidates  # noqa: F401
+from app.ui.viewer_image import ImagePages, MarkedImageView
 from app.ui.viewer_pdf import (
     NOT_FOUND_NOTE,
     PASSAGE_COLOR,
     QUOTE_COLOR,
+    ZOOM_STEP,
     MarkedPdfView,
     PageBoxes,
     PdfPages,
@@ -75,14 +80,14 @@ def _utf16_offset(text: str, index: int) -> int:
 # --------------------------------------------------------------------------- widgets
 
 
-class DocumentViewer(PdfPages, QWidget):
+class DocumentViewer(PdfPages, ImagePages, QWidget):
     """Shows one cited passage in its file: a PDF page or the text, highlighted.
 
     Use it as a tab or inside :class:`ViewerDialog`. Call :meth:`show_passage`
     for each citation to show; the widget reuses itself.
     """
 
-    _MESSAGE, _PDF, _TEXT = range(3)
+    _MESSAGE, _PDF, _TEXT, _IMAGE = range(4)
 
     #: A text document (or the message why it could not be read) is shown after reading it.
     reading_done = Signal()
@@ -93,10 +98,11 @@ class DocumentViewer(PdfPages, QWidget):
         Args:
             reader: reads text documents (default: one of its own, with
                 ingest's limits; tests pass one that injects faults).
-            page_boxes: where OCR read each line of a scanned PDF page (the
-                catalog's, see :meth:`app.core.stores.catalog.Catalog.page_boxes`),
-                to mark a passage on a page without a text layer; ``None``: such
-                passages are not marked.
+            page_boxes: where OCR read each line of a scanned PDF page or a
+                picture (the catalog's, see
+                :meth:`app.core.stores.catalog.Catalog.page_boxes`), to mark a
+                passage on a page without a text layer; ``None``: such passages
+                are not marked on a PDF page, and a picture is shown as its text.
         """
         super().__init__(parent)
         self._page_boxes = page_boxes
@@ -161,10 +167,14 @@ class DocumentViewer(PdfPages, QWidget):
             Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
 
+        self.image_view = MarkedImageView()
+        self.image_view.verticalScrollBar().actionTriggered.connect(self._unpin)
+
         self.stack = QStackedWidget()
         self.stack.addWidget(self.message)
         self.stack.addWidget(self.pdf_view)
         self.stack.addWidget(self.text_view)
+        self.stack.addWidget(self.image_view)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -226,6 +236,9 @@ class DocumentViewer(PdfPages, QWidget):
         try:
             if file.suffix.lower() == ".pdf":
                 self._show_pdf(file, page, passage, label, quote, span, quote_span)
+            elif documents.kind_for(file) == "image" and self._show_image(file, page, span, passage, quote,
+                                                                          quote_span):
+                self._pinned = True
             else:
                 self._start_reading(file, span, passage, quote, quote_span)
         except OSError as exc:
@@ -248,10 +261,36 @@ class DocumentViewer(PdfPages, QWidget):
         return str(self._path) if self._path is not None else None
 
     def current_page(self) -> int | None:
-        """The 1-based page the PDF view is on; ``None`` when no PDF is shown."""
+        """The 1-based page the PDF view is on, or the picture's frame shown;
+        ``None`` when neither is shown."""
+        if self.stack.currentIndex() == self._IMAGE:
+            return self._page
         if self.stack.currentIndex() != self._PDF:
             return None
         return self.pdf_view.pageNavigator().currentPage() + 1
+
+    def zoom_in(self) -> None:
+        """Enlarge the page or picture by one step."""
+        self._zoom_view(ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        """Shrink the page or picture by one step."""
+        self._zoom_view(1 / ZOOM_STEP)
+
+    def fit_width(self) -> None:
+        """Fit the page or picture to the view's width (the default)."""
+        if self.stack.currentIndex() == self._IMAGE:
+            self.image_view.fit_width()
+            self.fit_width_button.setChecked(True)
+        else:
+            PdfPages.fit_width(self)
+
+    def _zoom_view(self, factor: float) -> None:
+        if self.stack.currentIndex() == self._IMAGE:
+            self.image_view.zoom_by(factor)
+            self.fit_width_button.setChecked(False)
+        else:
+            self._zoom_by(factor)
 
     def highlighted_text(self) -> str:
         """The highlighted passage (a PDF's with its spacing made single)."""
@@ -259,11 +298,9 @@ class DocumentViewer(PdfPages, QWidget):
 
     def highlights(self) -> list[Highlight]:
         """What is highlighted, passage first: the lines each covers and its colour."""
-        if self.stack.currentIndex() == self._PDF:
-            return [
-                Highlight(m.kind, m.text, len(m.rects), m.color)
-                for m in self.pdf_view.marks() if m.rects
-            ]
+        if self.stack.currentIndex() in (self._PDF, self._IMAGE):
+            view = self.pdf_view if self.stack.currentIndex() == self._PDF else self.image_view
+            return [Highlight(m.kind, m.text, len(m.rects), m.color) for m in view.marks() if m.rects]
         if self.stack.currentIndex() != self._TEXT:
             return []
         out = []
@@ -409,6 +446,8 @@ class DocumentViewer(PdfPages, QWidget):
         super().wheelEvent(event)
 
     def _rejump(self) -> None:
+        if self.stack.currentIndex() == self._IMAGE and self._pinned:
+            self.image_view.scroll_to_marks()
         if self.stack.currentIndex() == self._PDF and self._page is not None:
             self.pdf_view.pageNavigator().jump(self._page - 1, QPointF(0, 0), 0)
             self.pdf_view.scroll_to_mark(self._page - 1)
@@ -430,6 +469,7 @@ class DocumentViewer(PdfPages, QWidget):
         self.header.clear()
         self.header.setToolTip("")
         self.pdf_view.set_marks([])
+        self.image_view.clear()
         self.text_view.setExtraSelections([])
 
     def _show_error(self, file: Path, message: str) -> None:

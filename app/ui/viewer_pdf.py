@@ -38,7 +38,8 @@ NOT_FOUND_NOTE = "passage not found in the current file (it may have changed sin
 PASSAGE_COLOR = QColor("#fff0a0")
 QUOTE_COLOR = QColor("#ffb020")
 
-_ZOOM_STEP = 1.25
+#: How much one zoom step enlarges (or, inverted, shrinks) a page.
+ZOOM_STEP = 1.25
 _MIN_ZOOM = 0.1
 _MAX_ZOOM = 8.0
 # How far above the passage the view starts, as a share of its height, so
@@ -167,14 +168,6 @@ class MarkedPdfView(QPdfView):
 class PdfPages:
     """Showing a PDF at a cited page, for :class:`app.ui.viewer.DocumentViewer`."""
 
-    def zoom_in(self) -> None:
-        """Enlarge the PDF by one step."""
-        self._zoom_by(_ZOOM_STEP)
-
-    def zoom_out(self) -> None:
-        """Shrink the PDF by one step."""
-        self._zoom_by(1 / _ZOOM_STEP)
-
     def fit_width(self) -> None:
         """Fit the PDF's pages to the view's width (the default)."""
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
@@ -246,21 +239,7 @@ class PdfPages:
             boxes = list(self._page_boxes(str(file), index + 1))
         except Exception:  # noqa: BLE001 - the catalog is a nicety here; the page still shows
             return []
-        size = self.pdf_document.pagePointSize(index)
-        rects = _box_rects(boxes, span, size)
-        if not rects:
-            return []
-        marks = [PdfMark("passage", index, passage, PASSAGE_COLOR, rects)]
-        if quote.strip():
-            where = quote_span
-            if where is None or not span[0] <= where[0] < where[1] <= span[1]:
-                # The passage is the page text of its span: the quote's place in it is one on the page.
-                inside = locate_passage(passage, quote)
-                where = (span[0] + inside[0], span[0] + inside[1]) if inside else None
-            quote_rects = _box_rects(boxes, where, size) if where is not None else []
-            if quote_rects:
-                marks.append(PdfMark("quote", index, quote, QUOTE_COLOR, quote_rects))
-        return marks
+        return ocr_marks(boxes, index, span, passage, quote, quote_span, self.pdf_document.pagePointSize(index))
 
     def _mark(self, kind: str, index: int, text: str, start: int, end: int, color: QColor) -> PdfMark:
         lo, hi = _utf16_offset(text, start), _utf16_offset(text, end)
@@ -291,6 +270,27 @@ class PdfPages:
         width = self.pdf_view.viewport().width() - margins.left() - margins.right()
         pixels = points.width() * self.pdf_view.logicalDpiX() / 72.0
         return max(_MIN_ZOOM, width / pixels) if width > 0 else 1.0
+
+
+def ocr_marks(boxes: Sequence[LineBox], index: int, span: tuple[int, int], passage: str, quote: str,
+              quote_span: tuple[int, int] | None, size: QSizeF) -> list[PdfMark]:
+    """The passage's and the quote's marks on page ``index`` read by OCR, from
+    its lines' ``boxes`` (fractions of the page), in the units of ``size``
+    (page points for a PDF, pixels for a picture); none when no line is covered."""
+    rects = _box_rects(boxes, span, size)
+    if not rects:
+        return []
+    marks = [PdfMark("passage", index, passage, PASSAGE_COLOR, rects)]
+    if quote.strip():
+        where = quote_span
+        if where is None or not span[0] <= where[0] < where[1] <= span[1]:
+            # The passage is the page text of its span: the quote's place in it is one on the page.
+            inside = locate_passage(passage, quote)
+            where = (span[0] + inside[0], span[0] + inside[1]) if inside else None
+        quote_rects = _box_rects(boxes, where, size) if where is not None else []
+        if quote_rects:
+            marks.append(PdfMark("quote", index, quote, QUOTE_COLOR, quote_rects))
+    return marks
 
 
 def _box_rects(boxes: Sequence[LineBox], span: tuple[int, int], size: QSizeF) -> list[QRectF]:

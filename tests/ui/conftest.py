@@ -12,16 +12,26 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture()
-def viewer(qtbot):
-    """A shown document viewer (700 × 500) with its own reader process."""
+def make_viewer(qtbot) -> Callable[..., object]:
+    """Make shown document viewers, each with its own reader process
+    (``page_boxes``: where OCR read each line, see :class:`app.ui.viewer.DocumentViewer`)."""
     from app.ui.viewer import DocumentViewer
 
-    widget = DocumentViewer()
-    qtbot.addWidget(widget)
-    widget.resize(700, 500)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    def make(page_boxes: Callable | None = None, size: tuple[int, int] = (700, 500)) -> DocumentViewer:
+        widget = DocumentViewer(page_boxes=page_boxes)
+        qtbot.addWidget(widget)
+        widget.resize(*size)
+        widget.show()
+        qtbot.waitExposed(widget)
+        return widget
+
+    return make
+
+
+@pytest.fixture()
+def viewer(make_viewer):
+    """A shown document viewer (700 × 500) with its own reader process."""
+    return make_viewer()
 
 
 @pytest.fixture()

@@ -11,8 +11,7 @@ from types import SimpleNamespace  # noqa: E402
 
 import pytest  # noqa: E402
 
-from app.core import documents  # noqa: E402
-from app.core.stores.catalog import Catalog, ChunkRow  # noqa: E402
+from app.core.stores.catalog import Catalog  # noqa: E402
 from app.ui.viewer import NOT_FOUND_NOTE, DocumentViewer, ViewerDialog  # noqa: E402
 from tests import scans  # noqa: E402
 
@@ -29,26 +28,14 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Catalog, st
     """A two-page scan, read by OCR and indexed with its line boxes; and page 2's text."""
     folder = tmp_path_factory.mktemp("scans")
     pdf = scans.harbour_report(folder / "harbour-report.pdf", dpi=DPI, font_pt=FONT_PT)
-    doc = documents.load(pdf)
-    catalog = Catalog(folder / "catalog.sqlite3")
-    fid = catalog.mark_file(str(pdf), "pending", root_id=None)
-    rows = [ChunkRow(id=f"c{p.number}", ordinal=p.number, page=p.number, label=None, start=0, end=len(p.text),
-                     heading=None, text=p.text, text_hash=f"h{p.number}") for p in doc.pages]
-    stat = pdf.stat()
-    catalog.replace_chunks(fid, rows, size=stat.st_size, mtime_ns=stat.st_mtime_ns, hash="h", kind="pdf",
-                           title=None, pages=2, boxes={p.number: p.boxes for p in doc.pages})
+    catalog, doc = scans.index_with_boxes(pdf, folder / "catalog.sqlite3", kind="pdf")
     yield pdf, catalog, doc.pages[1].text
     catalog.close()
 
 
 @pytest.fixture()
-def viewer(qtbot, scanned) -> DocumentViewer:
-    widget = DocumentViewer(page_boxes=scanned[1].page_boxes)
-    qtbot.addWidget(widget)
-    widget.resize(700, 600)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def viewer(make_viewer, scanned) -> DocumentViewer:
+    return make_viewer(page_boxes=scanned[1].page_boxes, size=(700, 600))
 
 
 def _tops(viewer: DocumentViewer, kind: str) -> list[float]:
