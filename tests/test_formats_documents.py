@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -176,15 +175,13 @@ def make_deck(path: Path) -> Path:
     return path
 
 
-def loads_quickly(path: Path, seconds: float = 10.0) -> Any:
-    """load(path), or the ParseError it raised, asserting it took under ``seconds``."""
-    start = time.monotonic()
+def load_or_error(path: Path) -> Any:
+    """load(path), or the ParseError it raised. Tests of hostile files call
+    it under a ``timeout`` mark: a loader that hangs on one fails the test."""
     try:
         result: object = load(path)
     except ParseError as exc:
         result = exc
-    elapsed = time.monotonic() - start
-    assert elapsed < seconds, f"took {elapsed:.1f}s"
     return result
 
 
@@ -267,6 +264,7 @@ def test_pptx_with_damaged_slide_xml(tmp_path: Path) -> None:
     assert "slide1.xml" in err.value.reason
 
 
+@pytest.mark.timeout(60)  # a hostile file must not hang its loader
 def test_pptx_entity_expansion_is_not_expanded(tmp_path: Path) -> None:
     deck = make_deck(tmp_path / "review.pptx")
     with zipfile.ZipFile(deck) as zf:
@@ -274,7 +272,7 @@ def test_pptx_entity_expansion_is_not_expanded(tmp_path: Path) -> None:
     _, _, rest = slide.partition("?>")
     hostile = BILLION_LAUGHS + rest.replace("Left column first.", "&lol9;", 1)
     path = replace_member(deck, tmp_path / "laughs.pptx", "ppt/slides/slide1.xml", hostile.encode())
-    result = loads_quickly(path)
+    result = load_or_error(path)
     # libxml2 stops the amplification: refused, saying why.
     assert isinstance(result, ParseError)
     assert "expands entities without end" in result.reason
@@ -283,6 +281,7 @@ def test_pptx_entity_expansion_is_not_expanded(tmp_path: Path) -> None:
 # -- zip bombs, one per zip-based family ------------------------------------
 
 
+@pytest.mark.timeout(60)  # a hostile file must not hang its loader
 def test_zip_bombs_are_refused_quickly(tmp_path: Path) -> None:
     deck = add_bomb(make_deck(tmp_path / "bomb.pptx"), "ppt/slides/slide9.xml")
     text = add_bomb(make_odt(tmp_path / "bomb.odt", "", title="Bomb", omit_content=True), "content.xml")
@@ -290,10 +289,11 @@ def test_zip_bombs_are_refused_quickly(tmp_path: Path) -> None:
     book = add_bomb(make_epub(tmp_path / "bomb.epub", {"c1.xhtml": "<p>Fine</p>"}, ["c1.xhtml", "c2.xhtml"]),
                     "OEBPS/text/c2.xhtml")
     for path in (deck, text, book):
-        result = loads_quickly(path, seconds=5)
+        result = load_or_error(path)
         assert isinstance(result, ParseError) and "zip bomb" in result.reason, result
 
 
+@pytest.mark.timeout(60)  # a hostile file must not hang its loader
 def test_pptx_media_are_never_inflated(tmp_path: Path) -> None:
     """Pictures carry no text: a deck whose media folder holds a bomb still reads, quickly."""
     prs = Presentation()
@@ -304,7 +304,7 @@ def test_pptx_media_are_never_inflated(tmp_path: Path) -> None:
     slide.shapes.add_picture(io.BytesIO(pixel), Inches(1), Inches(2))
     prs.save(str(tmp_path / "photos.pptx"))
     deck = add_bomb(tmp_path / "photos.pptx", "ppt/media/huge.png")
-    result = loads_quickly(deck, seconds=5)
+    result = load_or_error(deck)
     assert not isinstance(result, ParseError) and result.pages[0].text == "Site Photos"
 
 
@@ -410,10 +410,11 @@ def test_odt_damaged_xml_and_encryption(tmp_path: Path) -> None:
         load(empty)
 
 
+@pytest.mark.timeout(60)  # a hostile file must not hang its loader
 def test_odt_entity_expansion_is_not_expanded(tmp_path: Path) -> None:
     content = (BILLION_LAUGHS + f"<office:document-content {ODF_NS}><office:body><office:text>"
                "<text:p>Before &lol9; after</text:p></office:text></office:body></office:document-content>")
-    result = loads_quickly(make_odt(tmp_path / "laughs.odt", "", content=content))
+    result = load_or_error(make_odt(tmp_path / "laughs.odt", "", content=content))
     assert isinstance(result, ParseError)
     assert "expands entities without end" in result.reason
 
@@ -459,12 +460,13 @@ def test_epub2_ncx_labels_name_chapters(tmp_path: Path) -> None:
     assert doc.pages[0].text == "Prologue\n\nIt began at sea." and doc.pages[0].headings == ((0, "Prologue"),)
 
 
+@pytest.mark.timeout(60)  # a hostile file must not hang its loader
 def test_epub_hostile_and_broken(tmp_path: Path) -> None:
     laughs = xhtml("<p>Safe &lol9; text</p>").replace('<?xml version="1.0" encoding="utf-8"?>\n', BILLION_LAUGHS)
     book = make_epub(tmp_path / "laughs.epub", {"c1.xhtml": "<p>x</p>"}, ["c1.xhtml"],
                      extra={"OEBPS/text/c1.xhtml": laughs})
     # html.parser never expands entities the document defines: the reference stays as written.
-    result = loads_quickly(book)
+    result = load_or_error(book)
     assert not isinstance(result, ParseError) and result.pages[0].text == "Safe &lol9; text"
 
     broken = replace_member(book, tmp_path / "broken.epub", "OEBPS/content.opf", b"<package><manifest>")
@@ -528,22 +530,22 @@ def test_rtf_not_rtf_binary_and_oversized(tmp_path: Path, monkeypatch: pytest.Mo
         load(big)
 
 
+@pytest.mark.timeout(60)  # a hostile file must not hang its loader
 def test_rtf_large_pictures_are_skipped_quickly(tmp_path: Path) -> None:
     picture = "0123456789abcdef" * (4 * 1024 * 1024)  # 64 MB of hex
     path = tmp_path / "pictures.rtf"
     path.write_text(r"{\rtf1\ansi Before.\par{\pict\pngblip " + picture + r"}After.\par}", encoding="ascii")
-    start = time.monotonic()
     doc = load(path)
-    assert time.monotonic() - start < 10
     assert doc.pages[0].text == "Before.\n\nAfter."
 
 
+@pytest.mark.timeout(60)  # a hostile file must not hang its loader
 def test_rtf_on_one_long_line_is_read_in_linear_time(tmp_path: Path) -> None:
     # striprtf's hyperlink pattern scans to the end of the line from every field.
     path = tmp_path / "fields.rtf"
     path.write_text(r"{\rtf1 " + r"{\field{\*\fldinst{HYPERLINK " * 20_000 + "x" + "}" * 60_000
                     + r" Plain words.\par}")
-    result = loads_quickly(path, seconds=5)
+    result = load_or_error(path)
     assert not isinstance(result, ParseError) and "Plain words." in result.pages[0].text
 
 
