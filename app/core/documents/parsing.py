@@ -142,25 +142,28 @@ def _child(conn: Connection, target: str, memory: int | None) -> None:
             return
         path, spec = request
         try:
-            doc = load(Path(path), on_page=lambda done, total: conn.send(("page", done, total)))
-            if spec is None:
-                conn.send(("ok", doc))
-                continue
-            # Chunking here keeps tokenising off the indexer's process, whose
-            # GIL the window's thread shares, and overlaps it with embedding.
-            if spec.tokenizer not in spans_for:
-                spans_for[spec.tokenizer] = tokenizer_spans(spec.tokenizer)
-            chunks = chunk_pages(doc.pages, spans_for[spec.tokenizer],
-                                 max_tokens=spec.max_tokens, overlap=spec.overlap)
-            conn.send(("ok", Parsed.from_document(doc, chunks)))
-        except SkipFile as exc:
-            conn.send(("skip", exc.reason))
-        except ParseError as exc:
-            conn.send(("error", exc.reason))
-        except MemoryError:
-            conn.send(("error", "needs more memory than Docent allows a single file"))
-        except BaseException as exc:  # noqa: BLE001 - report, never die silently
-            conn.send(("error", f"could not be read ({type(exc).__name__}: {exc})"))
+            try:
+                doc = load(Path(path), on_page=lambda done, total: conn.send(("page", done, total)))
+                if spec is None:
+                    conn.send(("ok", doc))
+                    continue
+                # Chunking here keeps tokenising off the indexer's process, whose
+                # GIL the window's thread shares, and overlaps it with embedding.
+                if spec.tokenizer not in spans_for:
+                    spans_for[spec.tokenizer] = tokenizer_spans(spec.tokenizer)
+                chunks = chunk_pages(doc.pages, spans_for[spec.tokenizer],
+                                     max_tokens=spec.max_tokens, overlap=spec.overlap)
+                conn.send(("ok", Parsed.from_document(doc, chunks)))
+            except SkipFile as exc:
+                conn.send(("skip", exc.reason))
+            except ParseError as exc:
+                conn.send(("error", exc.reason))
+            except MemoryError:
+                conn.send(("error", "needs more memory than Docent allows a single file"))
+            except BaseException as exc:  # noqa: BLE001 - report, never die silently
+                conn.send(("error", f"could not be read ({type(exc).__name__}: {exc})"))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the parent is gone (stopped, or closed): nobody to answer
 
 
 def _reap(proc: Any, conn: Connection) -> None:
