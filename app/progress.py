@@ -59,14 +59,14 @@ class ProgressBar:
         *,
         chunks: int | None = None,
         current: str | None = None,
-        pages: tuple[int, int] = (0, 0),
+        detail: str = "",
         unit: str = "files",
     ) -> None:
         """Show ``done`` of ``total`` (``unit``: files, questions…), chunks so far and the time left.
 
         Args:
             current: what is being worked on (a path: its file name is shown).
-            pages: pages read of the current file, shown when it has more than one.
+            detail: what is being done to it ("page 3/12"), shown after its name.
 
         The time left is tqdm's, from the average rate so far.
         """
@@ -74,8 +74,8 @@ class ProgressBar:
         if current:
             name = current.rsplit("/", 1)[-1]
             name = name if len(name) <= 32 else name[:29] + "..."
-        if pages[1] > 1:
-            name += f" (page {pages[0]}/{pages[1]})"
+        if detail:
+            name += f" ({detail})"
         desc = f"{name}: " if name else ""
         made = f"{chunks} chunks" if chunks is not None else ""
         now = time.monotonic()

@@ -107,3 +107,14 @@ def make_library(folder: Path) -> dict[str, Path]:
         "txt": make_text(folder / "bicycle.txt"),
         "html": make_html(folder / "orchids.html"),
     }
+
+
+def make_mailbox(path: Path, count: int) -> Path:
+    """A harbour office's mbox of ``count`` short messages, one berth note each
+    (message ``i`` moves vessel ``i``), as an archive export writes it."""
+    path.write_bytes(b"".join(
+        b"From clerk@harbour.example Mon Apr  1 10:00:00 2024\n"
+        b"From: clerk%d@harbour.example\nSubject: Berth note %d\n\n"
+        b"Vessel %d moved to berth %d; the pilot boarded at %d:00.\n\n" % (i % 37, i, i, i % 40, i % 24)
+        for i in range(1, count + 1)))
+    return path

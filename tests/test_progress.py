@@ -7,6 +7,8 @@ import io
 import pytest
 import tqdm.std
 
+from app.core.ingest import report
+from app.core.ingest.report import Progress
 from app.progress import ProgressBar, format_eta
 
 
@@ -21,7 +23,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def test_a_log_gets_whole_lines_with_counts_chunks_and_time_left(clock: list[float]) -> None:
     out = io.StringIO()
     bar = ProgressBar(out, every_s=0)
-    bar.update(0, 4, chunks=0, current="/library/reports/annual.pdf", pages=(1, 3))
+    bar.update(0, 4, chunks=0, current="/library/reports/annual.pdf", detail="page 1/3")
     clock[0] += 10
     bar.update(2, 4, chunks=40, current="/library/notes.md")
     bar.close()
@@ -56,3 +58,40 @@ def test_format_eta() -> None:
     assert format_eta(None) == "--:--"
     assert format_eta(65) == "1:05"
     assert format_eta(3725) == "1:02:05"
+
+
+def test_the_current_files_step_is_said_in_its_own_words() -> None:
+    state = Progress(0, 3, 0, None, started=0.0)
+    state.next_file("/mail/harbour.mbox")
+    assert state.detail() == ""  # nothing counted yet: the name says enough
+    state.pages_done, state.pages_total = 4220, 10_000
+    assert state.detail() == "message 4,220/10,000"
+    state.next_file("/talks/review.pptx")
+    state.pages_done, state.pages_total = 3, 40
+    assert state.detail() == "slide 3/40"
+    state.next_file("/reports/annual.pdf")
+    state.pages_done, state.pages_total = 3, 12
+    assert state.detail() == "page 3/12"
+    # Read, then embedded: the passages embedded are what moves now.
+    state.embedding(3200, 10_000)
+    assert state.detail() == "embedding 3,200/10,000 passages"
+    state.next_file("/notes/short.md")
+    assert state.detail() == "" and state.embedded == state.to_embed == 0
+
+
+def test_the_last_files_time_left_comes_from_its_own_passages(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(report.time, "monotonic", lambda: now[0])
+    state = Progress(files_done=2, files_total=3, chunks_done=20, current=None, started=0.0)
+    # Two small files took 100 s: by files alone the last would take 50 s more.
+    assert state.eta_s == pytest.approx(50.0)
+    state.next_file("/mail/harbour.mbox")
+    state.embedding(0, 10_000)  # its embedding starts now
+    now[0] += 30
+    state.embedding(2_000, 10_000)
+    # 2,000 passages in 30 s: the 8,000 left take 120 s.
+    assert state.eta_s == pytest.approx(120.0)
+    # While an earlier file of several is embedded, the files' average still leads.
+    state = Progress(files_done=1, files_total=3, chunks_done=20, current=None, started=0.0)
+    state.embedding(10, 100)
+    assert state.eta_s == pytest.approx(2 * now[0])

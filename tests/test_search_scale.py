@@ -127,7 +127,7 @@ class _FixedEmbedder:
     def __init__(self, table: dict[str, np.ndarray]) -> None:
         self.table = table
 
-    def encode(self, texts, *, should_stop=None):  # noqa: ANN001, ANN201
+    def encode(self, texts, *, should_stop=None, on_progress=None):  # noqa: ANN001, ANN201
         return np.stack([self.table[t] for t in texts])
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:

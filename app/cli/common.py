@@ -78,14 +78,15 @@ def recovered(lib: Any) -> None:  # noqa: ANN401 - app.core.library.Library
 
 def index_with_bar(work: Callable[..., Any], stop: StopFlag) -> Any:  # noqa: ANN401 - IngestReport
     """Run ``work(progress=…, should_stop=…)`` (an ingest or a re-index) with the
-    terminal progress bar: files, chunks, the page of a long PDF and the time left."""
+    terminal progress bar: files, chunks, the page of a long PDF (or the
+    passages embedded of a large file) and the time left."""
     from app.progress import ProgressBar
 
     bar = ProgressBar()
     try:
         return work(
             progress=lambda s: bar.update(s.files_done, s.files_total, chunks=s.chunks_done,
-                                          current=s.current, pages=(s.pages_done, s.pages_total)),
+                                          current=s.current, detail=s.detail()),
             should_stop=stop,
         )
     finally:

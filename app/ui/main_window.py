@@ -382,11 +382,17 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
 
     def _ingest_progress(self, p: dict) -> None:
         total = max(1, p["files_total"])
-        self.progress.setRange(0, total)
-        self.progress.setValue(p["files_done"])
+        # In hundredths of a file, so the bar moves while one large file (a
+        # mailbox of ten thousand messages) is embedded, not only between files.
+        within = 0
+        if p.get("to_embed", 0) > 0 and p["files_done"] < total:
+            within = min(99, 100 * p.get("embedded", 0) // p["to_embed"])
+        self.progress.setRange(0, total * 100)
+        self.progress.setValue(p["files_done"] * 100 + within)
+        self.progress.setFormat(f"{p['files_done']}/{p['files_total']} files")
         name = Path(p["current"]).name if p["current"] else ""
-        if p.get("pages_total", 0) > 1:
-            name += f" (page {p['pages_done']}/{p['pages_total']})"
+        if p.get("detail"):
+            name += f" ({p['detail']})"
         self.progress_label.setText(
             f"{p['files_done']}/{p['files_total']} files · {p['chunks_done']} chunks · "
             f"ETA {format_eta(p['eta_s'])} · {name}")

@@ -23,7 +23,8 @@ class IngestWorker(QObject):
     """Indexes paths, removes roots, re-indexes; cancellable and pausable."""
 
     started = Signal(str, bool)  # what is being done, in words; True when the window did not ask for it
-    progress = Signal(dict)  # files_done, files_total, chunks_done, current, eta_s, pages_done, pages_total
+    progress = Signal(dict)  # files_done, files_total, chunks_done, current, eta_s, pages_done, pages_total,
+    # embedded, to_embed, detail (the current file's step in words: "message 4,220/10,000")
     finished = Signal(dict)  # the ingest report (ingest --json shape) + "cancelled"
     failed = Signal(str)
     library_changed = Signal()
@@ -143,6 +144,7 @@ class IngestWorker(QObject):
             self.progress.emit({
                 "files_done": p.files_done, "files_total": p.files_total, "chunks_done": p.chunks_done,
                 "current": p.current, "eta_s": p.eta_s, "pages_done": p.pages_done, "pages_total": p.pages_total,
+                "embedded": p.embedded, "to_embed": p.to_embed, "detail": p.detail(),
             })
 
         try:

@@ -62,6 +62,11 @@ def page_word(path: str | Path | None) -> str:
     return "slide" if Path(str(path or "")).suffix.lower() in SLIDE_SUFFIXES else "page"
 
 
+def step_word(path: str | Path | None) -> str:
+    """What reading ``path`` counts, one by one: "message" in a mailbox, else as :func:`page_word`."""
+    return "message" if Path(str(path or "")).suffix.lower() == ".mbox" else page_word(path)
+
+
 def citation_place(citation: dict[str, Any]) -> str:
     """Where a cited passage is: ``file, page P (printed L)``, ``deck.pptx, slide S``
     or ``file, section "H"``."""

@@ -212,8 +212,14 @@ class Indexer:
             root_id, path, reason = item
             return self._prepare(path, root_id, report, skip=reason)
 
+        def embedded(done: int, total: int) -> None:
+            state.embedding(done, total)
+            if progress is not None:
+                progress(state)
+
         def store(job: ReadJob, outcome: Outcome) -> int:
             before = report.chunks
+            job.on_embedded = embedded
             self._store_read_file(job, outcome, report, should_stop)
             return report.chunks - before
 
@@ -382,7 +388,7 @@ class Indexer:
             with span(f"embeddings {_model_name(self.embedder)}", {names.OPERATION: "embeddings",
                                                           names.REQUEST_MODEL: _model_name(self.embedder),
                                                           names.CHUNKS: len(rows)}) as step:
-                vectors = self._vectors_for(rows, should_stop, step)
+                vectors = self._vectors_for(rows, should_stop, step, job.on_embedded)
         except SkipFile as exc:
             self._settle(key, root_id, "skipped", exc.reason, **fields)
             report.skipped.append((key, exc.reason))
@@ -437,10 +443,10 @@ class Indexer:
         self.catalog.drop_chunks(file_id, status, reason, **fields)
 
     def _vectors_for(self, rows: list[ChunkRow], should_stop: Callable[[], bool] | None,  # noqa: ANN202
-                     current: object = None):
+                     current: object = None, on_embedded: Callable[[int, int], None] | None = None):
         """Vectors for ``rows``: stored ones reused by text hash, the rest embedded
         (how many were reused goes on ``current``, the embedding span, and in the
-        cache metric)."""
+        cache metric; ``on_embedded(done, total)`` as the rest are embedded)."""
         import numpy as np
 
         known = self.catalog.chunk_ids_by_text_hash(r.text_hash for r in rows)
@@ -463,7 +469,7 @@ class Indexer:
             cache.add(len(missing), {names.CACHE: "passage_vectors", names.CACHE_HIT: False})
             # Repeated passages (headers, boilerplate pages) are embedded once.
             unique = list(dict.fromkeys(rows[i].text for i in missing))
-            vecs = self.embedder.encode(unique, should_stop=should_stop)
+            vecs = self.embedder.encode(unique, should_stop=should_stop, on_progress=on_embedded)
             where = {text: n for n, text in enumerate(unique)}
             for i in missing:
                 out[i] = vecs[where[rows[i].text]]

@@ -61,6 +61,8 @@ class ReadJob:
     pages: deque[tuple[int, int]] = field(default_factory=deque)
     changed: threading.Event = field(default_factory=threading.Event)
     on_page: Callable[[int, int], None] | None = None
+    # Passages embedded so far of how many (on the indexing thread, as it embeds).
+    on_embedded: Callable[[int, int], None] | None = None
     # When its reading began and ended (epoch ns), for the file's trace;
     # whether the reader also chunked it.
     read_start_ns: int | None = None
@@ -221,8 +223,7 @@ class Readers:
                 if not pending:
                     break
                 job, future = pending.popleft()
-                state.current = job.key
-                state.pages_done = state.pages_total = 0
+                state.next_file(job.key)
                 report()
                 # Wait for the reader, passing on its page progress as it comes.
                 future.add_done_callback(lambda _f, job=job: job.changed.set())

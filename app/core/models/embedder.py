@@ -63,9 +63,11 @@ class Embedder(Protocol):
     max_tokens: int
 
     def encode(
-        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
+        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Normalised float32 vectors, one row per text."""
+        """Normalised float32 vectors, one row per text (``on_progress(done, total)``
+        after each batch, when given)."""
         ...
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
@@ -120,22 +122,29 @@ class _LocalEmbedder:
         return [(s, e) for s, e in enc["offset_mapping"] if e > s]
 
     def encode(
-        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None
+        self, texts: Sequence[str], *, should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Embed ``texts`` in batches, cancellable between batches.
 
         Texts are sorted by length first so each batch pads little, then the
-        rows are put back in the caller's order.
+        rows are put back in the caller's order. ``on_progress(done, total)``
+        is called as it begins and after each batch (a file of ten thousand passages takes a
+        minute: the bar must move meanwhile).
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if on_progress is not None:
+            on_progress(0, len(order))  # embedding begins: its clock starts now
         for lo in range(0, len(order), self._per_call):
             if should_stop is not None and should_stop():
                 raise Cancelled()
             idx = order[lo : lo + self._per_call]
             out[idx] = self._embed([texts[i] for i in idx])
+            if on_progress is not None:
+                on_progress(min(lo + self._per_call, len(order)), len(order))
         return out
 
     def _embed(self, batch: list[str]) -> np.ndarray:
