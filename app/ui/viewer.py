@@ -132,11 +132,15 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         self.fit_width_button.setCheckable(True)
         self.zoom_in_button = self._tool_button("+", "Zoom in (Ctrl++)", self.zoom_in)
         self._zoom_widgets = (self.zoom_out_button, self.fit_width_button, self.zoom_in_button)
+        # A picture's other frames (a multi-page TIFF): a PDF scrolls through its pages instead.
+        self.previous_page_button = self._tool_button("‹", "Previous page of the picture", self.previous_frame)
+        self.next_page_button = self._tool_button("›", "Next page of the picture", self.next_frame)
+        self._frame_widgets = (self.previous_page_button, self.next_page_button)
 
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.header, 1)
-        for button in self._zoom_widgets:
+        for button in (*self._frame_widgets, *self._zoom_widgets):
             top.addWidget(button)
 
         self.note = QLabel()
@@ -470,6 +474,7 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         self.header.setToolTip("")
         self.pdf_view.set_marks([])
         self.image_view.clear()
+        self._picture = None
         self.text_view.setExtraSelections([])
 
     def _show_error(self, file: Path, message: str) -> None:
@@ -489,6 +494,9 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
     def _set_zoom_visible(self, visible: bool) -> None:
         for widget in self._zoom_widgets:
             widget.setVisible(visible)
+        if not visible or self.stack.currentIndex() != self._IMAGE:
+            for widget in self._frame_widgets:
+                widget.setVisible(False)
 
     def _tool_button(self, text: str, tip: str, slot: object) -> QToolButton:
         button = QToolButton()

@@ -14,6 +14,7 @@ since) is shown as text by the caller instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, QSizeF, Qt
@@ -167,6 +168,8 @@ def read_frame(file: Path, page: int) -> tuple[QImage, int]:
 class ImagePages:
     """Showing a picture at a cited frame with the passage marked, for :class:`app.ui.viewer.DocumentViewer`."""
 
+    _picture: _Picture | None = None  # the picture shown, while one is
+
     def _show_image(self, file: Path, page: int | None, span: tuple[int, int] | None, passage: str, quote: str,
                     quote_span: tuple[int, int] | None) -> bool:
         """Show the picture with the passage marked where OCR read it.
@@ -189,20 +192,63 @@ class ImagePages:
             return False
         marks = ocr_marks(boxes, wanted - 1, span, passage, quote, quote_span,
                           QSizeF(image.width(), image.height()))
-        self._page = wanted
         self._found = bool(marks)
         self._highlighted = " ".join(marks[0].text.split()) if marks else ""
         if not marks:
             self._set_note(NOT_FOUND_NOTE)
-        parts = [f"<b>{rich_escape(file.name)}</b>"]
-        if count > 1:
-            parts.append(f"page {wanted} of {count}")
-        parts.append("read by OCR")
-        self.header.setText(" · ".join(parts))
-        self.header.setToolTip(str(file))
-        self.image_view.set_image(image, marks)
+        self._picture = _Picture(file, count, wanted, marks)
         self.stack.setCurrentIndex(self._IMAGE)
         self._set_zoom_visible(True)
-        self.fit_width_button.setChecked(True)
-        self.image_view.scroll_to_marks()
+        self._put_frame(wanted, image)
         return True
+
+    def previous_frame(self) -> None:
+        """Show the picture's page before the one shown (a multi-page TIFF)."""
+        self._go_to_frame(-1)
+
+    def next_frame(self) -> None:
+        """Show the picture's page after the one shown."""
+        self._go_to_frame(+1)
+
+    def _go_to_frame(self, step: int) -> None:
+        picture = self._picture
+        if picture is None or self.stack.currentIndex() != self._IMAGE or self._page is None:
+            return
+        wanted = self._page + step
+        if not 1 <= wanted <= picture.count:
+            return
+        image, _ = read_frame(picture.file, wanted)
+        if image.isNull():
+            self._set_note(f"page {wanted} of {picture.file.name} could not be decoded")
+            return
+        self._put_frame(wanted, image)
+
+    def _put_frame(self, page: int, image: QImage) -> None:
+        """Show frame ``page`` of the current picture: the cited one with its marks."""
+        picture = self._picture
+        assert picture is not None
+        self._page = page
+        cited = page == picture.cited
+        parts = [f"<b>{rich_escape(picture.file.name)}</b>"]
+        if picture.count > 1:
+            parts.append(f"page {page} of {picture.count}" + ("" if cited else f" (cited: page {picture.cited})"))
+        parts.append("read by OCR")
+        self.header.setText(" · ".join(parts))
+        self.header.setToolTip(str(picture.file))
+        self.image_view.set_image(image, picture.marks if cited else [])
+        self.fit_width_button.setChecked(True)
+        for widget in self._frame_widgets:
+            widget.setVisible(picture.count > 1)
+        self.previous_page_button.setEnabled(page > 1)
+        self.next_page_button.setEnabled(page < picture.count)
+        self.image_view.scroll_to_marks()
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """The picture shown: its file, how many pages (frames) it has, the cited one and its marks."""
+
+    file: Path
+    count: int
+    cited: int
+    marks: list[PdfMark]

@@ -123,3 +123,39 @@ def test_without_boxes_the_picture_is_shown_as_its_text(qtbot, scanned) -> None:
     assert widget.stack.currentWidget() is widget.text_view
     assert widget.highlight_found()
     assert "rebuilt" in widget.highlighted_text()
+
+
+def test_the_other_pages_of_a_picture_can_be_turned_to_and_back(viewer, scanned) -> None:
+    tiff, _, text = scanned
+    start = text.index("rebuilt")
+    viewer.show_passage(str(tiff), 2, (start, len(text)), text[start:])
+    assert viewer.next_page_button.isVisible() and not viewer.next_page_button.isEnabled()
+    assert viewer.previous_page_button.isEnabled()
+
+    viewer.previous_page_button.click()
+    assert viewer.current_page() == 1
+    assert "page 1 of 2 (cited: page 2)" in viewer.header.text()
+    assert viewer.image_view.marks() == [] and viewer.highlights() == []
+    assert not viewer.previous_page_button.isEnabled()
+
+    viewer.next_page_button.click()
+    assert viewer.current_page() == 2 and "page 2 of 2 ·" in viewer.header.text()
+    assert [h.kind for h in viewer.highlights()] == ["passage"]
+
+
+def test_a_one_page_picture_has_no_page_buttons(qtbot, make_viewer, tmp_path) -> None:
+    png = tmp_path / "note.png"
+    scans.page_image(scans.PAGE_TWO, dpi=DPI, font_pt=FONT_PT).save(png)
+    catalog, doc = scans.index_with_boxes(png, tmp_path / "catalog.sqlite3", kind="image")
+    try:
+        widget = make_viewer(page_boxes=catalog.page_boxes)
+        text = doc.pages[0].text
+        widget.show_passage(str(png), 1, (0, len(text)), text)
+        assert widget.stack.currentWidget() is widget.image_view and widget.highlight_found()
+        assert "page" not in widget.header.text()
+        assert not widget.previous_page_button.isVisible() and not widget.next_page_button.isVisible()
+        # Another kind of document hides the picture's controls too.
+        widget.clear()
+        assert not widget.next_page_button.isVisible()
+    finally:
+        catalog.close()
