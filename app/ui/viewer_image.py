@@ -99,10 +99,6 @@ class MarkedImageView(QScrollArea):
         available = self.viewport().width() - 2 * _MARGIN
         return max(_MIN_ZOOM, available / self._image.width()) if available > 0 else 1.0
 
-    def fitting_width(self) -> bool:
-        """Whether the picture is fitted to the view's width (the default)."""
-        return self._zoom is None
-
     def fit_width(self) -> None:
         """Fit the picture to the width again."""
         self._zoom = None
