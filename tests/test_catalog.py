@@ -30,7 +30,7 @@ def test_migrations_are_recorded_and_not_rerun(tmp_path: Path) -> None:
     Catalog(tmp_path / "c.sqlite3").close()  # a second open must not fail or re-apply
     db = sqlite3.connect(tmp_path / "c.sqlite3")
     assert [r[0] for r in db.execute("SELECT name FROM migrations")] == [
-        "_m001_initial", "_m002_cjk_bigrams", "_m003_keyword_log", "_m004_page_boxes"]
+        "_m001_initial", "_m002_cjk_bigrams", "_m003_keyword_log", "_m004_page_boxes", "_m005_parts"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -244,7 +244,7 @@ def test_an_old_catalog_is_searched_before_and_after_the_writer_moves_it_to_tant
     writer = Catalog(path)  # opening as the writer migrates
     db = sqlite3.connect(path)
     assert [r[0] for r in db.execute("SELECT name FROM migrations ORDER BY name")] == [
-        "_m001_initial", "_m002_cjk_bigrams", "_m003_keyword_log", "_m004_page_boxes"]
+        "_m001_initial", "_m002_cjk_bigrams", "_m003_keyword_log", "_m004_page_boxes", "_m005_parts"]
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "chunks_fts" not in tables and "keyword_log" in tables
     db.close()

@@ -23,9 +23,11 @@ def test_the_new_user_story(docent, docs, data_dir) -> None:
     assert search.code == 0, search.err
     hits = search.json()["hits"]
     assert hits[0]["path"] == str(docs["pdf"]) and hits[0]["page"] == 3
-    # The contract's keys, plus each stage's score (the contract allows extra keys).
+    # The contract's keys, plus each stage's score and the e-mail attachment a
+    # passage is in (null here; the contract allows extra keys).
     assert set(hits[0]) == {"rank", "path", "page", "chunk_id", "score", "text",
-                            "vector_score", "keyword_score", "rerank_score"}
+                            "vector_score", "keyword_score", "rerank_score", "attachment", "part"}
+    assert hits[0]["attachment"] is None and hits[0]["part"] is None
     assert hits[0]["rerank_score"] is None  # no reranker configured
     assert {"embed", "vector", "keyword"} <= set(search.json()["timings_ms"])
 

@@ -17,6 +17,7 @@ import openpyxl
 import pytest
 
 from app.core.documents import load, mail, sheets
+from app.core.documents.model import citation_place
 from app.core.documents.archive import OLE_MAGIC, PROTECTED
 from app.errors import Cancelled, ParseError
 
@@ -356,16 +357,23 @@ def test_an_eml_reads_its_html_body_and_its_attachments(tmp_path: Path) -> None:
     assert "track()" not in message.text and "color" not in message.text
     assert "Attachment not indexed: setup.exe (unsupported file type .exe)" in message.text
 
-    by_heading = {page.headings[0][1]: page for page in attached}
-    minutes = by_heading['Attachment: minutes.docx (of "Board minutes for March")']
-    assert "The committee agreed to plant quince trees." in minutes.text
+    # Each attachment is a document of its own: its own text, tied to its message by its part.
+    parts = {part.name: part for part in doc.parts}
+    assert parts["minutes.docx"].kind == "docx" and parts["minutes.docx"].reason is None
+    assert parts["minutes.docx"].message == "Board minutes for March"
+    assert parts["notes.txt"].kind == "text"
+    assert parts["setup.exe"].reason == "unsupported file type .exe" and parts["setup.exe"].kind is None
+    by_part = {page.part: page for page in attached}
+    minutes = by_part[parts["minutes.docx"].locator]
+    assert minutes.text.startswith("Minutes") and "The committee agreed to plant quince trees." in minutes.text
     assert minutes.number is None
-    assert_headings_point_at_text(minutes.text, minutes.headings[:1])
-    notes = by_heading['Attachment: notes.txt (of "Board minutes for March")']
-    assert "Bring rakes on Saturday." in notes.text
+    assert_headings_point_at_text(minutes.text, minutes.headings)
+    notes = by_part[parts["notes.txt"].locator]
+    assert notes.text.strip() == "Bring rakes on Saturday."
+    assert message.part is None
 
 
-def test_an_attached_pdf_keeps_its_page_numbers_in_its_headings(tmp_path: Path, monkeypatch) -> None:
+def test_an_attached_pdf_keeps_its_own_page_numbers_and_can_be_extracted(tmp_path: Path, monkeypatch) -> None:
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -382,12 +390,20 @@ def test_an_attached_pdf_keeps_its_page_numbers_in_its_headings(tmp_path: Path, 
     path = tmp_path / "calendar.eml"
     path.write_bytes(bytes(msg))
     monkeypatch.setattr(mail, "MAX_ATTACHMENT_BYTES", len(calendar))
-    message, first, second = load(path).pages
-    assert first.headings == ((0, 'Attachment: calendar.pdf (of "Orchard calendar"), page 1'),)
-    assert "Pruning starts in February." in first.text
-    assert second.headings[0][1].endswith(", page 2") and "Grafting follows in April." in second.text
-    assert first.number is None and second.number is None
+    doc = load(path)
+    message, first, second = doc.pages
+    assert (first.number, second.number) == (1, 2)
+    assert first.text.strip() == "Pruning starts in February."
+    assert second.text.strip() == "Grafting follows in April."
+    assert first.part == second.part == "1"
     assert "Attachment not indexed: huge.txt (larger than" in message.text
+    calendar_part, huge = doc.parts
+    assert (calendar_part.name, calendar_part.kind, calendar_part.pages) == ("calendar.pdf", "pdf", 2)
+    assert huge.name == "huge.txt" and huge.reason.startswith("larger than")
+    # The viewer gets the attached file back as it was sent.
+    assert mail.extract_attachment(path, "1") == ("calendar.pdf", calendar)
+    with pytest.raises(ParseError, match="no longer in calendar.eml"):
+        mail.extract_attachment(path, "7")
 
 
 def test_attached_mail_is_read_two_levels_deep_and_no_deeper(tmp_path: Path) -> None:
@@ -415,12 +431,16 @@ def test_attached_mail_is_read_two_levels_deep_and_no_deeper(tmp_path: Path) -> 
     assert "forwarded body" in text
     assert "too deep to read" not in text
     assert "Attachment not indexed: Level three.eml (mail attached to mail more than 2 levels deep" in text
-    headings = [page.headings[0][1] for page in doc.pages]
-    assert 'Attachment: Level one.eml (of "Top")' in headings
-    assert 'Attachment: Level two.eml (of "Level one")' in headings
+    names = {part.locator: part.name for part in doc.parts}
+    assert names == {"1": "Level one.eml", "1/1": "Level two.eml", "1/1/1": "Level three.eml",
+                     "2": "forward.eml"}
+    by_part = {page.part: page for page in doc.pages}
     assert len(doc.pages) == 4  # the message, two levels of attached mail, the attached file
-    assert sum(page.text.count("Attachment: ") for page in doc.pages) == 3  # none tied twice
-    assert 'Attachment: forward.eml (of "Top")' in headings
+    assert "first level body" in by_part["1"].text and "second level body" in by_part["1/1"].text
+    assert "forwarded body" in by_part["2"].text
+    # An attached message is shown within its message; a file attached to it can be extracted.
+    with pytest.raises(ParseError, match="shown within the message"):
+        mail.extract_attachment(path, "1")
 
 
 def test_a_malformed_eml_still_gives_its_text(tmp_path: Path) -> None:
@@ -521,7 +541,9 @@ def test_an_outlook_msg_is_read_with_its_attached_message(tmp_path: Path) -> Non
     first, attached = doc.pages
     assert first.headings == ((0, "outer subject"),)
     assert "To: outer@foo.bar <outer@foo.bar>" in first.text and "Outer body" in first.text
-    assert attached.headings[0] == (0, 'Attachment: test.msg (of "outer subject")')
+    (part,) = doc.parts
+    assert (part.name, part.kind, part.message) == ("test.msg", "email", "outer subject")
+    assert attached.part == part.locator and attached.headings[0][0] == 0
     assert "test@foobar.com" in attached.text
 
 
@@ -578,8 +600,10 @@ def test_a_msg_reads_its_sender_date_body_and_attached_file(tmp_path: Path) -> N
         "Harvest plan", "", "From: Ada Lovelace", "Date: 2024-09-02 08:15 +0000", "",
         "See the attached plan for the pear harvest.",
     ]
-    assert plan.headings == ((0, 'Attachment: plan.txt (of "Harvest plan")'),)
+    assert plan.part == "1" and [(p.name, p.kind) for p in doc.parts] == [("plan.txt", "text")]
     assert "Conference pears in the second week of September" in plan.text
+    assert mail.extract_attachment(path, "1") == (
+        "plan.txt", b"Pick the Conference pears in the second week of September.\n")
 
 
 def test_a_msg_without_a_plain_body_gives_its_html_text(tmp_path: Path) -> None:
@@ -630,5 +654,13 @@ def test_an_email_hit_is_cited_by_subject_or_attachment(library, tmp_path: Path)
     assert report.indexed == 1 and not report.failed
     body_hit = library.retriever.search("orchard budget approved", k=1).hits[0]
     assert body_hit.chunk.heading == "Board minutes for March"
+    assert body_hit.chunk.attachment is None
     attachment_hit = library.retriever.search("plant quince trees committee", k=1).hits[0]
-    assert attachment_hit.chunk.heading == 'Attachment: minutes.docx (of "Board minutes for March")'
+    # The attachment is a document of its own, linked to its message's file.
+    assert attachment_hit.chunk.attachment == "minutes.docx"
+    assert attachment_hit.chunk.path == str(folder / "board.eml")
+    place = citation_place(attachment_hit.to_json("citation", n=1, inferred=False))
+    assert place == "minutes.docx (attached to board.eml)"  # a Word file without headings
+    row = library.catalog.file(str(folder / "board.eml"))
+    assert [(p.name, p.reason) for p in library.catalog.parts(row.id)] == [
+        ("minutes.docx", None), ("notes.txt", None), ("setup.exe", "unsupported file type .exe")]

@@ -109,6 +109,6 @@ def test_an_older_catalog_gets_the_boxes_table(tmp_path: Path) -> None:
     reader.close()
     cat = Catalog(path)
     names = [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM migrations ORDER BY name")]
-    assert names[-1] == "_m004_page_boxes"
+    assert "_m004_page_boxes" in names
     assert cat.file("/lib/a.pdf") is not None and cat.page_boxes("/lib/a.pdf", 1) == []
     cat.close()

@@ -54,6 +54,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
             reason = f" — {d['reason']}" if d["reason"] else ""
             shown = status_label(d["status"], d["reason"])
             out.write(f"  {shown:<13} {d['chunks']:>6}  {d['path']}{reason}\n")
+            for a in d.get("attachments", []):  # documents of their own inside a mail file
+                why = f" — {a['reason']}" if a["reason"] else ""
+                pages = f" ({a['pages']} pages)" if a["pages"] else ""
+                out.write(f"  {'':<13} {'':>6}    attachment: {a['name']}{pages}{why}\n")
     return EXIT_OK
 
 

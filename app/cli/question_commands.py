@@ -51,10 +51,14 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     if not result["hits"]:
         out.write("No passages found.\n")
     for hit in result["hits"]:
-        where = f"{page_word(hit['path'])} {hit['page']}" if hit["page"] is not None else "no pages"
+        attachment = hit.get("attachment")
+        name = Path(hit["path"]).name
+        if attachment:  # a document of its own inside its message's file
+            name = f"{attachment} (attached to {name})"
+        where = f"{page_word(attachment or hit['path'])} {hit['page']}" if hit["page"] is not None else "no pages"
         snippet = " ".join(hit["text"].split())
         snippet = snippet if len(snippet) <= 200 else snippet[:197] + "..."
-        out.write(f"{hit['rank']}. {Path(hit['path']).name} · {where} · score {hit['score']:.4f}\n"
+        out.write(f"{hit['rank']}. {name} · {where} · score {hit['score']:.4f}\n"
                   f"   {hit['path']}\n   {snippet}\n")
     return EXIT_OK
 

@@ -26,6 +26,7 @@ from app.config import DataPaths, Settings
 from app.core.answering.answer import Answerer
 from app.core.answering.rerank import Reranker
 from app.core.answering.retrieval import Retriever
+from app.core.documents.model import MAIL_KINDS
 from app.core.ingest.ignore import Limits
 from app.core.ingest.indexer import Indexer
 from app.core.models.embedder import Embedder, backend_available, make_embedder
@@ -540,7 +541,16 @@ class Library:
             chunks=self.catalog.indexed_chunk_count(),
             failed=[(f.path, f.reason or "failed") for f in files if f.status == "failed"],
             documents=[
-                {"path": f.path, "status": f.status, "chunks": f.chunks, "reason": f.reason}
+                {"path": f.path, "status": f.status, "chunks": f.chunks, "reason": f.reason,
+                 **({"attachments": self._attachments(f.id)} if f.kind in MAIL_KINDS else {})}
                 for f in files
             ],
         )
+
+    def _attachments(self, file_id: int) -> list[dict[str, object]]:
+        """A mail file's attachments as ``status --files`` lists them: each a document of its own."""
+        return [
+            {"name": p.name, "status": "indexed" if p.reason is None else "skipped", "kind": p.kind,
+             "pages": p.pages, "reason": p.reason, "message": p.message}
+            for p in self.catalog.parts(file_id)
+        ]

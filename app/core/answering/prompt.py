@@ -104,13 +104,15 @@ def source_header(n: int, hit: Hit, *, marked: bool = False) -> str:
     ``marked`` adds a note that the passage contains instruction-like text.
     """
     c = hit.chunk
-    where = Path(c.path).name
+    where = c.attachment or Path(c.path).name
     if c.page is not None:
-        where += f", {page_word(c.path)} {c.page}"
+        where += f", {page_word(where)} {c.page}"
         if c.label and c.label != str(c.page):
             where += f" (printed page {c.label})"
     elif c.heading:
         where += f', section "{c.heading}"'
+    if c.attachment:
+        where += f" (attached to {Path(c.path).name})"
     note = f" ({injection.MARK_NOTE})" if marked else ""
     return f"[{n}] {where}{note}"
 

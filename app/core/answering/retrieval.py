@@ -96,6 +96,8 @@ _HIT_FIELDS: dict[str, Callable[[Hit], object]] = {
     "path": lambda h: h.chunk.path,
     "page": lambda h: h.chunk.page,
     "label": lambda h: h.chunk.label,
+    "attachment": lambda h: h.chunk.attachment,
+    "part": lambda h: h.chunk.part,
     "heading": lambda h: h.chunk.heading,
     "span": lambda h: [h.chunk.start, h.chunk.end],
     "chunk_id": lambda h: h.chunk.id,
@@ -120,17 +122,20 @@ def _form(*names: str) -> dict[str, str]:
 
 #: Every way a hit is written out, by consumer, keys in output order. The
 #: position fields (printed page label, section heading, character span on
-#: the page) go beyond the contract's fields, for highlighting.
+#: the page) go beyond the contract's fields, for highlighting; so do an
+#: e-mail attachment's name and locator (``attachment``, ``part``: null for
+#: a file's own text), whose ``page`` is the attachment's own.
 HIT_FORMS: dict[str, dict[str, str]] = {
     "search": _form("rank", "path", "page", "chunk_id", "~score", "text",
-                    "~vector_score", "~keyword_score", "~rerank_score"),
+                    "~vector_score", "~keyword_score", "~rerank_score", "attachment", "part"),
     "source": _form("n", "path", "page", "chunk_id", "~score", "text", "label", "heading", "span",
-                    "~vector_score", "~keyword_score", "~rerank_score"),
-    "citation": _form("n", "path", "page", "chunk_id", "text", "inferred", "label", "heading", "span"),
+                    "~vector_score", "~keyword_score", "~rerank_score", "attachment", "part"),
+    "citation": _form("n", "path", "page", "chunk_id", "text", "inferred", "label", "heading", "span",
+                      "attachment", "part"),
     "audit": _form("chunk_id", "path", "page", "score", "vector_score", "keyword_score", "similarity",
-                   "rerank_score", "text_hash", "given"),
+                   "rerank_score", "text_hash", "given", "attachment"),
     "snapshot": _form("chunk_id", "path", "page", "label", "score", "vector_score", "keyword_score",
-                      "similarity", "rerank_score", "given", "text"),
+                      "similarity", "rerank_score", "given", "text", "attachment", "part"),
 }
 
 
@@ -196,11 +201,13 @@ def place_of(chunk: StoredChunk) -> tuple[str, object] | None:
     """Where a passage is, as a user counts places: its page, or in a file
     without pages its section (the heading it falls under); None for a
     passage of a file with neither (a plain text file), which is a place of
-    its own unless it is next to another."""
+    its own unless it is next to another. An e-mail's attachment is a
+    document of its own: its pages are not its message's."""
+    where = chunk.path if chunk.part is None else f"{chunk.path}\0{chunk.part}"
     if chunk.page is not None:
-        return (chunk.path, chunk.page)
+        return (where, chunk.page)
     if chunk.heading is not None:
-        return (chunk.path, ("section", chunk.heading))
+        return (where, ("section", chunk.heading))
     return None
 
 
@@ -466,12 +473,12 @@ class Retriever:
     def _widen(self, a: StoredChunk, b: StoredChunk) -> StoredChunk | None:
         """One passage covering chunks ``a`` and ``b`` of the same page (and the
         text between them), or None when it would exceed ``merge_chars``."""
-        if a.file_id != b.file_id or a.page != b.page or self.merge_chars is None:
+        if a.file_id != b.file_id or a.page != b.page or a.part != b.part or self.merge_chars is None:
             return None
         start, end = min(a.start, b.start), max(a.end, b.end)
         if end - start > self.merge_chars:
             return None
-        parts = [c for c in self.catalog.chunks_covering(a.file_id, a.page, start, end)
+        parts = [c for c in self.catalog.chunks_covering(a.file_id, a.page, start, end, a.part)
                  if c.start >= start and c.end <= end]
         text, at = "", start
         # Rebuild the page's text over [start, end) from the chunks that lie in

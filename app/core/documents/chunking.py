@@ -43,6 +43,8 @@ class Chunk:
     end: int
     text: str
     heading: str | None
+    #: The attachment the passage is in (a :class:`~app.core.documents.model.Part`'s locator).
+    part: str | None = None
 
 
 def _is_boundary(text: str, prev_end: int, next_start: int) -> int:
@@ -168,6 +170,7 @@ def chunk_pages(
                     end=end,
                     text=piece,
                     heading=_heading_at(page, start),
+                    part=page.part,
                 )
             )
     return chunks

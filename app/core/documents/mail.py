@@ -4,15 +4,18 @@ A message is one page: its subject as the first line (the page's heading),
 then ``From:``, ``To:``, ``Cc:``, ``Date:`` lines, then the body (the plain
 text part, else the HTML part's visible text).
 
-Attachments that Docent reads (by their file name, as in a folder) are read
-with the loader of their kind and become further pages of the same document,
-each starting with the heading ``Attachment: NAME (of "SUBJECT")``. Those
-pages have no page number: an attached PDF's pages become one page each whose
-heading names the PDF page ("…, page 3"), but a citation of it points at the
-message file, not at the PDF. An attachment that cannot be read is listed in
-the message's text as ``Attachment not indexed: NAME (reason)``; it never
-fails the message. Mail attached to mail is read to :data:`MAX_MAIL_DEPTH`
-levels, no deeper.
+Each attachment Docent reads (by its file name, as in a folder) is a
+document of its own inside the message's file, linked to its message: it is
+read with the loader of its kind, its pages keep their own numbers and text
+and carry the attachment's locator (:class:`~app.core.documents.model.Part`),
+so a passage of an attached PDF is cited as "report.pdf, page 3 (attached to
+mail.eml)" and shown on that page of the PDF. It is stored, replaced and
+removed with its message's file. Every attachment, read or not, is listed in
+the document's ``parts``; one that cannot be read is also named in the
+message's text as ``Attachment not indexed: NAME (reason)``; it never fails
+the message. Mail attached to mail is read to :data:`MAX_MAIL_DEPTH` levels,
+no deeper. :func:`extract_attachment` gives an attachment's bytes back, for
+the viewer.
 """
 
 from __future__ import annotations
@@ -22,14 +25,14 @@ import email.message
 import email.utils
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.header import decode_header, make_header
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-from app.core.documents.model import Document, Page
+from app.core.documents.model import MAIL_KINDS, Document, Page, Part
 from app.errors import Cancelled, ParseError, SkipFile
 
 OnPage = Callable[[int, int], None]
@@ -42,7 +45,7 @@ MAX_MAIL_DEPTH = 2
 #: The most messages read from one mailbox.
 MAX_MESSAGES = 100_000
 
-_MAIL_KINDS = frozenset({"email", "mbox", "msg"})
+_MAIL_KINDS = MAIL_KINDS
 _TOO_DEEP = f"mail attached to mail more than {MAX_MAIL_DEPTH} levels deep is not read"
 _NO_SUBJECT = "(no subject)"
 _HEADERS = ("From", "To", "Cc", "Date")
@@ -92,13 +95,23 @@ def _safe_name(name: str | None, fallback: str) -> str:
 
 
 def _message_pages(message: Message, path: Path, heading: str, should_stop: ShouldStop | None,
-                   tick: Callable[[], None]) -> list[Page]:
-    """The message's page followed by its attachments' pages."""
+                   tick: Callable[[], None], prefix: str = "", parts: list[Part] | None = None,
+                   own: str | None = None) -> list[Page]:
+    """The message's page followed by its attachments' pages.
+
+    ``prefix`` is the locator of the message inside its file ("" for the
+    file's own message, ``"m17"`` for a mailbox's 17th, ``"2"`` for mail
+    attached second); ``own`` is the part the message's page belongs to
+    (``None``: the file's own message). Each attachment read is added to
+    ``parts``, the ones that were not read too, with the reason.
+    """
     subject = message.subject or _NO_SUBJECT
     extra: list[Page] = []
     notes: list[str] = []
-    for attachment in message.attachments:
-        pages, note = _attachment_pages(attachment, message.level, path, subject, should_stop, tick)
+    for index, attachment in enumerate(message.attachments, 1):
+        locator = f"{prefix}/{index}" if prefix else str(index)
+        pages, note = _attachment_pages(attachment, message.level, path, subject, locator,
+                                        should_stop, tick, parts)
         extra.extend(pages)
         if note:
             notes.append(note)
@@ -109,43 +122,63 @@ def _message_pages(message: Message, path: Path, heading: str, should_stop: Shou
         text += "\n\n" + message.body.strip()
     if notes:
         text += "\n\n" + "\n".join(notes)
-    return [Page(number=None, text=text, headings=((0, heading),)), *extra]
+    return [Page(number=None, text=text, headings=((0, heading),), part=own), *extra]
 
 
-def _attachment_pages(attachment: Attachment, level: int, path: Path, subject: str,
-                      should_stop: ShouldStop | None,
-                      tick: Callable[[], None]) -> tuple[list[Page], str | None]:
-    """The pages of an attachment of a message at ``level``, or a line saying why there are none."""
+def _attachment_pages(attachment: Attachment, level: int, path: Path, subject: str, locator: str,
+                      should_stop: ShouldStop | None, tick: Callable[[], None],
+                      parts: list[Part] | None) -> tuple[list[Page], str | None]:
+    """The pages of an attachment of a message at ``level``, or a line saying why there are none.
+
+    The attachment is a document of its own: its pages keep their own numbers
+    and text and carry its ``locator`` (see :class:`Part`).
+    """
     from app.core.documents import kind_for, skip_reason
 
     name = attachment.name
-    heading = f'Attachment: {name} (of "{subject}")'
+    found: list[Part] = []
+
+    def unread(reason: str) -> tuple[list[Page], str]:
+        if parts is not None:
+            parts.append(Part(locator, name, reason=reason, message=subject))
+        return [], f"Attachment not indexed: {name} ({reason})"
+
     if attachment.reason:
-        return [], f"Attachment not indexed: {name} ({attachment.reason})"
+        return unread(attachment.reason)
     if attachment.message is not None:
         inner = attachment.message
-        pages = _message_pages(inner, path, inner.subject or _NO_SUBJECT, should_stop, tick)
-        return _under(heading, pages), None
+        if parts is not None:
+            parts.append(Part(locator, name, kind="email", message=subject))
+        pages = _message_pages(inner, path, inner.subject or _NO_SUBJECT, should_stop, tick,
+                               prefix=locator, parts=parts, own=locator)
+        return pages, None
     kind = kind_for(Path(name))
     if kind is None:
-        return [], f"Attachment not indexed: {name} ({skip_reason(Path(name))})"
+        return unread(skip_reason(Path(name)))
     if kind in _MAIL_KINDS and level + 1 > MAX_MAIL_DEPTH:
-        return [], f"Attachment not indexed: {name} ({_TOO_DEEP})"
+        return unread(_TOO_DEEP)
     data = attachment.data or b""
     if len(data) > MAX_ATTACHMENT_BYTES:
-        limit = MAX_ATTACHMENT_BYTES // 1024**2
-        return [], f"Attachment not indexed: {name} (larger than {limit} MB)"
+        return unread(f"larger than {MAX_ATTACHMENT_BYTES // 1024**2} MB")
     if not data:
-        return [], f"Attachment not indexed: {name} (empty)"
+        return unread("empty")
     try:
         document = _load_bytes(name, data, level + 1, should_stop, tick)
     except Cancelled:
         raise
     except (ParseError, SkipFile) as exc:
-        return [], f"Attachment not indexed: {name} ({exc.reason})"
+        return unread(exc.reason)
     except Exception as exc:  # an attachment never fails its message
-        return [], f"Attachment not indexed: {name} (could not be read: {type(exc).__name__})"
-    return _under(heading, document.pages), None
+        return unread(f"could not be read: {type(exc).__name__}")
+    numbered = sum(1 for p in document.pages if p.number is not None and p.part is None)
+    found.append(Part(locator, name, kind=document.kind, pages=numbered or None, message=subject))
+    # Its own attachments (mail attached as a file) sit below it.
+    found += [replace(p, locator=f"{locator}/{p.locator}") for p in document.parts]
+    if parts is not None:
+        parts.extend(found)
+    pages = [replace(page, part=f"{locator}/{page.part}" if page.part else locator)
+             for page in document.pages]
+    return pages, None
 
 
 def _load_bytes(name: str, data: bytes, depth: int, should_stop: ShouldStop | None,
@@ -162,26 +195,6 @@ def _load_bytes(name: str, data: bytes, depth: int, should_stop: ShouldStop | No
             return load(target, on_page=lambda _done, _total: tick(), should_stop=should_stop)
     finally:
         _depth.reset(token)
-
-
-def _under(heading: str, pages: list[Page]) -> list[Page]:
-    """An attachment's pages, each led by a heading line that ties it to its message.
-
-    Pages of attached mail that are themselves attachments of it are tied to
-    their own message already, and are kept as they are.
-    """
-    out: list[Page] = []
-    for page in pages:
-        if page.headings and page.headings[0][0] == 0 and page.headings[0][1].startswith("Attachment: "):
-            out.append(page)
-            continue
-        own = heading
-        if page.number is not None:
-            own += f", page {page.label or page.number}"
-        prefix = own + "\n\n"
-        inner = tuple((offset + len(prefix), f"{own} › {title}") for offset, title in page.headings)
-        out.append(Page(number=None, text=prefix + page.text, headings=((0, own), *inner)))
-    return out
 
 
 def _require_content(path: Path, message: Message) -> None:
@@ -320,10 +333,11 @@ def load_eml(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldSt
         if on_page is not None:
             on_page(0, 1)
 
-    pages = _message_pages(message, path, message.subject or _NO_SUBJECT, should_stop, tick)
+    parts: list[Part] = []
+    pages = _message_pages(message, path, message.subject or _NO_SUBJECT, should_stop, tick, parts=parts)
     if on_page is not None:
         on_page(1, 1)
-    return Document(path=path, kind="email", title=message.subject, pages=pages)
+    return Document(path=path, kind="email", title=message.subject, pages=pages, parts=parts)
 
 
 def _mbox_heading(msg: email.message.EmailMessage, message: Message) -> str:
@@ -364,6 +378,7 @@ def load_mbox(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldS
     total = min(len(keys), MAX_MESSAGES)
     level = _depth.get()
     pages: list[Page] = []
+    parts: list[Part] = []
     try:
         for done, key in enumerate(keys[:total]):
             if should_stop is not None and should_stop():
@@ -376,7 +391,8 @@ def load_mbox(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldS
             data = box.get_bytes(key)
             msg = _parse(data)
             message = _mime_message(msg, path, level)
-            pages.extend(_message_pages(message, path, _mbox_heading(msg, message), should_stop, tick))
+            pages.extend(_message_pages(message, path, _mbox_heading(msg, message), should_stop, tick,
+                                        prefix=f"m{done + 1}", parts=parts))
             if on_page is not None:
                 on_page(done + 1, total)
     finally:
@@ -385,8 +401,8 @@ def load_mbox(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldS
         last = pages[-1]
         note = (f"\n\n[Docent indexed messages 1–{total:,} of this mailbox; the rest is not indexed: "
                 "the mailbox is larger than Docent reads]")
-        pages[-1] = Page(number=None, text=last.text + note, headings=last.headings)
-    return Document(path=path, kind="mbox", title=path.stem, pages=pages)
+        pages[-1] = replace(last, text=last.text + note)
+    return Document(path=path, kind="mbox", title=path.stem, pages=pages, parts=parts)
 
 
 # -- Outlook .msg ----------------------------------------------------------------
@@ -494,7 +510,8 @@ def load_msg(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldSt
                 on_page(0, 1)
 
         _require_content(path, message)
-        pages = _message_pages(message, path, message.subject or _NO_SUBJECT, should_stop, tick)
+        parts: list[Part] = []
+        pages = _message_pages(message, path, message.subject or _NO_SUBJECT, should_stop, tick, parts=parts)
     finally:
         try:
             msg.close()
@@ -502,4 +519,75 @@ def load_msg(path: Path, *, on_page: OnPage | None = None, should_stop: ShouldSt
             pass
     if on_page is not None:
         on_page(1, 1)
-    return Document(path=path, kind="msg", title=message.subject, pages=pages)
+    return Document(path=path, kind="msg", title=message.subject, pages=pages, parts=parts)
+
+
+# -- an attachment's bytes, for the viewer -------------------------------------------
+
+
+def extract_attachment(path: Path, locator: str) -> tuple[str, bytes]:
+    """The file name and bytes of the attachment at ``locator`` in the mail file ``path``.
+
+    ``locator`` is a :class:`~app.core.documents.model.Part`'s. The file is
+    parsed as ingest parsed it; call this in the reader process, like every
+    other parsing of files anyone could have written.
+
+    Raises:
+        ParseError: the file is not mail Docent reads, or the attachment is no
+            longer there (the file changed since it was indexed), or it is a
+            message attached to the message (shown within its message).
+    """
+    path = Path(path)
+    gone = f"the attachment is no longer in {path.name} (the file changed since it was indexed)"
+    steps = [step for step in locator.split("/") if step]
+    if not steps:
+        raise ParseError(path, gone)
+    try:
+        message, steps = _file_message(path, steps)
+        return _attachment_at(path, message, steps, gone)
+    except (IndexError, ValueError, KeyError) as exc:
+        raise ParseError(path, gone) from exc
+
+
+def _file_message(file: Path, steps: list[str]) -> tuple[Message, list[str]]:
+    """The message of a mail file the steps start in, and the steps left."""
+    suffix = file.suffix.lower()
+    if suffix == ".mbox":
+        import mailbox
+
+        if not steps[0].startswith("m"):
+            raise ValueError(steps[0])
+        box = mailbox.mbox(str(file), create=False)
+        try:
+            data = box.get_bytes(box.keys()[int(steps[0][1:]) - 1])
+        finally:
+            box.close()
+        return _mime_message(_parse(data), file, 0), steps[1:]
+    if suffix == ".msg":
+        import extract_msg
+
+        msg = extract_msg.openMsg(str(file))
+        try:
+            return _msg_message(msg, file, 0), steps
+        finally:
+            msg.close()
+    return _mime_message(_parse(file.read_bytes()), file, 0), steps
+
+
+def _attachment_at(path: Path, message: Message, steps: list[str], gone: str) -> tuple[str, bytes]:
+    attachment = message.attachments[int(steps[0]) - 1]
+    rest = steps[1:]
+    if not rest:
+        if attachment.data is None:
+            raise ParseError(path, f"{attachment.name} is a message attached to the message: "
+                                   "it is shown within the message")
+        return attachment.name, attachment.data
+    if attachment.message is not None:
+        return _attachment_at(path, attachment.message, rest, gone)
+    if attachment.data:  # mail attached as a file: read it as the file it is
+        with tempfile.TemporaryDirectory(prefix="docent-attachment-") as folder:
+            inner = Path(folder) / attachment.name
+            inner.write_bytes(attachment.data)
+            message, rest = _file_message(inner, rest)
+        return _attachment_at(path, message, rest, gone)
+    raise ParseError(path, gone)

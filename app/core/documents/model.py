@@ -14,6 +14,32 @@ LineBox = tuple[int, int, float, float, float, float]
 
 
 @dataclass(frozen=True)
+class Part:
+    """A document inside a file: an e-mail's attachment, with its own pages.
+
+    Attributes:
+        locator: where in the file it is, as 1-based steps joined by "/":
+            ``"2"`` is the message's second attachment, ``"2/1"`` the first
+            attachment of the message attached second, ``"m17/2"`` the second
+            attachment of a mailbox's 17th message.
+        name: its file name, as the sender named it ("report.pdf").
+        kind: the kind of document Docent read it as ("pdf"); ``None`` when
+            it was not read.
+        pages: how many numbered pages (PDF pages, slides) it has; ``None``
+            for formats without pages.
+        reason: why it was not indexed (``None``: it was).
+        message: the subject of the message it is attached to.
+    """
+
+    locator: str
+    name: str
+    kind: str | None = None
+    pages: int | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of text.
 
@@ -28,6 +54,9 @@ class Page:
             ``(start, end, left, top, right, bottom)``, a span of ``text`` and
             its box as fractions of the page's width and height (see
             :data:`LineBox`); empty for text read from a text layer.
+        part: the locator of the attachment this page belongs to (see
+            :class:`Part`); ``None`` for the file's own pages. ``number``
+            and ``label`` are then the attachment's own.
     """
 
     number: int | None
@@ -35,6 +64,7 @@ class Page:
     label: str | None = None
     headings: tuple[tuple[int, str], ...] = ()
     boxes: tuple[LineBox, ...] = ()
+    part: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,11 +77,16 @@ class Document:
     pages: list[Page] = field(default_factory=list)
     #: How many pages were read by OCR (scanned PDF pages, images).
     ocr_pages: int = 0
+    #: The documents inside this one (an e-mail's attachments), read or not.
+    parts: list[Part] = field(default_factory=list)
 
     @property
     def char_count(self) -> int:
         return sum(len(p.text) for p in self.pages)
 
+
+#: Kinds of mail files: their attachments are documents of their own (see :class:`Part`).
+MAIL_KINDS = frozenset({"email", "mbox", "msg"})
 
 #: Files whose numbered pages are slides.
 SLIDE_SUFFIXES = frozenset({".pptx", ".odp"})
@@ -69,8 +104,16 @@ def step_word(path: str | Path | None) -> str:
 
 def citation_place(citation: dict[str, Any]) -> str:
     """Where a cited passage is: ``file, page P (printed L)``, ``deck.pptx, slide S``
-    or ``file, section "H"``."""
+    or ``file, section "H"``; in an e-mail's attachment,
+    ``report.pdf, page 2 (attached to mail.eml)``."""
     name = Path(str(citation.get("path") or "")).name or "(unknown file)"
+    attachment = citation.get("attachment")
+    if attachment:
+        return f"{_place(str(attachment), citation)} (attached to {name})"
+    return _place(name, citation)
+
+
+def _place(name: str, citation: dict[str, Any]) -> str:
     page = citation.get("page")
     label = citation.get("label")
     heading = citation.get("heading")

@@ -73,6 +73,8 @@ class Parsed:
     #: Page number → where its OCR lines were drawn (pages read by OCR only),
     #: so the viewer can mark a cited passage on the page's picture.
     ocr_boxes: dict[int, tuple[LineBox, ...]] = field(default_factory=dict)
+    #: The documents inside it (an e-mail's attachments), read or not.
+    parts: list[Part] = field(default_factory=list)
 
     @classmethod
     def from_document(cls, doc: Document, chunks: list[Chunk]) -> Parsed:
@@ -80,10 +82,13 @@ class Parsed:
         return cls(
             title=doc.title,
             pages=len(doc.pages),
-            numbered_pages=sum(1 for p in doc.pages if p.number is not None),
+            # An attachment's pages are its own, not the file's.
+            numbered_pages=sum(1 for p in doc.pages if p.number is not None and p.part is None),
             chunks=chunks,
             ocr_pages=doc.ocr_pages,
-            ocr_boxes={p.number: p.boxes for p in doc.pages if p.number is not None and p.boxes},
+            ocr_boxes={p.number: p.boxes for p in doc.pages
+                       if p.number is not None and p.boxes and p.part is None},
+            parts=list(doc.parts),
         )
 
 
@@ -261,7 +266,7 @@ class IsolatedParser:
             assert self._conn is not None
             try:
                 size_mb = Path(path).stat().st_size / 1e6
-            except OSError:
+            except (OSError, ValueError):  # gone, or a request that is not a path (see reading)
                 size_mb = 0.0
             self._conn.send((str(path), spec))
             return self._wait(Path(path), size_mb, on_page, should_stop)

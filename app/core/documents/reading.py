@@ -110,3 +110,49 @@ def read_for_viewing(
     """
     doc = parser.load(Path(path), should_stop=should_stop)
     return "\n\n".join(p.text for p in doc.pages)
+
+
+# -- an e-mail's attachment, for the viewer -------------------------------------------
+
+#: The loader the viewer's attachment reader runs: it writes an attachment's
+#: bytes to a file (see :func:`extract_for_viewing`).
+ATTACHMENT_TARGET = "app.core.documents.reading:extract_for_viewing"
+
+
+def attachment_request(path: Path, part: str, folder: Path) -> Path:
+    """What the attachment reader is sent: the mail file, the attachment's locator
+    and the folder to write it to, in the one argument a loader takes.
+
+    NUL separates them: no path can hold one.
+    """
+    return Path(f"{path}\0{part}\0{folder}")
+
+
+def extract_for_viewing(
+    request: Path,
+    *,
+    on_page: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Document:
+    """Write the attachment an :func:`attachment_request` names into its folder.
+
+    Returns a document without pages whose ``path`` is the written file
+    (named as the sender named it, in a subfolder per attachment, so two
+    attachments of one name never meet). Runs in the reader process, like
+    every parsing of mail anyone could have written.
+    """
+    import hashlib
+
+    from app.core.documents.mail import extract_attachment
+
+    path_text, part, folder_text = str(request).split("\0")
+    path = Path(path_text)
+    try:
+        name, data = extract_attachment(path, part)
+    except OSError as exc:
+        raise ParseError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    key = hashlib.sha256(f"{path}\0{part}".encode()).hexdigest()[:16]
+    target = Path(folder_text) / key / name
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return Document(target, kind_for(target) or "text", name, [])

@@ -381,7 +381,7 @@ class Indexer:
                 ChunkRow(
                     id=chunk_id(key, job.digest, c.ordinal), ordinal=c.ordinal, page=c.page,
                     label=c.label, start=c.start, end=c.end, heading=c.heading,
-                    text=c.text, text_hash=textnorm.text_hash(c.text),
+                    text=c.text, text_hash=textnorm.text_hash(c.text), part=c.part,
                 )
                 for c in outcome.chunks
             ]
@@ -416,7 +416,7 @@ class Indexer:
                 job.file_id, rows, size=job.size, mtime_ns=job.mtime_ns, hash=job.digest,
                 kind=job.kind, title=outcome.title, pages=outcome.numbered_pages or None,
                 note=ocr_note(outcome.ocr_pages, outcome.pages),
-                boxes=outcome.ocr_boxes,
+                boxes=outcome.ocr_boxes, parts=outcome.parts,
             )
             report.indexed += 1
             report.chunks += count

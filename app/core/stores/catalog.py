@@ -13,12 +13,12 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core import textnorm
-from app.core.documents.model import LineBox
+from app.core.documents.model import LineBox, Part
 from app.core.stores import keywords as keywords_module
 from app.core.stores.keywords import KeywordIndex, Passage
 from app.core.stores.migrations import run_script
@@ -65,6 +65,9 @@ class ChunkRow:
     heading: str | None
     text: str
     text_hash: str
+    #: The attachment it is in (a :class:`~app.core.documents.model.Part`'s
+    #: locator); ``None`` for the file's own text.
+    part: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,21 @@ class StoredChunk(ChunkRow):
 
     file_id: int
     path: str
+    #: The attachment's file name ("report.pdf") where ``part`` is set.
+    attachment: str | None = field(default=None, kw_only=True)
+
+
+def _stored(r: sqlite3.Row) -> StoredChunk:
+    """A ``chunks`` row joined with its file's path (and attachment's name, where selected)."""
+    keys = r.keys()
+    return StoredChunk(
+        id=r["id"], ordinal=r["ordinal"], page=r["page"], label=r["label"], start=r["start"],
+        end=r["end"], heading=r["heading"], text=r["text"], text_hash=r["text_hash"],
+        file_id=r["file_id"], path=r["path"],
+        # A reader of a catalog its writer has not migrated yet has neither.
+        part=r["part"] if "part" in keys else None,
+        attachment=r["attachment"] if "attachment" in keys else None,
+    )
 
 
 def _passage(row: sqlite3.Row) -> Passage:
@@ -199,8 +217,40 @@ def _m004_page_boxes(db: sqlite3.Connection) -> None:
     )
 
 
+def _m005_parts(db: sqlite3.Connection) -> None:
+    """Documents inside a file: an e-mail's attachments, each with its own pages.
+
+    A chunk of an attachment names it (``part``, its locator); ``parts``
+    lists every attachment of a file, read or not (with the reason), for the
+    library to show under its message. Both go with their file.
+
+    Mail indexed before held its attachments as pages of the message; its
+    files are marked to be read again (their size and time forgotten, as for
+    a changed file), so the next ingest or sync makes each attachment a
+    document of its own. Until then they are searched as they were.
+    """
+    db.execute("ALTER TABLE chunks ADD COLUMN part TEXT")
+    run_script(
+        db,
+        """
+        CREATE TABLE parts (
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            locator TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT,
+            pages INTEGER,
+            reason TEXT,
+            message TEXT,
+            PRIMARY KEY (file_id, locator)
+        );
+        """
+    )
+    db.execute("""UPDATE files SET size = NULL, mtime_ns = NULL, hash = NULL
+                  WHERE kind IN ('email', 'mbox', 'msg') AND status = 'indexed'""")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _m001_initial, _m002_cjk_bigrams, _m003_keyword_log, _m004_page_boxes,
+    _m001_initial, _m002_cjk_bigrams, _m003_keyword_log, _m004_page_boxes, _m005_parts,
 ]
 
 
@@ -385,16 +435,24 @@ class Catalog(SqliteStore):
         pages: int | None,
         note: str | None = None,
         boxes: Mapping[int, Sequence[LineBox]] | None = None,
+        parts: Sequence[Part] = (),
     ) -> int:
         """Swap a file's chunks for new ones and mark it indexed, atomically.
 
         ``note`` is kept as the indexed file's reason (e.g. "OCR: 3 of 5 pages
         read from images"), for status to show how it was read. ``boxes``
         (page → its OCR lines' boxes) replace the file's old ones in the same
-        transaction, so they always describe the text the chunks point into.
+        transaction, so they always describe the text the chunks point into;
+        so do ``parts`` (the file's attachments, read or not).
         """
         with self._tx() as db:
             db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM parts WHERE file_id = ?", (file_id,))
+            db.executemany(
+                "INSERT OR REPLACE INTO parts (file_id, locator, name, kind, pages, reason, message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(file_id, p.locator, p.name, p.kind, p.pages, p.reason, p.message) for p in parts],
+            )
             db.execute("DELETE FROM page_boxes WHERE file_id = ?", (file_id,))
             db.executemany(
                 """INSERT INTO page_boxes (file_id, page, start, "end", left, top, right, bottom)
@@ -404,9 +462,11 @@ class Catalog(SqliteStore):
             count = 0
             for c in chunks:
                 db.execute(
-                    """INSERT INTO chunks (id, file_id, ordinal, page, label, start, "end", heading, text, text_hash)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (c.id, file_id, c.ordinal, c.page, c.label, c.start, c.end, c.heading, c.text, c.text_hash),
+                    """INSERT INTO chunks (id, file_id, ordinal, page, label, start, "end", heading, text,
+                                          text_hash, part)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (c.id, file_id, c.ordinal, c.page, c.label, c.start, c.end, c.heading, c.text,
+                     c.text_hash, c.part),
                 )
                 count += 1
             db.execute(
@@ -426,6 +486,7 @@ class Catalog(SqliteStore):
             ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
             db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
             db.execute("DELETE FROM page_boxes WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM parts WHERE file_id = ?", (file_id,))
             db.execute(
                 f"UPDATE files SET status = ?, reason = ?, chunks = 0, updated_at = ?{sets} WHERE id = ?",
                 (status, reason, _now(), *values, file_id),
@@ -445,6 +506,7 @@ class Catalog(SqliteStore):
         with self._tx() as db:
             db.execute("DELETE FROM chunks")
             db.execute("DELETE FROM page_boxes")
+            db.execute("DELETE FROM parts")
             cur = db.execute(
                 """UPDATE files SET chunks = 0, size = NULL, mtime_ns = NULL, hash = NULL,
                    status = CASE WHEN status = 'unavailable' THEN 'unavailable' ELSE 'pending' END,
@@ -476,35 +538,61 @@ class Catalog(SqliteStore):
             # status index, walks every indexed file's chunks and only then
             # checks the ids -- ~60 ms at 100k chunks instead of ~0.2 ms by id.
             for r in self._query(
-                f"""SELECT c.*, f.path FROM chunks c JOIN files f ON f.id = c.file_id
+                f"""SELECT c.*, f.path, {self._attachment_name} AS attachment
+                    FROM chunks c JOIN files f ON f.id = c.file_id
                     WHERE c.id IN ({marks}) AND +f.status = 'indexed'""",
                 part,
             ):
-                out[r["id"]] = StoredChunk(
-                    id=r["id"], ordinal=r["ordinal"], page=r["page"], label=r["label"], start=r["start"],
-                    end=r["end"], heading=r["heading"], text=r["text"], text_hash=r["text_hash"],
-                    file_id=r["file_id"], path=r["path"],
-                )
+                out[r["id"]] = _stored(r)
         return out
 
-    def chunks_covering(self, file_id: int, page: int | None, start: int, end: int) -> list[StoredChunk]:
+    def chunks_covering(self, file_id: int, page: int | None, start: int, end: int,
+                        part: str | None = None) -> list[StoredChunk]:
         """The chunks of one indexed file's ``page`` (None: a file without pages)
         that overlap the characters ``start``..``end`` of it, in order: what a
-        passage widened to that span is made of."""
+        passage widened to that span is made of. ``part`` names the attachment
+        the page is of (None: the file's own page)."""
+        # An attachment's pages are numbered on their own: the page is the
+        # attachment's page, or the file's own where ``part`` is None.
+        in_part = "AND c.part IS ?" if self._has_parts() else ""
+        args: tuple[object, ...] = (file_id, page, start, end) + ((part,) if in_part else ())
         return [
-            StoredChunk(
-                id=r["id"], ordinal=r["ordinal"], page=r["page"], label=r["label"], start=r["start"],
-                end=r["end"], heading=r["heading"], text=r["text"], text_hash=r["text_hash"],
-                file_id=r["file_id"], path=r["path"],
-            )
+            _stored(r)
             for r in self._query(
-                """SELECT c.*, f.path FROM chunks c JOIN files f ON f.id = c.file_id
+                f"""SELECT c.*, f.path, {self._attachment_name} AS attachment
+                   FROM chunks c JOIN files f ON f.id = c.file_id
                    WHERE c.file_id = ? AND c.page IS ? AND c."end" > ? AND c.start < ?
-                     AND f.status = 'indexed'
+                     AND f.status = 'indexed' {in_part}
                    ORDER BY c.start""",
-                (file_id, page, start, end),
+                args,
             )
         ]
+
+    def _has_parts(self) -> bool:
+        """Whether this catalog has been migrated to know attachments (a reader may precede its writer)."""
+        if not getattr(self, "_parts_known", False):
+            try:
+                self._parts_known = bool(self._rows("SELECT 1 FROM sqlite_master WHERE name = 'parts'", ()))
+            except sqlite3.Error:
+                return False
+        return self._parts_known
+
+    @property
+    def _attachment_name(self) -> str:
+        """SQL for a chunk's attachment's name (NULL for the file's own text)."""
+        if not self._has_parts():
+            return "NULL"
+        return "(SELECT p.name FROM parts p WHERE p.file_id = c.file_id AND p.locator = c.part)"
+
+    def parts(self, file_id: int) -> list[Part]:
+        """The attachments of a file (read or not), in the order of their message(s)."""
+        if not self._has_parts():
+            return []
+        rows = self._rows(
+            "SELECT locator, name, kind, pages, reason, message FROM parts WHERE file_id = ? ORDER BY rowid",
+            (file_id,),
+        )
+        return [Part(r[0], r[1], kind=r[2], pages=r[3], reason=r[4], message=r[5]) for r in rows]
 
     def page_boxes(self, file: str | int, page: int) -> list[LineBox]:
         """Where OCR read each line of an indexed file's ``page`` (a path or a file id),
