@@ -54,6 +54,8 @@ def place_text(item: dict[str, Any], source: dict[str, Any] | None = None) -> st
     """``file, p. P`` (``file, p. P (printed L)``, ``file, section "H"`` or ``file``)."""
     source = source or {}
     name = Path(str(item.get("path") or source.get("path") or "")).name or "(unknown file)"
+    attachment = item.get("attachment") or source.get("attachment")
+    message, name = (name, str(attachment)) if attachment else (None, name)
     page = item.get("page", source.get("page"))
     label = item.get("label") or source.get("label")
     heading = item.get("heading") or source.get("heading")
@@ -63,6 +65,8 @@ def place_text(item: dict[str, Any], source: dict[str, Any] | None = None) -> st
             name += f" (printed {label})"
     elif heading:
         name += f', section "{heading}"'
+    if message:
+        name += f" (attached to {message})"
     return name
 
 

@@ -42,7 +42,7 @@ class DocumentActions:
         quote_span = tuple(quote["span"]) if quote.get("span") else None
         self.viewer.show()  # shown first: the PDF view jumps within its real size
         self.viewer.show_passage(str(real), source.get("page"), span, source.get("text", ""), source.get("label"),
-                                 quote.get("text", ""), quote_span)
+                                 quote.get("text", ""), quote_span, source.get("part"), source.get("attachment"))
         self.viewer.raise_()
 
     def open_external(self, path: str) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.documents.model import status_label
+from app.core.documents.model import MAIL_KINDS, page_word, status_label
 from app.core.stores.catalog import Catalog, FileRow, Root
 
 STATUS_WORDS = {
@@ -35,6 +35,8 @@ STATUS_COLOURS = {"failed": "#c0392b", "unavailable": "#b9770e", "skipped": "#7f
 PATH_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 REASON_ROLE = Qt.ItemDataRole.UserRole + 2
+# On a message's row: the attachments its rows below show, as (locator, reason) pairs.
+PARTS_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
 class LibraryPane(QWidget):
@@ -228,6 +230,32 @@ class LibraryPane(QWidget):
             item.setForeground(1, QBrush(QColor(STATUS_COLOURS[status])))
         else:
             item.setData(1, Qt.ItemDataRole.ForegroundRole, None)
+        self._show_parts(item, f)
+
+    def _show_parts(self, item: QTreeWidgetItem, f: FileRow) -> None:
+        """An e-mail's attachments as rows under its message: each a document of its
+        own, indexed or with the reason it is not. Their actions are the message's."""
+        parts = self.catalog.parts(f.id) if f.status == "indexed" and f.kind in MAIL_KINDS else []
+        shape = [(p.locator, p.reason) for p in parts]
+        if (item.data(0, PARTS_ROLE) or []) == shape:
+            return
+        item.setData(0, PARTS_ROLE, shape)
+        item.takeChildren()
+        message = Path(f.path).name
+        for part in parts:
+            status = "indexed" if part.reason is None else "skipped"
+            child = QTreeWidgetItem([part.name, "attachment" if part.reason is None else STATUS_WORDS[status], ""])
+            child.setData(0, PATH_ROLE, f.path)
+            child.setData(0, KIND_ROLE, "attachment")
+            child.setData(0, REASON_ROLE, part.reason)
+            pages = f", {part.pages} {page_word(part.name)}s" if part.pages else ""
+            tip = f'Attached to "{part.message or message}" in {message}{pages}'
+            if part.reason:
+                tip += f"\nnot indexed: {part.reason}"
+                child.setForeground(1, QBrush(QColor(STATUS_COLOURS[status])))
+            child.setToolTip(0, tip)
+            child.setToolTip(1, part.reason or "indexed as a document of its own")
+            item.addChild(child)
 
     def set_indexing(self, path: str | None) -> None:
         """Mark the file being indexed now (shown as “indexing…”)."""

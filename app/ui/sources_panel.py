@@ -45,18 +45,23 @@ _PASSAGE_CHARS = 600
 
 
 def location_text(item: dict[str, Any]) -> str:
-    """Where a passage is: "page 3 (printed iv)", "slide 2", 'section "Baking"' or ""."""
+    """Where a passage is: "page 3 (printed iv)", "slide 2", 'section "Baking"' or "";
+    in an e-mail's attachment "page 2 · attached to papers.eml" (the card's name is the attachment's)."""
     page = item.get("page")
     label = item.get("label")
     heading = item.get("heading")
+    attachment = item.get("attachment")
+    where = ""
     if page is not None:
-        where = f"{page_word(item.get('path'))} {page}"
+        where = f"{page_word(attachment or item.get('path'))} {page}"
         if label and str(label) != str(page):
             where += f" (printed {label})"
-        return where
-    if heading:
-        return f'section "{heading}"'
-    return ""
+    elif heading:
+        where = f'section "{heading}"'
+    if attachment:
+        message = Path(str(item.get("path") or "")).name
+        return (f"{where} · " if where else "") + f"attached to {message}"
+    return where
 
 
 def _snippet(text: str) -> str:
@@ -86,7 +91,8 @@ class SourceCard(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         path = str(item.get("path") or "")
-        name = Path(path).name or path
+        # An e-mail's attachment is a document of its own: named first, its message after.
+        name = str(item.get("attachment") or "") or Path(path).name or path
         where = location_text(item)
         title = f"<b>[{html.escape(str(item.get('n', '?')))}]</b> {html.escape(name)}"
         if where:

@@ -109,12 +109,17 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         self._reader = reader or DocumentReader(parent=self)
         self._reader.read.connect(self._text_read)
         self._reader.failed.connect(self._read_failed)
+        self._reader.extracted.connect(self._extracted)
         # The reader's thread and process end with this widget (close touches no Qt object).
         closer = self._reader.close
         self.destroyed.connect(lambda *_: closer())
         self._ticket = 0  # the read whose result is awaited; 0 when none
         self._reading: tuple[Path, str, str, tuple[int, int] | None] | None = None  # file, passage, quote, its span
         self._path: Path | None = None
+        # An e-mail attachment being written out: where to show it once it is (see show_passage).
+        self._extracting: tuple[int | None, tuple[int, int] | None, str, str | None, str,
+                                tuple[int, int] | None] | None = None
+        self._attached_to: Path | None = None  # the mail file of the attachment shown
         self._page: int | None = None  # 1-based page shown, PDFs only
         self._found = False
         self._highlighted = ""
@@ -208,6 +213,8 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         label: str | None = None,
         quote: str = "",
         quote_span: tuple[int, int] | None = None,
+        part: str | None = None,
+        attachment: str | None = None,
     ) -> None:
         """Open ``path`` at the passage and highlight every line of it, the quote more strongly.
 
@@ -222,10 +229,17 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
                 ("" for none), highlighted in a stronger colour.
             quote_span: the quote's character range on the page, in the
                 frame of ``span`` (a hint, like ``span``).
+            part: the e-mail attachment of ``path`` the passage is in (its
+                locator, see :class:`~app.core.documents.model.Part`), and
+            attachment: its file name. The attachment is shown as the file
+                it is (a PDF's page, a document's text), written from its
+                message by the reader process into a private folder; ``page``
+                and ``span`` are then the attachment's own.
         """
         self._reset()
         file = Path(path)
         self._path = file
+        self._attached_to = None
         self.setWindowTitle(file.name)
         if not file.exists():
             self._show_error(
@@ -237,6 +251,20 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         if not file.is_file():
             self._show_error(file, f"{file} is not a file.")
             return
+        if part is not None:
+            name = attachment or "the attachment"
+            self._attached_to = file
+            self.header.setText(self._title(Path(name)))
+            self.header.setToolTip(str(file))
+            self._show_message(f"Opening {name} from {file.name}…")
+            self._extracting = (page, span, passage, label, quote, quote_span)
+            self._ticket = self._reader.extract(str(file), part)
+            return
+        self._open(file, page, span, passage, label, quote, quote_span)
+
+    def _open(self, file: Path, page: int | None, span: tuple[int, int] | None, passage: str,
+              label: str | None, quote: str, quote_span: tuple[int, int] | None) -> None:
+        """Show ``file`` at the passage: a PDF's page, a picture, else its text (read in the reader)."""
         try:
             if file.suffix.lower() == ".pdf":
                 self._show_pdf(file, page, passage, label, quote, span, quote_span)
@@ -249,6 +277,29 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
             self._show_error(file, f"Docent could not read {file.name}: {exc.strerror or exc}.")
         except Exception as exc:  # a viewer must never take the window down
             self._show_error(file, f"Docent could not show {file.name}: {exc}")
+
+    def _extracted(self, ticket: int, written: str) -> None:
+        """An attachment was written out: show it as the file it is."""
+        if ticket != self._ticket or self._extracting is None:
+            return  # a citation shown since then replaced this one
+        page, span, passage, label, quote, quote_span = self._extracting
+        self._ticket, self._extracting = 0, None
+        self._path = Path(written)
+        self._open(Path(written), page, span, passage, label, quote, quote_span)
+        if not self.is_reading():
+            self.reading_done.emit()
+
+    @property
+    def attached_to(self) -> Path | None:
+        """The mail file whose attachment is shown (``None``: a file of the library is)."""
+        return self._attached_to
+
+    def _title(self, file: Path) -> str:
+        """The header's name of the file shown: bold, with the message it is attached to."""
+        title = f"<b>{rich_escape(file.name)}</b>"
+        if self._attached_to is not None:
+            title += f" (attached to {rich_escape(self._attached_to.name)})"
+        return title
 
     def clear(self) -> None:
         """Show the empty state."""
@@ -336,7 +387,7 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
     def _start_reading(
         self, file: Path, span: tuple[int, int] | None, passage: str, quote: str, quote_span: tuple[int, int] | None
     ) -> None:
-        self.header.setText(f"<b>{rich_escape(file.name)}</b>")
+        self.header.setText(self._title(file))
         self.header.setToolTip(str(file))
         self._show_message(f"Reading {file.name}…")
         self._reading = (file, passage, quote, quote_span)
@@ -354,6 +405,11 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         self.reading_done.emit()
 
     def _read_failed(self, ticket: int, reason: str) -> None:
+        if ticket == self._ticket and self._extracting is not None and self._attached_to is not None:
+            self._ticket, self._extracting = 0, None
+            self._show_message(f"The attachment could not be opened from {self._attached_to.name}: {reason}.")
+            self.reading_done.emit()
+            return
         if ticket != self._ticket or self._reading is None:
             return
         file = self._reading[0]
@@ -375,7 +431,7 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         self.stack.setCurrentIndex(self._TEXT)
         self._set_zoom_visible(False)
 
-        header = [f"<b>{rich_escape(file.name)}</b>"]
+        header = [self._title(file)]
         if found is None:
             self._found = False
             self._highlighted = ""
@@ -461,7 +517,7 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
     def _reset(self) -> None:
         if self._ticket:
             self._reader.cancel()  # a read still going on is stopped; its result is dropped
-        self._ticket, self._reading = 0, None
+        self._ticket, self._reading, self._extracting = 0, None, None
         self._page = None
         self._found = False
         self._highlighted = ""
@@ -478,7 +534,7 @@ class DocumentViewer(PdfPages, ImagePages, QWidget):
         self.text_view.setExtraSelections([])
 
     def _show_error(self, file: Path, message: str) -> None:
-        self.header.setText(f"<b>{rich_escape(file.name)}</b>")
+        self.header.setText(self._title(file))
         self.header.setToolTip(str(file))
         self._show_message(message)
 
@@ -537,12 +593,15 @@ class ViewerDialog(QDialog):
         label: str | None = None,
         quote: str = "",
         quote_span: tuple[int, int] | None = None,
+        part: str | None = None,
+        attachment: str | None = None,
     ) -> None:
         """Show the passage (see :meth:`DocumentViewer.show_passage`) and title the window."""
-        self.viewer.show_passage(path, page, span, passage, label, quote, quote_span)
+        self.viewer.show_passage(path, page, span, passage, label, quote, quote_span, part, attachment)
         shown = self.viewer.current_page()
         where = f" — page {shown}" if shown is not None else ""
-        self.setWindowTitle(f"{Path(path).name}{where} — Docent")
+        name = f"{attachment} (attached to {Path(path).name})" if part is not None and attachment else Path(path).name
+        self.setWindowTitle(f"{name}{where} — Docent")
 
 
 # --------------------------------------------------------------------------- helpers

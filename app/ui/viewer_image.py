@@ -225,7 +225,7 @@ class ImagePages:
         assert picture is not None
         self._page = page
         cited = page == picture.cited
-        parts = [f"<b>{rich_escape(picture.file.name)}</b>"]
+        parts = [self._title(picture.file)]
         if picture.count > 1:
             parts.append(f"page {page} of {picture.count}" + ("" if cited else f" (cited: page {picture.cited})"))
         parts.append("read by OCR")

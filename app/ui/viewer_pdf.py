@@ -193,7 +193,7 @@ class PdfPages:
         index = wanted - 1
 
         printed = label or self.pdf_document.pageLabel(index)
-        parts = [f"<b>{rich_escape(file.name)}</b>", f"page {wanted} of {count}"]
+        parts = [self._title(file), f"page {wanted} of {count}"]
         if printed and printed != str(wanted):
             parts.append(f"printed page {rich_escape(printed)}")
         self.header.setText(" · ".join(parts))

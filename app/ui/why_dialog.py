@@ -241,7 +241,7 @@ class WhyDialog(QDialog):
             rank = entry.get("rank") if isinstance(entry.get("rank"), int) else r + 1
             cells = [
                 (str(rank), right, None),
-                (Path(path).name or NONE, None, path),
+                (_file_name(entry, path), None, path),
                 (_page(entry), right, None),
                 (_score(entry.get("score")), right, None),
                 (_score(entry.get("vector_score")), right, None),
@@ -322,3 +322,10 @@ def support_summary(record: dict[str, Any]) -> str:
     if record.get("wording_unsupported"):
         text += " Most of the model's wording is not in the documents, so the chat leads with the quote."
     return text
+
+
+def _file_name(entry: dict[str, Any], path: str) -> str:
+    """The file a passage is in; an e-mail's attachment as "notes.pdf (attached to papers.eml)"."""
+    name = Path(path).name or NONE
+    attachment = entry.get("attachment")
+    return f"{attachment} (attached to {name})" if attachment else name

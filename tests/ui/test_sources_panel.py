@@ -70,6 +70,15 @@ def test_cards_show_file_page_label_and_inferred(panel):
     assert "(inferred)" in second
 
 
+def test_a_card_of_an_attachment_names_it_first_then_its_message(panel):
+    cits = [citation(1, path="/library/mail/papers.eml", page=2, label=None, attachment="notes.pdf", part="1"),
+            citation(2, path="/library/mail/papers.eml", page=None, label=None, heading="Harbour papers")]
+    panel.show_answer(QUESTION, cits, cits)
+    first = panel.card_widget(0).header.text()
+    assert first.startswith("<b>[1]</b> notes.pdf · page 2 · attached to papers.eml")
+    assert panel.card_widget(1).header.text().startswith("<b>[2]</b> papers.eml · section")
+
+
 def test_query_terms_are_bold_in_the_passage(panel):
     panel.show_answer(QUESTION, [citation(1, text="Keepers & <crew> logged storm warnings; the lighthouse stood.")], [])
 

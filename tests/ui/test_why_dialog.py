@@ -162,3 +162,12 @@ def test_the_sentence_check_is_summarised_with_the_sentences_not_found(qtbot) ->
     older = WhyDialog({"question": "q", "declined": False})
     qtbot.addWidget(older)
     assert older.support_text() == ""
+
+
+def test_a_passage_of_an_e_mail_attachment_is_named_by_the_attachment(qtbot) -> None:
+    record = _record()
+    record["retrieved"][2] = {**record["retrieved"][2], "path": "/docs/papers.eml", "page": 2,
+                              "attachment": "notes.pdf", "part": "1"}
+    dialog = WhyDialog(record)
+    qtbot.addWidget(dialog)
+    assert dialog.table_rows()[2][:3] == ["3", "notes.pdf (attached to papers.eml)", "2"]
