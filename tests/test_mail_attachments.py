@@ -152,3 +152,24 @@ def test_mail_indexed_before_attachments_were_documents_is_read_again(tmp_path: 
     assert (text.size, text.mtime_ns, text.hash) == (10, 5, "h")
     assert catalog.parts(mail.id) == []
     catalog.close()
+
+
+def test_a_mailbox_message_s_attachment_is_found_again_by_its_message_number(tmp_path: Path) -> None:
+    from app.core.documents import load
+    from app.core.documents.mail import extract_attachment
+
+    box = tmp_path / "harbour.mbox"
+    plain = EmailMessage()
+    plain["Subject"] = "Berth note"
+    plain.set_content("Vessel 1 moved to berth 4.")
+    attached = EmailMessage()
+    attached["Subject"] = "Harbour papers"
+    attached.set_content("The notes are attached.")
+    attached.add_attachment(NOTES, maintype="application", subtype="pdf", filename="notes.pdf")
+    box.write_bytes(b"".join(b"From clerk@harbour.example Mon Apr  1 10:00:00 2024\n" + bytes(m) + b"\n"
+                             for m in (plain, attached)))
+    doc = load(box)
+    (part,) = doc.parts
+    assert (part.locator, part.name, part.pages, part.message) == ("m2/1", "notes.pdf", 2, "Harbour papers")
+    assert [p.number for p in doc.pages if p.part == "m2/1"] == [1, 2]
+    assert extract_attachment(box, "m2/1") == ("notes.pdf", NOTES)
