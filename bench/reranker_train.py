@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     CrossEncoder(str(args.out), local_files_only=True, max_length=args.max_length).save(str(args.out))
     from app.core.answering.rerank import Reranker
 
-    check = Reranker(args.out)
+    check = Reranker(args.out, backend="torch")  # loads as sentence-transformers does
     assert len(check.score("json", ["The json module encodes objects."])) == 1
     results["total_s"] = round(time.perf_counter() - started, 1)
     (args.out / "training.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from app.core.stores.vectors import SEARCH_EF  # noqa: E402  (the HNSW rows say which depth Docent uses now)
 from tools.readme import replace_section  # noqa: E402
 
-PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "api", "tracing", "ocr")
+PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "rerank", "api", "tracing", "ocr")
 # Parts that are another run of a script with extra arguments.
 VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}
 
@@ -190,6 +190,15 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"{rate['onnx-int8']} chunks/s, recall@5 {hits['onnx-int8']}/{q['onnx-int8']['hybrid']['n']}",
             f"{rate['torch']} chunks/s, recall@5 {hits['torch']}/{q['torch']['hybrid']['n']}",
             o["speed"]["speedup"], "kept if ≤ 1 recall@5 lost", o["decision"]["keep"])
+    if "rerank" in r:
+        k = r["rerank"]
+        add(f"Reranker on onnxruntime (default; no torch at run time) vs the same cross-encoder on torch: "
+            f"{k['passages_per_question']} passages of ~{k['passage_chars_median']:,} characters per question, "
+            f"{k['questions']} questions × {k['rounds']} ({k['model']})",
+            f"{_fmt(k['onnx_ms_median'], ' ms')} per question (loads in {k['onnx_load_s']} s; "
+            f"largest score difference {k['max_abs_score_diff']:.0e})",
+            f"{_fmt(k['torch_ms_median'], ' ms')} (CrossEncoder.predict, torch)",
+            k["onnx_vs_torch"], "same scores (≤ 1e-4)", k["max_abs_score_diff"] <= 1e-4)
     if "api" in r:
         api_rows(r["api"], add)
     if "tracing" in r:

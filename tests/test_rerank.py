@@ -55,9 +55,15 @@ def independent(cross_encoder_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def reranker(cross_encoder_dir: Path) -> Reranker:
-    """Docent's reranker on that folder, loaded once."""
-    rr = Reranker(cross_encoder_dir)
+def rerank_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Docent's model cache for reranker exports (one per session)."""
+    return tmp_path_factory.mktemp("rerank-onnx")
+
+
+@pytest.fixture(scope="session")
+def reranker(cross_encoder_dir: Path, rerank_cache: Path) -> Reranker:
+    """Docent's reranker on that folder (exported to ONNX here, once), loaded once."""
+    rr = Reranker(cross_encoder_dir, cache_root=rerank_cache)
     rr.load()
     return rr
 
@@ -240,13 +246,55 @@ def test_a_bad_reranker_folder_is_a_sentence_on_the_command_line(
     assert code == 0
 
 
-def test_without_torch_a_reranker_is_refused_with_the_reason(cross_encoder_dir: Path, monkeypatch) -> None:
-    """The installed app leaves torch out; the cross-encoder runs on it, so
-    Settings (and a search) say why there is no reranking instead of failing later."""
+def test_without_torch_a_folder_without_an_onnx_export_is_refused_with_the_reason(
+        cross_encoder_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """The installed app leaves torch out, which makes the ONNX export: Settings (and a
+    search) say why there is no reranking instead of failing later."""
     import app.core.answering.rerank as rerank
 
     monkeypatch.setattr(rerank, "torch_available", lambda: False)
-    problem = reranker_problem(cross_encoder_dir)
-    assert problem is not None and "PyTorch" in problem and "without reranking" in problem
-    with pytest.raises(RerankerError, match="PyTorch"):
-        Reranker(cross_encoder_dir)
+    problem = reranker_problem(cross_encoder_dir, tmp_path / "empty-cache")
+    assert problem is not None and "onnx/model.onnx" in problem and "PyTorch" in problem
+    assert "without reranking" in problem
+    with pytest.raises(RerankerError, match="onnx/model.onnx"):
+        Reranker(cross_encoder_dir, cache_root=tmp_path / "empty-cache")
+
+
+def test_the_reranker_runs_on_onnx_and_scores_as_the_torch_model_does(
+        reranker, cross_encoder_dir: Path, independent) -> None:
+    assert reranker.backend == "onnx"
+    texts = ["The keepers recorded 17 storm warnings.", "Bake the loaf at 240 degrees.", "Bees swarm in May."]
+    expected = independent.predict([(QUESTION, t) for t in texts])
+    assert reranker.score(QUESTION, texts) == pytest.approx([float(x) for x in expected], abs=1e-5)
+    torch_backend = Reranker(cross_encoder_dir, backend="torch")  # still selectable
+    assert torch_backend.score(QUESTION, texts) == pytest.approx([float(x) for x in expected], abs=1e-6)
+
+
+def test_a_published_onnx_export_reranks_with_torch_unimportable(
+        reranker, cross_encoder_dir: Path, independent, tmp_path: Path) -> None:
+    """A cross-encoder folder that ships onnx/model.onnx (Hugging Face's layout) is run as it
+    is, in a process where importing torch fails: the installed app's situation."""
+    import shutil
+    import subprocess
+    import sys
+
+    published = tmp_path / "published-cross-encoder"
+    shutil.copytree(cross_encoder_dir, published)
+    (published / "onnx").mkdir()
+    shutil.copy(reranker._model.model_file, published / "onnx" / "model.onnx")
+    (published / "model.safetensors").unlink()  # nothing for torch to load, were it there
+    texts = ["The keepers recorded 17 storm warnings.", "Bees swarm in May."]
+    script = (
+        "import json, sys\n"
+        "sys.modules['torch'] = None  # import torch now raises ImportError\n"
+        "from app.core.answering.rerank import Reranker\n"
+        f"rr = Reranker({str(published)!r})\n"
+        f"print(json.dumps(rr.score({QUESTION!r}, {texts!r})))\n"
+        "assert 'sentence_transformers' not in sys.modules and 'transformers' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scores = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = independent.predict([(QUESTION, t) for t in texts])
+    assert scores == pytest.approx([float(x) for x in expected], abs=1e-5)

@@ -8,8 +8,11 @@ It therefore only reorders the first stage's top candidates.
 The model is a sentence-transformers ``CrossEncoder`` in a local folder chosen
 in the settings (nothing is downloaded; the app sets ``HF_HUB_OFFLINE=1``).
 It loads on first use, so configuring one costs nothing until a search runs.
-It runs on torch, so the installed app (which leaves torch out) offers no
-reranker; ``reranker_problem`` says so.
+It runs on onnxruntime (``app.core.models.cross_encoder``): a folder that
+ships its own ONNX export is run as it is; any other is exported once, where
+torch is installed, into Docent's model cache. So the installed app (which
+leaves torch out) reranks with any folder that holds an ONNX export; torch
+remains the export tool and a selectable backend (``backend="torch"``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core.models import cross_encoder
 from app.core.models.embedder import torch_available
 from app.errors import RerankerError
 
@@ -41,14 +45,16 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def reranker_problem(folder: str | Path) -> str | None:
+def reranker_problem(folder: str | Path, cache_root: Path | None = None) -> str | None:
     """Why ``folder`` cannot be used as the reranker, in words for a person; None if it can.
 
     Cheap (reads two small JSON files, imports no model library), so the
     settings dialog can call it as the user types. It tells apart the usual
     mistakes: a missing folder, a file, an embedding (bi-encoder) model, and a
     classifier with several labels; a sentence-transformers CrossEncoder would
-    load some of these silently with an untrained scoring head.
+    load some of these silently with an untrained scoring head. Without torch
+    the folder must hold an ONNX export (its own, or one Docent made earlier
+    in ``cache_root``).
     """
     p = Path(folder).expanduser()
     if not p.exists():
@@ -75,10 +81,11 @@ def reranker_problem(folder: str | Path) -> str | None:
     if not any((p / name).exists() for name in ("model.safetensors", "pytorch_model.bin",
                                                 "model.safetensors.index.json", "onnx")):
         return f"The folder {p} has a model description but no weights (model.safetensors). {_FIX}"
-    if not torch_available():
-        return (f"The reranker in {p} needs PyTorch, which this installation of Docent leaves out "
-                "(it embeds and answers without it). Clear the field to search without reranking, "
-                "or run Docent from a source install to use a reranker.")
+    if not torch_available() and cross_encoder.ready_export(p, cache_root) is None:
+        return (f"The reranker in {p} has no ONNX export (onnx/model.onnx), and this installation of "
+                "Docent leaves out PyTorch, which makes one. Choose a cross-encoder folder that ships "
+                "onnx/model.onnx, run Docent once from a source install to prepare this one, or clear "
+                "the field to search without reranking.")
     return None
 
 
@@ -94,12 +101,18 @@ class Reranker:
         RerankerError: the folder is missing or holds no cross-encoder.
     """
 
-    def __init__(self, folder: str | Path, *, batch_size: int = 16) -> None:
+    def __init__(self, folder: str | Path, *, batch_size: int = 16, cache_root: Path | None = None,
+                 backend: str = "onnx") -> None:
         self.folder = Path(folder).expanduser()
-        problem = reranker_problem(self.folder)
+        self.cache_root = Path(cache_root) if cache_root is not None else None
+        problem = reranker_problem(self.folder, self.cache_root)
         if problem is not None:
             raise RerankerError(problem)
+        if backend not in ("onnx", "torch"):
+            raise ValueError(f"unknown reranker backend {backend!r}")
         self.batch_size = batch_size
+        #: ``"onnx"`` (onnxruntime; the default) or ``"torch"`` (sentence-transformers).
+        self.backend = backend
         self._model: Any = None
         self._guard = threading.Lock()
 
@@ -114,9 +127,20 @@ class Reranker:
             if self._model is not None:
                 return
             try:
-                from sentence_transformers import CrossEncoder
+                if self.backend == "onnx":
+                    model_file = cross_encoder.ready_export(self.folder, self.cache_root)
+                    if model_file is None:  # torch is here (reranker_problem checked): export once
+                        if self.cache_root is None:
+                            raise RerankerError(f"The reranker in {self.folder} has no ONNX export and "
+                                                f"no cache folder to make one in. {_FIX}")
+                        model_file = cross_encoder.export(self.folder, self.cache_root)
+                    self._model = cross_encoder.OnnxCrossEncoder(model_file, self.folder)
+                else:
+                    from sentence_transformers import CrossEncoder
 
-                self._model = CrossEncoder(str(self.folder), local_files_only=True)
+                    self._model = CrossEncoder(str(self.folder), local_files_only=True)
+            except RerankerError:
+                raise
             except Exception as exc:  # noqa: BLE001 - any load failure means the same to the user
                 raise RerankerError(
                     f"The reranker in {self.folder} could not be loaded ({type(exc).__name__}: "
@@ -129,10 +153,12 @@ class Reranker:
             return []
         self.load()
         try:
-            scores = self._model.predict(
-                [(query, t) for t in texts], batch_size=self.batch_size,
-                show_progress_bar=False, convert_to_numpy=True,
-            )
+            pairs = [(query, t) for t in texts]
+            if self.backend == "onnx":
+                scores = self._model.predict(pairs, batch_size=self.batch_size)
+            else:
+                scores = self._model.predict(pairs, batch_size=self.batch_size,
+                                             show_progress_bar=False, convert_to_numpy=True)
         except Exception as exc:  # noqa: BLE001 - a broken model must not take the search down silently
             raise RerankerError(f"The reranker in {self.folder} failed while scoring "
                                 f"({type(exc).__name__}: {exc}). {_FIX}") from exc

@@ -342,10 +342,16 @@ def onnx_cache_dir(model_dir: Path, cache_root: Path) -> Path:
     modification time, so replacing the model's files gives a fresh export
     instead of silently reusing a stale one.
     """
+    return keyed_cache_dir(model_dir, cache_root, _RECIPE)
+
+
+def keyed_cache_dir(model_dir: Path, cache_root: Path, recipe: str) -> Path:
+    """A cache folder for what ``recipe`` makes from ``model_dir``, named after the
+    folder's path and every file's size and modification time (see :func:`onnx_cache_dir`)."""
     import hashlib
 
     model_dir = Path(model_dir).expanduser().resolve()
-    digest = hashlib.sha256(f"{_RECIPE}\0{model_dir}".encode())
+    digest = hashlib.sha256(f"{recipe}\0{model_dir}".encode())
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         st = path.stat()
         digest.update(f"\0{path.relative_to(model_dir).as_posix()}:{st.st_size}:{st.st_mtime_ns}".encode())
