@@ -82,7 +82,7 @@ def cross_encoder(work: Path) -> tuple[Path, str]:
     model = CrossEncoder(str(bundled_embedding_model()), num_labels=1, local_files_only=True)
     folder = work / "minilm-cross-encoder"
     model.save(str(folder))
-    return folder, "MiniLM-L6 with a one-score head (ms-marco-MiniLM-L-6-v2's shape)"
+    return folder, "MiniLM-L6 with a one-score head, the shape of ms-marco-MiniLM-L-6-v2"
 
 
 def main() -> int:
