@@ -17,7 +17,6 @@ remains the export tool and a selectable backend (``backend="torch"``).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,14 +36,6 @@ _FIX = (f"In {SETTING}, choose a folder holding a sentence-transformers CrossEnc
         "to search without reranking.")
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def reranker_problem(folder: str | Path, cache_root: Path | None = None) -> str | None:
     """Why ``folder`` cannot be used as the reranker, in words for a person; None if it can.
 
@@ -61,10 +52,10 @@ def reranker_problem(folder: str | Path, cache_root: Path | None = None) -> str 
         return f"The reranker folder {p} does not exist. {_FIX}"
     if not p.is_dir():
         return f"The reranker must be a folder, but {p} is a file. {_FIX}"
-    config = _read_json(p / "config.json")
+    config = cross_encoder.read_json(p / "config.json")
     if config is None:
         return f"The folder {p} holds no model (its config.json is missing or unreadable). {_FIX}"
-    st_config = _read_json(p / "config_sentence_transformers.json") or {}
+    st_config = cross_encoder.read_json(p / "config_sentence_transformers.json") or {}
     architectures = [str(a) for a in config.get("architectures") or []]
     cross = st_config.get("model_type") == "CrossEncoder" or any(
         a.endswith("ForSequenceClassification") for a in architectures

@@ -45,7 +45,6 @@ MAX_MAIL_DEPTH = 2
 #: The most messages read from one mailbox.
 MAX_MESSAGES = 100_000
 
-_MAIL_KINDS = MAIL_KINDS
 _TOO_DEEP = f"mail attached to mail more than {MAX_MAIL_DEPTH} levels deep is not read"
 _NO_SUBJECT = "(no subject)"
 _HEADERS = ("From", "To", "Cc", "Date")
@@ -155,7 +154,7 @@ def _attachment_pages(attachment: Attachment, level: int, path: Path, subject: s
     kind = kind_for(Path(name))
     if kind is None:
         return unread(skip_reason(Path(name)))
-    if kind in _MAIL_KINDS and level + 1 > MAX_MAIL_DEPTH:
+    if kind in MAIL_KINDS and level + 1 > MAX_MAIL_DEPTH:
         return unread(_TOO_DEEP)
     data = attachment.data or b""
     if len(data) > MAX_ATTACHMENT_BYTES:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from app.config import enforce_offline
-from app.core.models.embedder import keyed_cache_dir
+from app.core.models.embedder import keyed_cache_dir, saved_pad_token
 from app.errors import RerankerError
 
 _RECIPE = "docent-rerank-onnx-1"
@@ -137,21 +137,23 @@ def _export(folder: Path, out: Path) -> dict[str, object]:
     }
 
 
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A model folder's JSON settings file as a dict; None when missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _settings(model_file: Path, folder: Path) -> dict[str, Any]:
     """How to feed and read a model: Docent's export says; a published one is read from its folder."""
     meta_file = model_file.parent / _META_FILE
     if meta_file.is_file():
         return dict(json.loads(meta_file.read_text(encoding="utf-8")))
 
-    def read(name: str) -> dict[str, Any]:
-        try:
-            data = json.loads((folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    config, tok = read("config.json"), read("tokenizer_config.json")
-    st = read("config_sentence_transformers.json")
+    config, tok = read_json(folder / "config.json") or {}, read_json(folder / "tokenizer_config.json") or {}
+    st = read_json(folder / "config_sentence_transformers.json") or {}
     limit = min(int(tok.get("model_max_length") or 512), int(config.get("max_position_embeddings") or 512))
     # sentence-transformers' default for a one-score head is a sigmoid.
     activation = str(st.get("activation_fn") or "Sigmoid").rsplit(".", 1)[-1]
@@ -178,8 +180,11 @@ class OnnxCrossEncoder:
         self._tok = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
         # As transformers does for pairs: the longer side cut first, padded to the longest pair.
         self._tok.enable_truncation(max_length=int(settings["max_length"]), strategy="longest_first")
-        pad_id = self._tok.token_to_id("[PAD]")
-        self._tok.enable_padding(pad_id=0 if pad_id is None else pad_id)
+        # The model's own padding token: RoBERTa-style models number positions
+        # from it, so padding with another id would shift them.
+        pad_token = saved_pad_token(tokenizer_dir)
+        pad_id = self._tok.token_to_id(pad_token)
+        self._tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad_token)
         self._sigmoid = str(settings.get("activation")) == "Sigmoid"
         self._lock = threading.Lock()
 

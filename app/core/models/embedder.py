@@ -556,7 +556,7 @@ def _load_tokenizer(folder: Path) -> Any:
     return Tokenizer.from_file(str(path))
 
 
-def _pad_token(folder: Path) -> str:
+def saved_pad_token(folder: Path) -> str:
     """The padding token a saved tokenizer names in its settings."""
     try:
         config = json.loads((Path(folder) / "tokenizer_config.json").read_text(encoding="utf-8"))
@@ -613,7 +613,7 @@ class OnnxInt8Embedder(_LocalEmbedder):
             # As transformers does for a batch: cut each text to the model's
             # length, pad to the longest in the batch.
             self._batch_tok.enable_truncation(max_length=int(meta["max_seq_length"]))
-            pad_token = _pad_token(self.cache_dir / "tokenizer")
+            pad_token = saved_pad_token(self.cache_dir / "tokenizer")
             pad_id = self._batch_tok.token_to_id(pad_token)
             self._batch_tok.enable_padding(pad_id=0 if pad_id is None else int(pad_id), pad_token=pad_token)
         except Exception as exc:  # noqa: BLE001 - a damaged cache means the same to the user
