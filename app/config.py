@@ -249,6 +249,19 @@ class Settings:
     slo_index_target: float = SLO_INDEX_TARGET
     slo_api_target: float = SLO_API_TARGET
     slo_window_days: int = SLO_WINDOW_DAYS
+    # Team library (docent serve): vectors in a Chroma server ("http://HOST:PORT";
+    # empty: the embedded store in the data folder). Chroma's server has no
+    # authentication, so an address other than this machine's loopback is
+    # refused unless vectors_allow_network is set.
+    vectors_url: str = ""
+    vectors_allow_network: bool = False
+    # Generation on an OpenAI-compatible inference server ("http://HOST:PORT/v1";
+    # empty: the local model in process). Docent still retrieves, prompts,
+    # guards, cites and audits; only the completion runs there.
+    generation_url: str = ""
+    generation_model: str = ""  # the model name the server is asked for ("" : its first)
+    generation_key: str = ""  # sent as a bearer token when set
+    generation_allow_network: bool = False  # a non-loopback generation_url needs this
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -17,6 +17,7 @@ from app.core.stores.audit import (
     GENESIS,
     AuditLog,
     VerifyResult,
+    local_user,
 )
 from app.errors import StoreError
 
@@ -106,7 +107,9 @@ def test_data_reads_back_as_hashed(tmp_path: Path) -> None:
         "span": [3, 9],
         "7": "int key",
         "tags": ["a", "b"],
+        "user": local_user(),
     }
+    assert local_user().startswith("local")
     assert log.records() == [rec]
     assert log.verify().ok
 

@@ -35,12 +35,52 @@ def run_settings(args: argparse.Namespace) -> Settings | None:
     """The saved settings with this run's overrides (None: just the saved ones).
 
     ``--no-rerank`` leaves the reranker out for this run only, so its model is
-    never even loaded; the saved settings are not changed.
+    never even loaded; ``--generate`` (and its companions) answers on an
+    inference server; ``--vectors URL`` keeps the vectors in a Chroma server.
+    The saved settings are not changed.
     """
-    if not getattr(args, "no_rerank", False):
+    overrides: dict[str, Any] = {}
+    if getattr(args, "no_rerank", False):
+        overrides["reranker_path"] = None
+    overrides.update(generation_overrides(args))
+    overrides.update(vectors_overrides(args))
+    if not overrides:
         return None
     saved = Settings.load(DataPaths(data_dir(args)).settings)
-    return dataclasses.replace(saved, reranker_path=None)
+    return dataclasses.replace(saved, **overrides)
+
+
+def generation_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings ``--generate``, ``--generate-model`` and ``--generate-allow-network`` set for this run."""
+    out: dict[str, Any] = {}
+    if getattr(args, "generate", None):
+        out["generation_url"] = args.generate
+    if getattr(args, "generate_model", None):
+        out["generation_model"] = args.generate_model
+    if getattr(args, "generate_allow_network", False):
+        out["generation_allow_network"] = True
+    return out
+
+
+def vectors_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings ``--vectors URL`` and ``--vectors-allow-network`` set for this run
+    (the vectors kept in a Chroma server instead of the data folder).
+
+    Raises:
+        StoreError: the URL is refused (not ``http(s)://HOST:PORT``, or another
+            machine without ``--vectors-allow-network``); checked here, so the
+            command stops before it opens the data folder.
+    """
+    out: dict[str, Any] = {}
+    allow = bool(getattr(args, "vectors_allow_network", False))
+    if getattr(args, "vectors", None):
+        from app.core.stores.vectors import server_address
+
+        server_address(args.vectors, allow_network=allow)
+        out["vectors_url"] = args.vectors
+    if allow:
+        out["vectors_allow_network"] = True  # also for a vectors_url in the saved settings
+    return out
 
 
 class StopFlag:

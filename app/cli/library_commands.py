@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from app.cli.common import StopFlag, data_dir, emit, index_with_bar, recovered, report_indexing, say
+from app.cli.common import StopFlag, data_dir, emit, index_with_bar, recovered, report_indexing, run_settings, say
 from app.cli.parser import EXIT_FAILED, EXIT_OK
 from app.errors import UsageError
 
@@ -19,7 +19,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"{missing[0]} does not exist. Check the path and try again.")
     stop = StopFlag().install()
     try:
-        with Library(data_dir(args), purpose="docent ingest") as lib:
+        with Library(data_dir(args), purpose="docent ingest", settings=run_settings(args)) as lib:
             recovered(lib)
             paths = [p.expanduser() for p in args.paths]
             if lib.repair is not None:
@@ -36,7 +36,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from app.core.library import Library
 
     folder = data_dir(args)
-    with Library(folder, writer=False) as lib:
+    with Library(folder, writer=False, settings=run_settings(args)) as lib:
         status = lib.status()
     if args.json:
         emit(status.to_json(with_files=args.files), out)
@@ -70,7 +70,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"{missing[0]} does not exist. Check the path and try again.")
     stop = StopFlag().install()
     try:
-        with Library(data_dir(args), purpose="docent watch") as lib:
+        with Library(data_dir(args), purpose="docent watch", settings=run_settings(args)) as lib:
             recovered(lib)
             roots = [p.expanduser().resolve() for p in args.paths]
             sync = FolderSync(lib.indexer, only=roots, poll=args.poll or lib.settings.sync_poll,
@@ -87,7 +87,7 @@ def cmd_remove(args: argparse.Namespace, out: TextIO) -> int:
     from app.core.ingest.maintenance import normal_path, not_removable, remove_paths
     from app.core.library import Library
 
-    with Library(data_dir(args), purpose="docent remove") as lib:
+    with Library(data_dir(args), purpose="docent remove", settings=run_settings(args)) as lib:
         recovered(lib)
         catalog = lib.catalog
         paths = [normal_path(p) for p in args.paths]
@@ -116,7 +116,7 @@ def cmd_reindex(args: argparse.Namespace, out: TextIO) -> int:
 
     stop = StopFlag().install()
     try:
-        with Library(data_dir(args), purpose="docent reindex") as lib:
+        with Library(data_dir(args), purpose="docent reindex", settings=run_settings(args)) as lib:
             recovered(lib)
             paths = [normal_path(p) for p in args.paths] or None
             strays = outside_library(lib.catalog, paths or [])

@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="docent", description="Docent: ask your documents, offline, with sources.")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data folder (default: $DOCENT_DATA_DIR or the user data folder)")
+    p.add_argument("--vectors", default=None, metavar="URL",
+                   help="keep vectors in a Chroma server at URL (http://HOST:PORT) instead of the data folder "
+                        "(a team library; remembered by the library)")
+    p.add_argument("--vectors-allow-network", action="store_true",
+                   help="accept a --vectors server on another machine (Chroma's server has no "
+                        "authentication: only on a trusted network)")
     p.add_argument("--version", action="version", version=f"docent {__version__}")
     p.add_argument("--selftest", action="store_true",
                    help="check this installation end to end, offline, in a temporary folder; exit 0 if it works")
@@ -80,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     aud_sub.add_parser("verify", help="exit 0 if the log is intact, 1 if not")
     show = aud_sub.add_parser("show", help="print the records")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--user", default=None, metavar="NAME",
+                      help="only the records of this user (an API key's name, or local:LOGIN)")
 
     ev = sub.add_parser("eval", help="measure retrieval and answer quality on a question set")
     ev.add_argument("questions", type=Path, metavar="QUESTIONS.jsonl")
@@ -116,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=config.API_PORT, help=f"port (default {config.API_PORT})")
     sv.add_argument("--no-auth", action="store_true",
                     help="accept requests without a key (loopback addresses only)")
+    sv.add_argument("--queue", type=int, default=config.API_QUEUE, metavar="N",
+                    help=f"questions that may wait for the model, all users together (default {config.API_QUEUE}; "
+                         "size it to the team: one more is told to retry)")
 
     keys = sub.add_parser("keys", help="create, list or revoke the local API's keys")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
@@ -143,6 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
     sts.add_argument("--json", action="store_true")
     sts.add_argument("--window", choices=["hour", "day", "week"], default="day",
                      help="how far back the figures go (default: day)")
+
+    # Generation on an OpenAI-compatible inference server, for this run only
+    # (the saved settings are not changed); retrieval, citing and auditing stay here.
+    for generator in (ask, sv):
+        generator.add_argument("--generate", default=None, metavar="URL",
+                               help="generate answers on this OpenAI-compatible server "
+                                    "(e.g. http://127.0.0.1:8080/v1) instead of the local model")
+        generator.add_argument("--generate-model", default=None, metavar="NAME",
+                               help="the served model to ask for (default: the server's first)")
+        generator.add_argument("--generate-allow-network", action="store_true",
+                               help="allow a --generate address that is not this machine "
+                                    "(questions and passages are sent to it)")
 
     # Tracing: off unless asked for (here or in the settings). Nothing leaves
     # the machine unless a destination is named.

@@ -123,6 +123,8 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("--max-tokens must be at least 1.")
     if args.model is not None and not args.model.expanduser().is_file():
         raise UsageError(f"The model file {args.model} does not exist.")
+    if args.model is not None and args.generate:
+        raise UsageError("Choose one: --model answers with a local GGUF, --generate on an inference server.")
     stop = StopFlag().install()
     try:
         with Library(data_dir(args), purpose="docent ask", model_path=args.model, answer_only_ok=True,

@@ -13,7 +13,7 @@ from app.errors import UsageError
 
 def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
     from app.config import DataPaths
-    from app.core.stores.audit import AuditLog
+    from app.core.stores.audit import AuditLog, record_user
 
     log = AuditLog(DataPaths(data_dir(args)).audit, writable=False)
     if args.audit_command == "verify":
@@ -25,13 +25,17 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"Audit log broken at record {result.broken_at}: {result.reason}\n")
         return EXIT_FAILED
     records = log.records()
+    if args.user is not None:
+        records = [r for r in records if record_user(r) == args.user]
     if args.json:
         emit(records, out)
         return EXIT_OK
+    if args.user is not None and not records:
+        say(f"docent: no audit records of the user {args.user}.")
     for r in records:
         data = r.get("data", {})
         summary = data.get("question") or data.get("path") or ""
-        out.write(f"{r['seq']:>6}  {r['ts']}  {r['event']:<16} {summary}\n")
+        out.write(f"{r['seq']:>6}  {r['ts']}  {record_user(r):<14} {r['event']:<16} {summary}\n")
     return EXIT_OK
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 from typing import TextIO
 
-from app.cli.common import data_dir, emit, recovered, say
+from app.cli.common import data_dir, emit, recovered, run_settings, say
 from app.cli.parser import EXIT_FAILED, EXIT_OK
 from app.config import DataPaths
-from app.errors import DataDirLocked
+from app.errors import DataDirLocked, UsageError
 
 
 def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
@@ -52,33 +51,36 @@ def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     """Serve the API until interrupted, keeping the library's folders in sync."""
-    from app.core.ingest.sync import FolderSync
     from app.core.library import Library
     from app.core.stores.keys import KeyStore
     from app.service.engine import Service
+    from app.service.keeper import LibraryKeeper
     from app.service.runner import check_exposure, serve_foreground
 
+    if args.queue < 1:
+        raise UsageError("--queue must be at least 1.")
     auth = not args.no_auth
     check_exposure(args.host, auth=auth, has_keys=KeyStore(DataPaths(data_dir(args)).keys).any())
     try:
-        lib = Library(data_dir(args), purpose="docent serve")
+        lib = Library(data_dir(args), purpose="docent serve", settings=run_settings(args))
     except DataDirLocked as exc:
         raise DataDirLocked(f"{exc} If that is the window, turn on Settings → Local API there instead: "
                             "it serves the same API from the window's process.") from exc
-    stop = threading.Event()
-    sync_thread: threading.Thread | None = None
     service: Service | None = None
+    keeper: LibraryKeeper | None = None
     try:
+        if lib.vectors_on_server:
+            # Connect now: a Chroma server that is down is reported before
+            # serving starts, not at the first question.
+            lib.vectors  # noqa: B018 - opened for its check
         recovered(lib)
-        service = Service(lib, auth=auth)
+        service = Service(lib, auth=auth, queue_capacity=args.queue)
         service.start_loading()
         roots = [Path(r.path) for r in lib.catalog.roots()]
-        if roots:
-            sync = FolderSync(lib.indexer, poll=lib.settings.sync_poll,
-                              rescan_s=lib.settings.rescan_minutes * 60, log=say)
-            sync_thread = threading.Thread(target=sync.run, kwargs={"should_stop": stop.is_set},
-                                           name="docent-sync", daemon=True)
-            sync_thread.start()
+        # One writer thread keeps the folders in sync and carries out the
+        # folder changes editors ask for over the API.
+        keeper = service.keeper = LibraryKeeper(lib, say=say)
+        keeper.start()
         host = f"[{args.host}]" if ":" in args.host else args.host
         keys = "no key needed: this machine only" if not auth else (
             f"{len(service.keys.list())} key(s)" if service.keys.any()
@@ -88,11 +90,10 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
             "Ctrl+C stops it.")
         serve_foreground(service, args.host, args.port)
     finally:
-        stop.set()
         if service is not None:
             service.close()
-        if sync_thread is not None:
-            sync_thread.join(timeout=30)
+        if keeper is not None:
+            keeper.stop(timeout=30)
         lib.close()
     say("Stopped serving.")
     return EXIT_OK

@@ -10,6 +10,11 @@ fresh one, ``Library.repair`` says what happened, and ``rebuild_roots()``
 names the folders to ingest again. After an unclean exit the owner calls
 ``Library.recover()`` before ingesting, which reconciles the catalog and the
 vectors.
+
+With the ``vectors_url`` setting (``--vectors URL``) the vectors live in a
+Chroma server instead of ``DATA_DIR/chroma/``: that folder is then never
+created, removed or rebuilt here, and ``recover()`` reconciles the catalog
+with the server's collection.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +37,7 @@ from app.core.ingest.ignore import Limits
 from app.core.ingest.indexer import Indexer
 from app.core.models.embedder import Embedder, backend_available, make_embedder
 from app.core.models.llm import LocalModel, Sampling
+from app.core.models.remote_llm import RemoteModel
 from app.core.stores import integrity, recovery
 from app.core.stores.answer_cache import AnswerCache
 from app.core.stores.audit import AuditLog
@@ -55,8 +62,15 @@ def _stored_identity(stored: str) -> tuple[str, str]:
     name, _dim, *rest = stored.split(":") + [""]
     return name, rest[0] or "torch"
 
+# Catalog meta keys: the Chroma server this library's vectors live in, and
+# the library's own id (its collection's name there).
+_VECTORS_URL = "vectors_url"
+_VECTORS_ALLOW = "vectors_allow_network"
+_LIBRARY_ID = "library_id"
+
 # Settings whose change needs the chat model loaded again.
-_MODEL_FIELDS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers")
+_MODEL_FIELDS = ("model_path", "n_ctx", "n_threads", "n_gpu_layers",
+                 "generation_url", "generation_model", "generation_key", "generation_allow_network")
 # Settings whose change needs the reranker (and the retrievers using it) built again.
 _RERANK_FIELDS = ("reranker_path", "rerank_candidates")
 
@@ -133,7 +147,7 @@ class Library:
         self.writer = writer
         self._lock: WriterLock | None = None
         self._model_path = Path(model_path) if model_path else None
-        self._model: LocalModel | None = None
+        self._model: LocalModel | RemoteModel | None = None
         self._model_guard = threading.Lock()
         # The window's workers open the lazy parts from different threads;
         # each part must be built once.
@@ -146,7 +160,8 @@ class Library:
         try:
             if writer:
                 self._lock = self._take_lock(purpose)
-                stores = recovery.open_writer_stores(self.paths, probe_timeout_s=self.probe_timeout_s)
+                stores = recovery.open_writer_stores(self.paths, probe_timeout_s=self.probe_timeout_s,
+                                                     local_vectors=not self.settings.vectors_url)
                 self.catalog, self.audit = stores.catalog, stores.audit
                 self.repair, self.unclean = stores.repair, stores.unclean
                 self._reindex_for_backend()
@@ -187,7 +202,7 @@ class Library:
         self.catalog = Catalog(self.paths.catalog, readonly=True)
         self.audit = AuditLog(self.paths.audit, writable=False, hold=True)
         try:
-            vectors: VectorStore | None = VectorStore(self.paths.chroma)
+            vectors: VectorStore | None = self._open_vectors()
         except StoreError:
             vectors = None  # search falls back to keywords, ranked by meaning
         self._parts["vectors"] = vectors
@@ -234,10 +249,26 @@ class Library:
         what it did, or None when the last writer closed cleanly (or this is
         no writer).
         """
-        if not (self.writer and self.unclean):
+        if not self.writer:
+            return None
+        if not self.unclean and not self._server_out_of_step():
             return None
         self.unclean = False  # once: a failure is reported, not retried on every use
         return self.indexer.repair()
+
+    @property
+    def vectors_on_server(self) -> bool:
+        """True when the vectors live in a Chroma server (see :meth:`vectors_server`)."""
+        return bool(self.vectors_server()[0])
+
+    def _server_out_of_step(self) -> bool:
+        """A Chroma server's collection can change while this library is
+        closed (the server was reset, restored or swapped), which the clean
+        marker of the data folder cannot see: compare the counts, one cheap
+        request, and reconcile when they differ."""
+        if not self.vectors_on_server:
+            return False
+        return self.vectors.count() != len(self.catalog.all_chunk_ids())
 
     def rebuild_roots(self) -> list[Path]:
         """The library folders to ingest again after a repair (all roots otherwise).
@@ -294,8 +325,11 @@ class Library:
         if name != model_name or stored_backend == backend:
             return  # another model: refused when loaded, with a way out
         files = self.catalog.invalidate_all()
-        release_vectors(self.paths.chroma)
-        shutil.rmtree(self.paths.chroma, ignore_errors=True)
+        if self.vectors_on_server:
+            self.vectors.clear()  # the server's collection; no local folder is in use
+        else:
+            release_vectors(self.paths.chroma)
+            shutil.rmtree(self.paths.chroma, ignore_errors=True)
         self.audit.append("library_reindexed", {
             "reason": "embedding_backend", "from": stored_backend, "to": backend, "files_to_reindex": files,
         })
@@ -398,7 +432,56 @@ class Library:
 
     @property
     def vectors(self) -> VectorStore:
-        return self._once("vectors", lambda: VectorStore(self.paths.chroma))
+        """The vector store, opened at its first use: ``DATA_DIR/chroma/``, or
+        the Chroma server of the ``vectors_url`` setting.
+
+        Raises:
+            StoreError: it cannot be opened (for a server: the URL is refused,
+                or the server cannot be reached; the message names the URL).
+        """
+        return self._once("vectors", self._open_vectors)
+
+    def _open_vectors(self) -> VectorStore:
+        url, allow = self.vectors_server()
+        if not url:
+            return VectorStore(self.paths.chroma)
+        store = VectorStore.connect(url, allow_network=allow, collection=self._server_collection())
+        if self.writer and self.catalog.get_meta(_VECTORS_URL) != url:
+            # Remembered, so every later command on this data folder finds
+            # its vectors there without being told again.
+            self.catalog.set_meta(_VECTORS_URL, url)
+            self.catalog.set_meta(_VECTORS_ALLOW, "1" if allow else "0")
+        return store
+
+    def vectors_server(self) -> tuple[str, bool]:
+        """Where this library's vectors live: ``(URL, network allowed)`` of its
+        Chroma server, or ``("", False)`` for ``DATA_DIR/chroma/``.
+
+        The settings' ``vectors_url`` (``--vectors``) wins; else the server
+        this library was last served from, as its catalog remembers it.
+        """
+        s = self.settings
+        if s.vectors_url:
+            return s.vectors_url, s.vectors_allow_network
+        catalog = getattr(self, "catalog", None)
+        remembered = catalog.get_meta(_VECTORS_URL) if catalog is not None else None
+        if remembered:
+            return remembered, catalog.get_meta(_VECTORS_ALLOW) == "1"
+        return "", False
+
+    def _server_collection(self) -> str:
+        """This library's collection on a Chroma server: ``docent-`` and an id
+        made once per library, so two libraries sharing a server never see,
+        repair or delete each other's vectors."""
+        ident = self.catalog.get_meta(_LIBRARY_ID)
+        if ident is None:
+            if not self.writer:
+                raise StoreError(
+                    "This library has no vectors in a Chroma server yet. Index it with the server first "
+                    "(`docent --vectors URL ingest FOLDER`), then search it.")
+            ident = uuid.uuid4().hex
+            self.catalog.set_meta(_LIBRARY_ID, ident)
+        return f"docent-{ident}"
 
     @property
     def indexer(self) -> Indexer:
@@ -454,17 +537,42 @@ class Library:
     def model_path(self) -> Path:
         return self._model_path or self.settings.chat_model()
 
-    def model(self) -> LocalModel:
-        """The chat model, loaded on first use (call it from the thread that owns it)."""
+    def model(self) -> LocalModel | RemoteModel:
+        """The chat model, loaded on first use (call it from the thread that owns it).
+
+        With ``generation_url`` set it is the model of that inference server
+        (connecting to it is its loading); else the GGUF, in this process.
+        """
         with self._model_guard:
             if self._model is None:
                 s = self.settings
-                self._model = LocalModel(
-                    self.model_path, n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers
-                )
+                if self.generates_remotely:
+                    self._model = RemoteModel(
+                        s.generation_url, model=s.generation_model, key=s.generation_key,
+                        allow_network=s.generation_allow_network, n_ctx=s.n_ctx,
+                    )
+                else:
+                    self._model = LocalModel(
+                        self.model_path, n_ctx=s.n_ctx, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers
+                    )
             return self._model
 
-    def use_model(self, model: LocalModel) -> None:
+    @property
+    def generates_remotely(self) -> bool:
+        """Whether answers are generated on an inference server (``generation_url``);
+        a GGUF named when the library was opened (``docent ask --model``) wins."""
+        return bool(self.settings.generation_url) and self._model_path is None
+
+    @property
+    def model_name(self) -> str:
+        """The chat model's name for answers, audit records and the cache key:
+        the GGUF's file name, or the served model's id on an inference server
+        (asking the server, so it connects when it has not yet)."""
+        if self.generates_remotely:
+            return self.model().name
+        return self.model_path.name
+
+    def use_model(self, model: LocalModel | RemoteModel) -> None:
         """Use an already loaded chat model (tests share one)."""
         with self._model_guard:
             self._model = model
@@ -479,7 +587,11 @@ class Library:
     def cache_salt(self) -> dict[str, Any]:
         """What shapes an answer beyond what the answerer sees, for the answer
         cache's key: the context size (which passages fit) and the model file
-        itself (another file under the same name is another model)."""
+        itself (another file under the same name is another model); on an
+        inference server, its address and served model instead."""
+        if self.generates_remotely:
+            return {"n_ctx": self.settings.n_ctx, "generation_url": self.settings.generation_url,
+                    "generation_model": self.model_name}
         try:
             stat = self.model_path.stat()
             model_file: list[int] | None = [stat.st_size, stat.st_mtime_ns]
@@ -490,7 +602,7 @@ class Library:
     @property
     def answerer(self) -> Answerer:
         return self._once("answerer", lambda: Answerer(
-            self.retriever, self.model, self.model_path.name, self.audit, self.embedder,
+            self.retriever, self.model, self.model_name, self.audit, self.embedder,
             min_relevance=self.settings.min_relevance, system_prompt=self.settings.system_prompt,
             cache=self.answer_cache, cache_salt=self.cache_salt(), prompt_budget=self.settings.prompt_budget,
         ))

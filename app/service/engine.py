@@ -33,6 +33,7 @@ from app.core.stores.keys import ApiKey, KeyStore
 from app.errors import DocentError, ModelError, StoreError, UsageError
 from app.service.batcher import EmbedBatcher
 from app.service.errors import ApiError, bad_request
+from app.service.keeper import LibraryKeeper
 from app.service.limits import RateLimiter
 from app.service.metrics import Metrics
 from app.service.scheduler import GenerationQueue, Job
@@ -62,6 +63,16 @@ class Caller:
     @property
     def scopes(self) -> tuple[str, ...]:
         return self.key.scopes if self.key is not None else ()
+
+    @property
+    def role(self) -> str:
+        """reader, editor or admin. Without authentication (loopback only) the
+        caller is this machine's own user, who may do everything."""
+        return self.key.role if self.key is not None else "admin"
+
+    def allows(self, path: str) -> bool:
+        """Whether the caller may read ``path`` (a file or folder)."""
+        return not self.scopes or any(is_inside(path, s) for s in self.scopes)
 
     @property
     def rpm(self) -> int | None:
@@ -210,6 +221,9 @@ class Service:
         self._budgets: tuple[float, list[dict[str, Any]]] | None = None
         self._health_lock = threading.Lock()
         self.started = time.time()
+        #: The server's writer thread (sync and the API's folder changes);
+        #: None where the library's owner indexes itself (the window).
+        self.keeper: LibraryKeeper | None = None
 
     def _queue_depth(self, depth: int) -> None:
         """The generation queue's depth, for both metric families."""
@@ -233,7 +247,7 @@ class Service:
             # Its own answerer: the window's keeps its conversations' prompts
             # for follow-ups, and API requests must not disturb them.
             self.answerer = Answerer(
-                retriever, lib.model, lib.model_path.name, lib.audit, embedder,
+                retriever, lib.model, lib.model_name, lib.audit, embedder,
                 min_relevance=lib.settings.min_relevance, system_prompt=lib.settings.system_prompt,
                 cache=lib.answer_cache, cache_salt=lib.cache_salt(),
             )
@@ -332,8 +346,8 @@ class Service:
 
     @property
     def chat_model_name(self) -> str:
-        """The loaded GGUF's file name: the plain-chat model."""
-        return self.library.model_path.name
+        """The plain-chat model: the loaded GGUF's file name, or the inference server's model."""
+        return self.library.model_name
 
     @property
     def embedding_model_name(self) -> str:

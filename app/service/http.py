@@ -39,6 +39,7 @@ from app.service.engine import LIBRARY_MODEL, Caller, Generation, Service, _api_
 from app.service.errors import ApiError, bad_request
 from app.service.metrics import CONTENT_TYPE_LATEST
 from app.service.scheduler import Job
+from app.service.team_routes import add_team_routes
 from app.telemetry import instruments, metrics_registry, names, span, tracer
 from app.service.schemas import (
     AskRequest,
@@ -571,6 +572,7 @@ def create_app(service: Service) -> FastAPI:
 
         return await _streamed(submit, events)
 
+    add_team_routes(app, service, caller)
     return _with_observation(app, service)
 
 

@@ -10,7 +10,9 @@ Every record carries ``seq`` (1, 2, 3, ...), ``ts`` (ISO-8601 UTC with
 milliseconds), ``event``, ``data``, ``prev`` (the previous record's hash, or 64
 zeros for the first) and ``hash``: the SHA-256 of the canonical JSON of the
 record without ``hash``. Changing, removing or reordering any line breaks the
-chain; removing lines from the end is caught by the anchor.
+chain; removing lines from the end is caught by the anchor. Every record's
+``data`` names its ``user``: the API key that asked (a team library's user),
+or ``local:LOGIN`` for the window and the command line.
 
 Integrity events written by the log itself:
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import getpass
 import hashlib
 import json
 import os
@@ -61,6 +64,43 @@ _PATH_LOCKS_GUARD = threading.Lock()
 # Who the records appended in this context are for (the local API's key name
 # and client address); None for the window and the command line.
 _CLIENT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("docent_audit_client", default=None)
+
+
+def local_user() -> str:
+    """Who the window and the command line record as the user: ``local:LOGIN``.
+
+    Key names cannot hold a colon, so a local user is never confused with an
+    API user of the same name.
+    """
+    try:
+        login = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name (a container without one): still someone local
+        login = ""
+    return f"local:{login}" if login else "local"
+
+
+def record_user(record: dict[str, Any]) -> str:
+    """The user a record was written for: its ``user``, else (records from
+    before users were recorded) its API key, else the local user."""
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    user = data.get("user")
+    if isinstance(user, str) and user:
+        return user
+    client = data.get("client")
+    if isinstance(client, dict) and isinstance(client.get("key"), str):
+        return client["key"]
+    return "local"
+
+
+def _attribute(data: dict[str, Any], client: dict[str, Any] | None) -> dict[str, Any]:
+    """``data`` with who it is for: the API client (key and address) and the user."""
+    if client is not None and "client" not in data:
+        data = {**data, "client": client}
+    if "user" not in data:
+        sender = data.get("client")
+        key = sender.get("key") if isinstance(sender, dict) else None
+        data = {**data, "user": key if isinstance(key, str) and key else local_user()}
+    return data
 
 
 @contextmanager
@@ -339,10 +379,7 @@ class AuditLog:
             raise StoreError("An audit record needs an event name.")
         if not isinstance(data, dict):
             raise StoreError("An audit record's data must be a dictionary.")
-        client = _CLIENT.get()
-        if client is not None and "client" not in data:
-            data = {**data, "client": client}
-        normalised = _normalise(data)
+        normalised = _normalise(_attribute(data, _CLIENT.get()))
         with self._lock:
             if not self.writable or (self._held and not self._flush_held()):
                 self._held.append((event, normalised))
@@ -372,9 +409,7 @@ class AuditLog:
         for event, data in entries:
             if not isinstance(event, str) or not event or not isinstance(data, dict):
                 raise StoreError("An audit record needs an event name and a dictionary of data.")
-            if client is not None and "client" not in data:
-                data = {**data, "client": client}
-            prepared.append((event, _normalise(data)))
+            prepared.append((event, _normalise(_attribute(data, client))))
         with self._lock:
             if self.writable and not self._held:
                 try:

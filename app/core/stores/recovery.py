@@ -88,12 +88,17 @@ def roots_file(paths: DataPaths) -> Path:
     return paths.root / ROOTS_FILE
 
 
-def open_writer_stores(paths: DataPaths, *, probe_timeout_s: float) -> WriterStores:
+def open_writer_stores(paths: DataPaths, *, probe_timeout_s: float, local_vectors: bool = True) -> WriterStores:
     """Check the stores, set damaged ones aside, then open catalog and audit log.
 
     Runs with the writer lock held and before Chroma or the catalog is
     opened in this process: a damaged Chroma segment can crash the process,
     so only a child process looks at the stores first.
+
+    Args:
+        local_vectors: the vectors live in ``DATA_DIR/chroma/`` (False: in a
+            Chroma server, so a ``chroma/`` folder left there is neither
+            checked nor moved).
 
     Raises:
         StoreError: a store could not be opened (and is not damaged), or a
@@ -109,8 +114,8 @@ def open_writer_stores(paths: DataPaths, *, probe_timeout_s: float) -> WriterSto
     if integrity.stores_exist(paths) and not (
         closed_as is not None and integrity.looks_sane(paths, closed_as)
     ):
-        result = _probe(paths, probe_timeout_s)
-    moved = _set_aside(paths, result) if result is not None and result.damaged else {}
+        result = _probe(paths, probe_timeout_s, local_vectors)
+    moved = _set_aside(paths, result, local_vectors) if result is not None and result.damaged else {}
     try:
         catalog = Catalog(paths.catalog, roots_file=roots_file(paths))
     except StoreError as exc:
@@ -119,10 +124,10 @@ def open_writer_stores(paths: DataPaths, *, probe_timeout_s: float) -> WriterSto
         # full disk or read-only folder the error says so already).
         if result is not None or exc.cannot_write or room_to_rebuild(paths.root):
             raise
-        result = _probe(paths, probe_timeout_s)
+        result = _probe(paths, probe_timeout_s, local_vectors)
         if not result.catalog_damaged:
             raise
-        moved = _set_aside(paths, result)
+        moved = _set_aside(paths, result, local_vectors)
         catalog = Catalog(paths.catalog, roots_file=roots_file(paths))
     try:
         audit = AuditLog(paths.audit, writable=True)
@@ -140,8 +145,9 @@ def open_writer_stores(paths: DataPaths, *, probe_timeout_s: float) -> WriterSto
     return WriterStores(catalog, audit, repair, unclean)
 
 
-def _probe(paths: DataPaths, timeout_s: float) -> integrity.ProbeResult:
-    result = integrity.probe(paths, timeout_s=timeout_s)
+def _probe(paths: DataPaths, timeout_s: float, local_vectors: bool = True) -> integrity.ProbeResult:
+    result = integrity.probe(paths, timeout_s=timeout_s,
+                             stores=integrity.STORES if local_vectors else ("catalog",))
     for store in integrity.STORES:
         verdict = getattr(result, store)
         if verdict.startswith("unknown"):
@@ -150,7 +156,8 @@ def _probe(paths: DataPaths, timeout_s: float) -> integrity.ProbeResult:
     return result
 
 
-def _set_aside(paths: DataPaths, result: integrity.ProbeResult) -> dict[str, tuple[Path, str]]:
+def _set_aside(paths: DataPaths, result: integrity.ProbeResult,
+               local_vectors: bool = True) -> dict[str, tuple[Path, str]]:
     """Quarantine what the probe found damaged: ``{store: (moved to, reason)}``.
 
     A damaged catalog takes Chroma with it: Chroma's vectors are tied to the
@@ -160,7 +167,7 @@ def _set_aside(paths: DataPaths, result: integrity.ProbeResult) -> dict[str, tup
     targets: dict[str, tuple[Path, str]] = {}
     if result.catalog_damaged:
         targets["catalog"] = (paths.catalog, result.reason("catalog"))
-        if paths.chroma.exists():
+        if local_vectors and paths.chroma.exists():
             reason = (result.reason("chroma") if result.chroma_damaged
                       else "set aside with the damaged catalog it belongs to")
             targets["chroma"] = (paths.chroma, reason)

@@ -1,16 +1,21 @@
 """The vector store: the only module that imports chromadb.
 
 Vectors live in an embedded ``chromadb.PersistentClient`` under the same
-chunk ids as the catalog. Each vector's metadata names its file, so a crash
-between the two stores can be repaired by file (see the ingest protocol).
+chunk ids as the catalog, or, for a team library, in a Chroma server
+(``chroma run``) reached with ``chromadb.HttpClient`` (:meth:`VectorStore.connect`).
+Each vector's metadata names its file, so a crash between the two stores can
+be repaired by file (see the ingest protocol).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -18,6 +23,15 @@ from app.config import enforce_offline
 from app.errors import DAMAGED, StoreError, storage_problem
 
 COLLECTION = "chunks"
+
+#: Seconds to wait for a Chroma server to accept a connection. chromadb's
+#: HTTP client waits forever by default, so a server behind a firewall that
+#: drops packets would hang the command instead of failing with a message.
+CONNECT_TIMEOUT_S = 5.0
+#: Seconds one request to a Chroma server may take (a batch upsert of
+#: several thousand vectors is the slowest; it takes about a second). A
+#: server that stops answering then fails the request rather than hanging.
+REQUEST_TIMEOUT_S = 120.0
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +50,180 @@ def _batches(n: int, size: int) -> Iterator[slice]:
         yield slice(lo, min(n, lo + size))
 
 
-class VectorStore:
-    """Chunk vectors in Chroma (cosine distance, telemetry off)."""
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
-    def __init__(self, path: Path) -> None:
+
+def _serve_hint(port: int | str = 8000) -> str:
+    return f"`chroma run --path DIR --host 127.0.0.1 --port {port}`"
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """A Chroma server's address, checked by :func:`server_address`."""
+
+    url: str  #: as the user wrote it (for messages)
+    host: str  #: as chromadb wants it (an IPv6 address in brackets)
+    port: int
+    ssl: bool
+    loopback: bool
+
+    @property
+    def base(self) -> str:
+        """``scheme://host:port`` (no trailing slash)."""
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for this machine's own addresses: 127.0.0.0/8, ::1 and ``localhost``.
+
+    Names are not resolved: Docent works offline, and a name that resolves
+    to loopback today may resolve elsewhere tomorrow, so only the literal
+    loopback names count.
+    """
+    host = host.strip().strip("[]").lower().rstrip(".")
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_address(url: str, *, allow_network: bool = False) -> ServerAddress:
+    """Check a Chroma server URL (``http(s)://HOST:PORT``) before anything connects to it.
+
+    Args:
+        url: the ``--vectors`` option or the ``vectors_url`` setting.
+        allow_network: accept a host other than this machine's loopback.
+
+    Raises:
+        StoreError: the URL is not ``http(s)://HOST:PORT``, or names another
+            machine while ``allow_network`` is off (Chroma's server has no
+            authentication, so the message says what exposing it means).
+    """
+    text = (url or "").strip()
+    shape = (f"The vector store address {text!r} is not a Chroma server URL: give it as "
+             "http://HOST:PORT (for example http://127.0.0.1:8000)")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, or out of range
+        raise StoreError(f"{shape} ({exc}).") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise StoreError(f"{shape}; only http:// and https:// are supported.")
+    if not parts.hostname:
+        raise StoreError(f"{shape}; the host is missing.")
+    if port is None:
+        raise StoreError(f"{shape}; the port is missing ({_serve_hint()} listens on 8000).")
+    if parts.username is not None or parts.password is not None:
+        # Chroma's server checks no credentials; a URL that seems to carry
+        # them would suggest a protection that is not there.
+        raise StoreError(f"{shape}; Chroma's server takes no user name or password.")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise StoreError(f"{shape}, with no path after the port.")
+    host = parts.hostname
+    loopback = is_loopback_host(host)
+    if not loopback and not allow_network:
+        raise StoreError(
+            f"The vector store address {text} is not on this machine, and Docent refuses it: a Chroma "
+            "server has no authentication, so anyone who can reach it can read, change or delete the "
+            "library's vectors (with the file ids and text hashes stored beside them). Run the server on "
+            f"this machine ({_serve_hint(port)}) and use http://127.0.0.1:{port}, or, only if the network "
+            "between the two machines is trusted and closed to others, allow it with "
+            "--vectors-allow-network (the vectors_allow_network setting)."
+        )
+    try:
+        is_v6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        is_v6 = False
+    return ServerAddress(url=text, host=f"[{host}]" if is_v6 else host, port=port,
+                         ssl=parts.scheme.lower() == "https", loopback=loopback)
+
+
+def _unreachable(address: ServerAddress, exc: BaseException | str) -> StoreError:
+    """The error for a Chroma server that does not answer (down, wrong port, firewall)."""
+    where = (f"Start it with {_serve_hint(address.port)}" if address.loopback
+             else "Check that it is running and that this machine may connect to it")
+    return StoreError(
+        f"The Chroma server at {address.url} cannot be reached ({exc}). {where}, or point "
+        "--vectors (the vectors_url setting) at the right address; the library's vectors are kept there."
+    )
+
+
+def _is_connection_problem(exc: BaseException) -> bool:
+    """True when a request failed for want of a server, not for what it asked.
+
+    chromadb's HTTP client raises httpx's transport errors as they are
+    (refused, reset, timed out), and its constructor turns a refused
+    connection into a ValueError with the httpx error as context.
+    """
+    import httpx
+
+    seen: BaseException | None = exc
+    for _ in range(4):  # the error itself and the few it was raised from
+        if seen is None:
+            return False
+        if isinstance(seen, (httpx.TransportError, ConnectionError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _check_heartbeat(address: ServerAddress) -> None:
+    """Fail fast, with a bounded wait, when no Chroma server answers at ``address``.
+
+    chromadb's client asks the server who it is as soon as it is made, with
+    no time limit; asking for the heartbeat first bounds the wait and tells
+    "nothing there" from "something else there".
+    """
+    import httpx
+
+    try:
+        resp = httpx.get(f"{address.base}/api/v2/heartbeat",
+                         timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
+    except httpx.HTTPError as exc:
+        raise _unreachable(address, exc) from exc
+    try:
+        ok = resp.status_code == 200 and "nanosecond heartbeat" in resp.json()
+    except ValueError:
+        ok = False
+    if not ok:
+        raise StoreError(
+            f"Something answers at {address.url} (HTTP {resp.status_code}), but not as a Chroma server "
+            f"does. Check the address given to --vectors (the vectors_url setting); {_serve_hint(address.port)} "
+            "starts a Chroma server."
+        )
+
+
+class VectorStore:
+    """Chunk vectors in Chroma (cosine distance, telemetry off).
+
+    Opened on a folder (``VectorStore(path)``: an embedded store) or on a
+    Chroma server (``VectorStore(url=...)`` or :meth:`connect`); both keep the
+    same collection and answer the same calls.
+    """
+
+    def __init__(self, path: Path | None = None, *, url: str = "", allow_network: bool = False,
+                 collection: str = COLLECTION) -> None:
+        """
+        Args:
+            collection: the collection's name. An embedded store is one
+                library's alone and uses ``chunks``; on a server, which may
+                hold several libraries, each library has its own.
+        """
         enforce_offline()
+        self.collection = collection
+        if (path is None) == (not url):
+            raise ValueError("give either a folder or a server URL")
+        #: The server's address, or None for an embedded store.
+        self.address: ServerAddress | None = None
+        #: The embedded store's folder, or None on a server.
+        self.path: Path | None = None
+        if url:
+            self.address = server_address(url, allow_network=allow_network)
+            self._open_server(self.address)
+            return
+        assert path is not None
         self.path = Path(path)
         try:
             import chromadb
@@ -66,6 +249,67 @@ class VectorStore:
                 "It may be damaged; move the folder aside and run `docent ingest` again to rebuild it.",
                 kind=DAMAGED,
             ) from exc
+
+    @classmethod
+    def connect(cls, url: str, *, allow_network: bool = False, collection: str = COLLECTION) -> "VectorStore":
+        """The store kept in the Chroma server at ``url`` (``http(s)://HOST:PORT``).
+
+        Raises:
+            StoreError: the URL is refused (see :func:`server_address`), or no
+                Chroma server answers there (the message names the URL and
+                how to start one).
+        """
+        return cls(url=url, allow_network=allow_network, collection=collection)
+
+    def _open_server(self, address: ServerAddress) -> None:
+        """Connect to a Chroma server and open (or create) the collection."""
+        _check_heartbeat(address)
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            self._client = chromadb.HttpClient(
+                host=address.host, port=address.port, ssl=address.ssl,
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
+            self._bound_requests()
+            self._col = self._client.get_or_create_collection(
+                self.collection,
+                metadata={"hnsw:space": "cosine"},
+                embedding_function=None,
+            )
+            self._max_batch = max(1, int(self._client.get_max_batch_size()))
+        except BaseException as exc:
+            client = getattr(self, "_client", None)
+            if client is not None:
+                try:
+                    client.close()  # its reference to the shared system, kept otherwise
+                except Exception:  # noqa: BLE001 - the error being raised says more
+                    pass
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            if _is_connection_problem(exc):
+                raise _unreachable(address, exc) from exc
+            raise StoreError(
+                f"The vector store on the Chroma server at {address.url} cannot be opened ({exc}). "
+                f"Check the server's log; {_serve_hint(address.port)} starts one."
+            ) from exc
+        self._keep_search_ef()
+
+    def _bound_requests(self) -> None:
+        """Give the client's HTTP session time limits (chromadb sets none).
+
+        Without them a server that stops answering (paused, or a firewall
+        that drops packets) hangs every call for ever. The session is
+        chromadb's own, shared by its clients of this address in this process.
+        """
+        import httpx
+
+        session = getattr(getattr(self._client, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client):
+            session.timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        else:  # another chromadb layout: still works, without the bound
+            log.warning("Could not bound the Chroma client's request time; a stalled server may hang Docent.")
 
     def _keep_search_ef(self) -> None:
         """Give a collection made before :data:`SEARCH_EF` changed (or by an
@@ -96,6 +340,13 @@ class VectorStore:
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
+            if self.address is not None:
+                if _is_connection_problem(exc):
+                    raise _unreachable(self.address, exc) from exc
+                raise StoreError(
+                    f"The vector store on the Chroma server at {self.address.url} could not {what}: {exc}"
+                ) from exc
+            assert self.path is not None
             raise storage_problem(exc, self.path.parent, self.path) or StoreError(
                 f"The vector store could not {what}: {exc}"
             ) from exc
@@ -174,12 +425,33 @@ class VectorStore:
         ]
 
     def close(self) -> None:
-        """Release Chroma's client for this folder (chromadb caches one per
-        folder for the whole process; a later store on the same folder must
-        start from the files on disk)."""
+        """Release Chroma's client.
+
+        For a folder: chromadb caches one system per folder for the whole
+        process, and a later store on the same folder must start from the
+        files on disk. For a server: the last client of an address closes
+        its HTTP connections, so a later store (after the server restarted)
+        starts with fresh ones.
+        """
         self._client.close()
 
+    def clear(self) -> None:
+        """Delete every vector (the collection is made again, empty).
+
+        For a library indexed again from scratch whose vectors are on a
+        server, where there is no folder to remove.
+        """
+        def again() -> Any:
+            self._client.delete_collection(self.collection)
+            return self._client.get_or_create_collection(
+                self.collection, metadata={"hnsw:space": "cosine"}, embedding_function=None,
+            )
+
+        self._col = self._guard("delete its vectors", again)
+        self._keep_search_ef()
+
     def count(self) -> int:
+        """How many vectors are stored."""
         return int(self._guard("count vectors", self._col.count))
 
     def ids(self) -> set[str]:
