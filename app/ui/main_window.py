@@ -62,6 +62,7 @@ from app.ui.document_actions import DocumentActions
 from app.ui.library_pane import LibraryPane
 from app.ui.local_api import LocalApi, needs_restart
 from app.ui.sources_panel import SourcesPanel
+from app.ui.team_window import connect_to_team
 from app.ui.theme import apply_system_theme
 from app.workers.chat_worker import ChatWriter
 from app.workers.ingest_worker import IngestWorker
@@ -222,6 +223,7 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         for text, slot, key in (
             ("Add folder…", self.add_folder, "Ctrl+O"),
             ("Add files…", self.add_files, "Ctrl+Shift+O"),
+            ("Connect to team library…", lambda: connect_to_team(self), None),
             ("New chat", self.new_chat, None),
             ("Export conversation…", self.export_chat, "Ctrl+E"),
             ("Settings…", self.open_settings, "Ctrl+,"),
