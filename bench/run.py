@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from app.core.stores.vectors import SEARCH_EF  # noqa: E402  (the HNSW rows say which depth Docent uses now)
 from tools.readme import replace_section  # noqa: E402
 
-PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "rerank", "api", "tracing", "ocr")
+PARTS = ("ingest", "ingest_spare", "sync", "search", "answer", "window", "onnx", "rerank", "api", "team", "tracing",
+         "ocr")
 # Parts that are another run of a script with extra arguments.
 VARIANTS = {"ingest_spare": ("ingest", ["--spare-core"])}
 
@@ -201,6 +202,17 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
             k["onnx_vs_torch"], "same scores (≤ 1e-4)", k["max_abs_score_diff"] <= 1e-4)
     if "api" in r:
         api_rows(r["api"], add)
+    if "team" in r:
+        t = r["team"]
+        a = t["audit"]
+        add(f"Team library load: {t['users']} users (one key each) asking ({t['ask_share']:.0%}, streamed, "
+            f"{t['answer_tokens']} tokens) and searching at once for {t['seconds']:.0f} s against one `docent serve` "
+            f"on 127.0.0.1 (in-process model; {t['corpus']}, {t['chunks']:,} chunks)",
+            f"{t['requests']:,} requests ({_statuses(t['statuses'])}); search p50 / p95 "
+            f"{_fmt(t['search_p50_ms'])} / {_fmt(t['search_p95_ms'])} ms; first token p50 / p95 "
+            f"{_fmt(_s(t['first_token_p50_ms']))} / {_fmt(_s(t['first_token_p95_ms']))} s; audit: "
+            f"{a['recorded_once']:,} of {a['records_expected']:,} records exactly once",
+            "–", None, "no 5xx; every request audited exactly once", t["met"])
     if "tracing" in r:
         tracing_rows(r["tracing"], add)
     if "ocr" in r:
@@ -236,6 +248,11 @@ def tracing_rows(t: dict[str, Any], add: Any) -> None:
         f"{a['span_bytes_per_answer'] / 1024:,.1f} KB each)",
         f"{a['on_s_median']} s median traced ({alone(a['spans_per_answer'], a['off_s_median'])})",
         f"{a['off_s_median']} s untraced", a["ratio"], target, t["met"]["answer"])
+
+
+def _s(ms: float | None) -> float | None:
+    """Milliseconds as seconds (None stays None)."""
+    return None if ms is None else ms / 1000
 
 
 def _statuses(counts: dict[str, int]) -> str:
