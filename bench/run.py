@@ -208,7 +208,8 @@ def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"Team library load: {t['users']} users (one key each) asking ({t['ask_share']:.0%}, streamed, "
             f"{t['answer_tokens']} tokens) and searching at once for {t['seconds']:.0f} s against one `docent serve` "
             f"on 127.0.0.1 (in-process model; {t['corpus']}, {t['chunks']:,} chunks)",
-            f"{t['requests']:,} requests ({_statuses(t['statuses'])}); search p50 / p95 "
+            f"{t['requests']:,} requests ({_statuses(t['statuses'])}; {t['answered_by_model']:,} questions answered by "
+            f"the model); search p50 / p95 "
             f"{_fmt(t['search_p50_ms'])} / {_fmt(t['search_p95_ms'])} ms; first token p50 / p95 "
             f"{_fmt(_s(t['first_token_p50_ms']))} / {_fmt(_s(t['first_token_p95_ms']))} s; audit: "
             f"{a['recorded_once']:,} of {a['records_expected']:,} records exactly once",
