@@ -7,34 +7,19 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from tests.team import wait_until
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    """True once ``condition()`` holds; False when ``timeout`` seconds pass first."""
-    gave_up = threading.Event()
-    timer = threading.Timer(timeout, gave_up.set)
-    timer.start()
-    try:
-        while not gave_up.is_set():
-            if condition():
-                return True
-            gave_up.wait(0.1)
-        return False
-    finally:
-        timer.cancel()
 
 
 def test_keys_show_the_secret_once_and_keep_only_its_hash(docent, data_dir: Path, tmp_path: Path) -> None:
@@ -92,7 +77,7 @@ def test_serve_answers_keeps_folders_in_sync_and_stops_on_ctrl_c(docent, docs, d
                 return httpx.get(url + "/health").status_code == 200
             except httpx.TransportError:
                 return proc.poll() is not None  # it died: stop waiting
-        assert _wait_until(healthy, 240) and proc.poll() is None
+        assert wait_until(healthy, 240) and proc.poll() is None
         client = openai.OpenAI(base_url=url + "/v1", api_key=secret, max_retries=0)
         reply = client.chat.completions.create(
             model="docent", messages=[{"role": "user", "content": "What did the cooperative's revenue grow to?"}],
@@ -110,7 +95,7 @@ def test_serve_answers_keeps_folders_in_sync_and_stops_on_ctrl_c(docent, docs, d
             hits = httpx.post(url + "/v1/search", json={"query": "quizzical narwhal", "mode": "keyword"},
                               headers={"Authorization": f"Bearer {secret}"}).json()["hits"]
             return any(h["path"].endswith("ferry.md") for h in hits)
-        assert _wait_until(found, 120)
+        assert wait_until(found, 120)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         err = proc.stderr.read()

@@ -23,7 +23,8 @@ import pytest
 
 from app.config import Settings, bundled_chat_model
 from app.core.models.llm import Sampling
-from app.core.models.remote_llm import RemoteModel, RenderedPrompt, check_url, is_loopback
+from app.core.models.remote_llm import RemoteModel, RenderedPrompt, check_url
+from app.core.network import is_loopback_host
 from app.errors import ModelError
 
 #: What the server calls its model (``--model_alias``): the name answers and audit records carry.
@@ -111,7 +112,7 @@ def test_a_server_elsewhere_is_refused_unless_allowed(url: str) -> None:
         RemoteModel(url)
     assert url in str(refused.value)
     assert check_url(url, allow_network=True) == url
-    assert not is_loopback(urllib.parse.urlsplit(url).hostname or "")
+    assert not is_loopback_host(urllib.parse.urlsplit(url).hostname or "")
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "127.0.0.1:8080/v1", "http:///v1"])

@@ -7,8 +7,7 @@ server's one writer thread; admins make users and read the whole record."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,21 +16,14 @@ import pytest
 
 from app.core.library import Library
 from app.core.stores.audit import record_user
-from app.service.engine import Service
-from app.service.keeper import LibraryKeeper
-from app.service.runner import ServerThread
-from tests import corpus
+from tests.team import TeamServer, start_team, wait_until
 
 
 @dataclass
-class Team:
-    service: Service
-    server: ServerThread
-    lib: Library
-    docs: Path
-    notes: Path
-    spare: Path
-    secrets: dict[str, str]
+class Team(TeamServer):
+    """The test team server, with calls as each user."""
+
+    spare: Path  # a folder an editor adds inside their own scope
 
     def call(self, method: str, route: str, who: str | None, **kwargs: object) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.secrets[who]}"} if who else {}
@@ -44,54 +36,16 @@ class Team:
         return self.call("POST", route, who, json=body)
 
 
-def _until(condition: Callable[[], bool], timeout: float) -> bool:
-    """True once ``condition()`` holds; False when ``timeout`` seconds pass first."""
-    gave_up = threading.Event()
-    timer = threading.Timer(timeout, gave_up.set)
-    timer.start()
-    try:
-        while not gave_up.is_set():
-            if condition():
-                return True
-            gave_up.wait(0.1)
-        return False
-    finally:
-        timer.cancel()
-
-
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory, embedder, chat_model) -> Iterator[Team]:
-    root = tmp_path_factory.mktemp("team")
-    corpus.make_library(root / "docs")
-    notes = root / "notes"
-    notes.mkdir()
-    (notes / "garden.md").write_text(
-        "# Garden notes\n\nThe tomatoes in the greenhouse ripened in late July. "
-        "We planted twelve apple trees along the southern wall.\n", encoding="utf-8")
-    spare = notes / "later"  # a folder an editor adds inside their own scope
+    served = start_team(tmp_path_factory.mktemp("team"), embedder, chat_model, notes_as_file=True)
+    spare = served.notes / "later"
     spare.mkdir()
     (spare / "kiln.md").write_text("# Kiln log\n\nThe wood-fired kiln reached 1,280 degrees on its third "
                                    "firing, and the celadon glaze crazed.\n", encoding="utf-8")
-    lib = Library(root / "data", purpose="tests")
-    lib.use_embedder(embedder)
-    lib.use_model(chat_model)
-    lib.indexer.ingest([root / "docs", notes / "garden.md"])
-    service = Service(lib)
-    secrets = {
-        "boss": service.keys.create("boss", role="admin")[1],
-        "ed": service.keys.create("ed", role="editor", scopes=(str(notes),))[1],
-        "rita": service.keys.create("rita", role="reader", scopes=(str(notes),))[1],
-    }
-    service.load()
-    assert service.state == "ready", service.problem
-    keeper = service.keeper = LibraryKeeper(lib)
-    keeper.start()
-    server = ServerThread(service).start()
-    yield Team(service, server, lib, root / "docs", notes, spare, secrets)
-    server.stop()
-    keeper.stop()
-    service.close()
-    lib.close()
+    team = Team(**vars(served), spare=spare)
+    yield team
+    team.stop()
 
 
 def _a_chunk_of(lib: Library, path: Path) -> str:
@@ -171,7 +125,7 @@ def test_an_editor_adds_and_removes_folders_within_their_scope(team: Team) -> No
 
     def finished() -> bool:
         return team.get(f"/v1/library/jobs/{job_id}", "ed").json()["state"] in ("done", "failed")
-    assert _until(finished, 120)
+    assert wait_until(finished, 120)
     job = team.get(f"/v1/library/jobs/{job_id}", "ed").json()
     assert job["state"] == "done" and job["user"] == "ed", job
     # Another user's job is not theirs to follow.
@@ -184,7 +138,7 @@ def test_an_editor_adds_and_removes_folders_within_their_scope(team: Team) -> No
     assert ingested and record_user(ingested[-1]) == "ed"
     removed = team.post("/v1/library/remove", "ed", {"paths": [str(team.spare)]})
     assert removed.status_code == 202
-    assert _until(lambda: team.get(f"/v1/library/jobs/{removed.json()['id']}", "ed").json()["state"] == "done",
+    assert wait_until(lambda: team.get(f"/v1/library/jobs/{removed.json()['id']}", "ed").json()["state"] == "done",
                   120)
     assert str(team.spare) not in [f["path"] for f in team.get("/v1/library", "ed").json()["folders"]]
     not_a_folder = team.post("/v1/library/remove", "ed", {"paths": [str(team.spare)]})

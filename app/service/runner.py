@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import socket
@@ -14,21 +13,12 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from app.core.network import is_loopback_host
 from app.errors import UsageError
 from app.service.engine import Service
 from app.service.http import create_app
 
 log = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, *, auth: bool, has_keys: bool) -> None:
@@ -38,7 +28,7 @@ def check_exposure(host: str, *, auth: bool, has_keys: bool) -> None:
         UsageError: ``--no-auth`` on an address other machines can reach, or
             such an address while no key exists yet.
     """
-    if is_loopback(host):
+    if is_loopback_host(host):
         return
     if not auth:
         raise UsageError(f"--no-auth is allowed only on this machine's loopback address (127.0.0.1); {host} "

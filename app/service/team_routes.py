@@ -53,23 +53,23 @@ def add_team_routes(app: FastAPI, service: Service, caller: Callable[[Request], 
     async def files(request: Request, folder: str | None = None) -> JSONResponse:
         return await run(request, team.files, folder)
 
+    async def queued(request: Request, kind: str, paths: list[str]) -> JSONResponse:
+        """A folder change, queued on the writer thread: 202 and the job to follow."""
+        response = await run(request, team.change, kind, paths)
+        response.status_code = 202
+        return response
+
     @app.post("/v1/library/folders", response_model=None, status_code=202)
     async def add_folders(body: FoldersRequest, request: Request) -> JSONResponse:
-        response = await run(request, team.change, "add", body.paths)
-        response.status_code = 202
-        return response
+        return await queued(request, "add", body.paths)
 
-    @app.post("/v1/library/remove", response_model=None)
+    @app.post("/v1/library/remove", response_model=None, status_code=202)
     async def remove_folders(body: FoldersRequest, request: Request) -> JSONResponse:
-        response = await run(request, team.change, "remove", body.paths)
-        response.status_code = 202
-        return response
+        return await queued(request, "remove", body.paths)
 
-    @app.post("/v1/library/reindex", response_model=None)
+    @app.post("/v1/library/reindex", response_model=None, status_code=202)
     async def reindex(body: FoldersRequest, request: Request) -> JSONResponse:
-        response = await run(request, team.change, "reindex", body.paths)
-        response.status_code = 202
-        return response
+        return await queued(request, "reindex", body.paths)
 
     @app.get("/v1/library/jobs/{job_id}", response_model=None)
     async def job(job_id: int, request: Request) -> JSONResponse:

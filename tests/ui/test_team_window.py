@@ -6,74 +6,32 @@ to team library…)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from PySide6.QtCore import Qt
 
-from app.core.library import Library
 from app.core.stores.audit import record_user
 from app.core.team_client import TeamClient, TeamError, TeamOffline, check_url
 from app.errors import UsageError
-from app.service.engine import Service
-from app.service.keeper import LibraryKeeper
 from app.service.runner import ServerThread
 from app.ui.connect_dialog import ConnectDialog
 from app.ui.team_window import TeamWindow, passage_span
 from app.workers.team_worker import CONNECTED, OFFLINE, RECONNECTING
-from tests import corpus
+from tests.team import TeamServer, start_team
 
 WAIT_MS = 120_000  # a question on the bundled model, on a slow machine
 
 
-@dataclass
-class Team:
-    service: Service
-    server: ServerThread
-    lib: Library
-    docs: Path
-    notes: Path
-    secrets: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-
 @pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory, embedder, chat_model) -> Iterator[Team]:
-    root = tmp_path_factory.mktemp("team-window")
-    corpus.make_library(root / "docs")
-    notes = root / "notes"
-    notes.mkdir()
-    (notes / "garden.md").write_text(
-        "# Garden notes\n\nThe tomatoes in the greenhouse ripened in late July. "
-        "We planted twelve apple trees along the southern wall.\n", encoding="utf-8")
-    lib = Library(root / "data", purpose="tests")
-    lib.use_embedder(embedder)
-    lib.use_model(chat_model)
-    lib.indexer.ingest([root / "docs", notes])
-    service = Service(lib)
-    secrets = {
-        "boss": service.keys.create("boss", role="admin")[1],
-        "ed": service.keys.create("ed", role="editor", scopes=(str(notes),))[1],
-        "rita": service.keys.create("rita", role="reader", scopes=(str(notes),))[1],
-    }
-    service.load()
-    assert service.state == "ready", service.problem
-    keeper = service.keeper = LibraryKeeper(lib)
-    keeper.start()
-    team = Team(service, ServerThread(service).start(), lib, root / "docs", notes, secrets)
-    yield team
-    team.server.stop()
-    keeper.stop()
-    service.close()
-    lib.close()
+def team(tmp_path_factory: pytest.TempPathFactory, embedder, chat_model) -> Iterator[TeamServer]:
+    served = start_team(tmp_path_factory.mktemp("team-window"), embedder, chat_model)
+    yield served
+    served.stop()
 
 
-def _connect(qtbot, team: Team, who: str) -> TeamWindow:
+def _connect(qtbot, team: TeamServer, who: str) -> TeamWindow:
     """Connect through the dialog, as File → Connect to team library… does, and open the window."""
     dialog = ConnectDialog(url=team.url)
     qtbot.addWidget(dialog)
@@ -158,7 +116,7 @@ def unused_port() -> int:
 # --- the window ---------------------------------------------------------------------
 
 
-def test_a_wrong_key_shows_the_servers_sentence_in_the_dialog(qtbot, team: Team) -> None:
+def test_a_wrong_key_shows_the_servers_sentence_in_the_dialog(qtbot, team: TeamServer) -> None:
     dialog = ConnectDialog(url=team.url)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -169,7 +127,7 @@ def test_a_wrong_key_shows_the_servers_sentence_in_the_dialog(qtbot, team: Team)
     assert dialog.client is None and dialog.isVisible() and dialog.connect_button.isEnabled()
 
 
-def test_a_reader_sees_their_folders_read_only_and_the_connection(qtbot, team: Team) -> None:
+def test_a_reader_sees_their_folders_read_only_and_the_connection(qtbot, team: TeamServer) -> None:
     window = _connect(qtbot, team, "rita")
     assert window.folder_paths() == [str(team.notes)]
     assert str(team.docs) not in window.folder_paths()
@@ -180,12 +138,12 @@ def test_a_reader_sees_their_folders_read_only_and_the_connection(qtbot, team: T
     assert "rita (reader)" in window.windowTitle()
 
 
-def test_an_editor_gets_the_add_folder_control(qtbot, team: Team) -> None:
+def test_an_editor_gets_the_add_folder_control(qtbot, team: TeamServer) -> None:
     window = _connect(qtbot, team, "ed")
     assert window.add_folder_button is not None and window.add_folder_button.isVisible()
 
 
-def test_asking_streams_an_answer_whose_source_opens_the_page(qtbot, team: Team) -> None:
+def test_asking_streams_an_answer_whose_source_opens_the_page(qtbot, team: TeamServer) -> None:
     window = _connect(qtbot, team, "rita")
     tokens: list[str] = []
     window.asker.token.connect(lambda _id, piece: tokens.append(piece))
@@ -208,7 +166,7 @@ def test_asking_streams_an_answer_whose_source_opens_the_page(qtbot, team: Team)
     assert str(team.notes / "garden.md") in window.viewer_title.text()
 
 
-def test_stop_ends_the_answer_and_keeps_what_came(qtbot, team: Team) -> None:
+def test_stop_ends_the_answer_and_keeps_what_came(qtbot, team: TeamServer) -> None:
     window = _connect(qtbot, team, "rita")
     window.question_edit.setPlainText("Tell me everything about the garden.")
     qtbot.mouseClick(window.ask_button, Qt.MouseButton.LeftButton)
@@ -220,14 +178,14 @@ def test_stop_ends_the_answer_and_keeps_what_came(qtbot, team: Team) -> None:
     assert window.history() == []  # a stopped answer is not part of the conversation sent next
 
 
-def test_a_page_outside_the_readers_folders_is_not_shown(qtbot, team: Team) -> None:
+def test_a_page_outside_the_readers_folders_is_not_shown(qtbot, team: TeamServer) -> None:
     window = _connect(qtbot, team, "rita")
     window.open_source({"n": 1, "path": str(team.docs / "lighthouse-report.pdf"), "page": 2, "chunk_id": "x"})
     qtbot.waitUntil(lambda: "no document" in window.viewer_title.text(), timeout=30_000)
     assert window.viewer.toPlainText() == ""
 
 
-def test_the_audit_tab_shows_only_the_readers_records(qtbot, team: Team) -> None:
+def test_the_audit_tab_shows_only_the_readers_records(qtbot, team: TeamServer) -> None:
     boss = httpx.post(team.url + "/v1/search", json={"query": "storm warnings", "k": 2}, timeout=60,
                       headers={"Authorization": f"Bearer {team.secrets['boss']}"})
     assert boss.status_code == 200
@@ -242,7 +200,7 @@ def test_the_audit_tab_shows_only_the_readers_records(qtbot, team: Team) -> None
     assert "of rita" in window.audit_label.text()
 
 
-def test_a_dropped_connection_keeps_the_chat_and_it_continues_after(qtbot, team: Team) -> None:
+def test_a_dropped_connection_keeps_the_chat_and_it_continues_after(qtbot, team: TeamServer) -> None:
     window = _connect(qtbot, team, "rita")
     _ask(qtbot, window, "When did the tomatoes in the greenhouse ripen?")
     assert window.turns[-1].status == "done"
@@ -275,7 +233,7 @@ def test_a_dropped_connection_keeps_the_chat_and_it_continues_after(qtbot, team:
     assert not window.notice.isVisible() and window.question_edit.toPlainText() == ""
 
 
-def test_an_answer_cut_off_by_a_drop_goes_back_in_the_box(qtbot, team: Team) -> None:
+def test_an_answer_cut_off_by_a_drop_goes_back_in_the_box(qtbot, team: TeamServer) -> None:
     window = _connect(qtbot, team, "rita")
     # Simulated as the stream's failure arrives (the worker's signal), so the
     # test does not race the model.
@@ -301,7 +259,7 @@ def test_passage_span_uses_the_pages_frame() -> None:
     assert passage_span({"chunk_id": "zz", "text": "xyz"}, page) is None
 
 
-def test_an_editor_adds_a_folder_on_the_server(qtbot, team: Team) -> None:
+def test_an_editor_adds_a_folder_on_the_server(qtbot, team: TeamServer) -> None:
     later = team.notes / "later"
     later.mkdir()
     (later / "kiln.md").write_text("# Kiln log\n\nThe wood-fired kiln reached 1,280 degrees.\n", encoding="utf-8")

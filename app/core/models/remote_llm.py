@@ -25,7 +25,6 @@ retries: a repeated completion request could generate (and bill a slot) twice.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import threading
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.models.llm import Message, Sampling
+from app.core.network import is_loopback_host
 from app.errors import ModelError
 
 #: Seconds a short request (models, tokenize, props) may take.
@@ -77,21 +77,6 @@ def _chatml(messages: Sequence[Message]) -> str:
     return "".join(parts) + "<|im_start|>assistant\n"
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ::1.
-
-    Names are not resolved (a name that resolves to loopback today may not
-    tomorrow): only ``localhost`` itself counts.
-    """
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str, *, allow_network: bool = False) -> str:
     """``url`` without a trailing slash, or a ModelError saying why it cannot be used.
 
@@ -105,7 +90,7 @@ def check_url(url: str, *, allow_network: bool = False) -> str:
             f"The inference server address {url!r} is not an http:// or https:// address. "
             "Set generation_url to the server's OpenAI-compatible base, e.g. http://127.0.0.1:8080/v1."
         )
-    if not allow_network and not is_loopback(parts.hostname):
+    if not allow_network and not is_loopback_host(parts.hostname):
         raise ModelError(
             f"The inference server address {url} is not on this machine: questions and passages of your "
             "documents would be sent over the network. Set generation_allow_network "

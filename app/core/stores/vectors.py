@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from app.config import enforce_offline
+from app.core.network import is_loopback_host
 from app.errors import DAMAGED, StoreError, storage_problem
 
 COLLECTION = "chunks"
@@ -50,9 +51,6 @@ def _batches(n: int, size: int) -> Iterator[slice]:
         yield slice(lo, min(n, lo + size))
 
 
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
 def _serve_hint(port: int | str = 8000) -> str:
     return f"`chroma run --path DIR --host 127.0.0.1 --port {port}`"
 
@@ -71,22 +69,6 @@ class ServerAddress:
     def base(self) -> str:
         """``scheme://host:port`` (no trailing slash)."""
         return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for this machine's own addresses: 127.0.0.0/8, ::1 and ``localhost``.
-
-    Names are not resolved: Docent works offline, and a name that resolves
-    to loopback today may resolve elsewhere tomorrow, so only the literal
-    loopback names count.
-    """
-    host = host.strip().strip("[]").lower().rstrip(".")
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def server_address(url: str, *, allow_network: bool = False) -> ServerAddress:
