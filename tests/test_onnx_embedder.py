@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.config import Settings, bundled_embedding_model
+from app.core.stores.audit import local_user
 from app.errors import ModelError, StoreError
 
 TEXTS = [
@@ -211,7 +212,7 @@ def test_a_library_indexed_with_torch_is_indexed_again_on_the_new_default_and_sa
         assert {f.status for f in lib.catalog.files()} == {"pending"}
         reindexed = [r["data"] for r in lib.audit.records() if r.get("event") == "library_reindexed"]
         assert reindexed == [{"reason": "embedding_backend", "from": "torch", "to": "onnx-int8",
-                              "files_to_reindex": 2}]
+                              "files_to_reindex": 2, "user": local_user()}]
         lib.use_embedder(onnx_embedder)
         report = lib.indexer.ingest(lib.rebuild_roots())
         assert not report.failed

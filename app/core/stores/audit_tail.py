@@ -154,4 +154,5 @@ def summarize(event: str, data: dict[str, Any]) -> str:
     for key in ("reason", "message", "error"):
         if isinstance(data.get(key), str) and data[key]:
             return " ".join(data[key].split())
-    return ", ".join(f"{k}={short_text(v)}" for k, v in data.items())
+    # Who it was for (the user, an API client) is not what happened: it is shown apart.
+    return ", ".join(f"{k}={short_text(v)}" for k, v in data.items() if k not in ("user", "client"))
