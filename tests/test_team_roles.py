@@ -16,6 +16,7 @@ import pytest
 
 from app.core.library import Library
 from app.core.stores.audit import record_user
+from app.core.stores.keys import ROLES
 from tests.team import TeamServer, start_team, wait_until
 
 
@@ -146,6 +147,10 @@ def test_an_editor_adds_and_removes_folders_within_their_scope(team: Team) -> No
 
 
 def test_admins_make_and_remove_users_and_read_the_whole_record(team: Team) -> None:
+    bad = team.post("/v1/users", "boss", {"name": "nina", "role": "god"})
+    assert bad.status_code == 400
+    assert "'reader', 'editor' or 'admin'" in bad.json()["error"]["message"]  # every role in keys.ROLES
+    assert all(f"'{role}'" in bad.json()["error"]["message"] for role in ROLES)
     made = team.post("/v1/users", "boss", {"name": "nina", "role": "reader", "scopes": [str(team.notes)]})
     assert made.status_code == 201, made.text
     secret = made.json()["secret"]

@@ -268,7 +268,7 @@ class Library:
         request, and reconcile when they differ."""
         if not self.vectors_on_server:
             return False
-        return self.vectors.count() != len(self.catalog.all_chunk_ids())
+        return self.vectors.count() != self.catalog.chunk_count()
 
     def rebuild_roots(self) -> list[Path]:
         """The library folders to ingest again after a repair (all roots otherwise).

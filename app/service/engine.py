@@ -28,7 +28,6 @@ from app.core.answering.outcome import Answer
 from app.core.library import Library
 from app.core.models.llm import Message, Sampling
 from app.core.stores.audit import AuditLog, attributed
-from app.core.paths import is_inside
 from app.core.stores.keys import ApiKey, KeyStore
 from app.errors import DocentError, ModelError, StoreError, UsageError
 from app.service.batcher import EmbedBatcher
@@ -72,7 +71,7 @@ class Caller:
 
     def allows(self, path: str) -> bool:
         """Whether the caller may read ``path`` (a file or folder)."""
-        return not self.scopes or any(is_inside(path, s) for s in self.scopes)
+        return self.key is None or self.key.allows(path)
 
     @property
     def rpm(self) -> int | None:
@@ -334,7 +333,7 @@ class Service:
             # one is taken from the server's working folder, as the CLI does).
             path = str(Path(requested).expanduser().absolute())
             path = str(Path(os.path.normpath(path)))
-            if caller.scopes and not any(is_inside(path, s) for s in caller.scopes):
+            if not caller.allows(path):
                 raise ApiError(403, f"The key {caller.name} may only read {', '.join(caller.scopes)}; "
                                f"{requested} is outside them.", code="outside_scope", param="scope")
             return path

@@ -54,6 +54,8 @@ class LibraryJob:
     result: dict[str, Any] | None = None
     error: str | None = None
     progress: dict[str, Any] = field(default_factory=dict)
+    #: Who asked, as the audit log records it (key and address).
+    client: dict[str, Any] | None = field(default=None, repr=False)
     done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -89,8 +91,7 @@ class LibraryKeeper:
         """Queue a change (``add``, ``remove`` or ``reindex`` of ``paths``) for ``user``."""
         if kind not in KINDS:
             raise ValueError(kind)
-        job = LibraryJob(next(self._ids), kind, list(paths), user)
-        job.progress = {"client": client} if client else {}
+        job = LibraryJob(next(self._ids), kind, list(paths), user, client=client)
         with self._guard:
             self._all[job.id] = job
             finished = sorted((j for j in self._all.values() if j.finished_at), key=lambda j: j.id)
@@ -178,7 +179,6 @@ class LibraryKeeper:
 
     def _run_job(self, job: LibraryJob) -> None:
         job.state = "running"
-        client = job.progress.pop("client", None)
         indexer = self.library.indexer
 
         def progress(p: Any) -> None:
@@ -187,7 +187,7 @@ class LibraryKeeper:
 
         try:
             # The job's records name the user who asked, as a request's do.
-            with attributed(client or {"key": job.user}):
+            with attributed(job.client or {"key": job.user}):
                 if job.kind == "remove":
                     result = remove_paths(indexer, job.paths).to_json()
                 else:

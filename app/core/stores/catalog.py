@@ -815,6 +815,11 @@ class Catalog(SqliteStore):
     def all_chunk_ids(self) -> set[str]:
         return {r[0] for r in self._query("SELECT id FROM chunks")}
 
+    def chunk_count(self) -> int:
+        """Every stored chunk, whatever its file's status (as many as the vector store should hold)."""
+        rows = self._query("SELECT COUNT(*) FROM chunks")
+        return int(rows[0][0]) if rows else 0
+
     # --- status -------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
