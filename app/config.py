@@ -133,6 +133,11 @@ class DataPaths:
         return self.root / "models"
 
     @property
+    def reranker_cache(self) -> Path:
+        """Where ONNX exports of the settings' reranker are kept (made once, on first use)."""
+        return self.models / "rerank-onnx"
+
+    @property
     def settings(self) -> Path:
         return self.root / SETTINGS_FILE
 

@@ -505,7 +505,7 @@ class Library:
         path = self.settings.reranker_path
         if not path:
             return None
-        return self._once("reranker", lambda: Reranker(path, cache_root=self.paths.models / "rerank-onnx"))
+        return self._once("reranker", lambda: Reranker(path, cache_root=self.paths.reranker_cache))
 
     def use_reranker(self, reranker: Reranker) -> None:
         """Use an already loaded reranker (tests share one across libraries)."""

@@ -555,7 +555,8 @@ class MainWindow(ConversationsMixin, DocumentActions, QMainWindow):
         folders = [r.path for r in self.reader.roots() if os.path.isdir(r.path)]
         return SettingsDialog(self.library.settings, found_models or [], self,
                               keys=KeyStore(self.library.paths.keys), folders=folders,
-                              traces=self.library.paths.traces)
+                              traces=self.library.paths.traces,
+                              reranker_cache=self.library.paths.reranker_cache)
 
     def apply_settings(self, settings) -> None:  # noqa: ANN001 - app.config.Settings
         """Save and apply; the model reloads in the background when needed, and

@@ -75,6 +75,8 @@ class SettingsDialog(QDialog):
         found_models: GGUF files found elsewhere, as (label, path).
         keys: the data folder's API keys, listed on the Local API tab (None: no key list).
         folders: the library's folders, which a new key may be limited to.
+        traces: the data folder's trace file, shown on the Observability tab.
+        reranker_cache: where the library keeps ONNX exports of rerankers.
     """
 
     def __init__(
@@ -86,8 +88,12 @@ class SettingsDialog(QDialog):
         keys: KeyStore | None = None,
         folders: Sequence[str] = (),
         traces: Path | None = None,
+        reranker_cache: Path | None = None,
     ) -> None:
         super().__init__(parent)
+        # The library's ONNX exports of rerankers: without torch (the installed
+        # app) a reranker folder is usable only when its export is there.
+        self._reranker_cache = reranker_cache
         self.setWindowTitle("Settings")
         self._original = settings
         self._found = list(found_models or [])
@@ -537,7 +543,7 @@ class SettingsDialog(QDialog):
 
     def _reranker_problem(self) -> str | None:
         path = self.reranker_path()
-        return reranker_problem(path) if path else None
+        return reranker_problem(path, self._reranker_cache) if path else None
 
     def _embedding_model_problem(self) -> str | None:
         path = self.embedding_model_path()

@@ -88,3 +88,32 @@ def test_the_saved_reranker_shows_and_restore_defaults_turns_it_off(qtbot, tmp_p
     assert dialog.reranker_edit.text() == str(folder) and dialog.rerank_candidates_spin.value() == 40
     dialog.restore_defaults()
     assert dialog.reranker_path() is None and dialog.rerank_candidates_spin.value() == 20
+
+
+def test_without_torch_a_reranker_exported_earlier_in_the_library_is_accepted(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    """The installed app leaves out torch: a reranker folder is usable when the library
+    already holds its ONNX export, and the dialog must look there, not refuse it."""
+    import app.core.answering.rerank as rerank
+    from app.core.models import cross_encoder
+
+    monkeypatch.setattr(rerank, "torch_available", lambda: False)
+    folder = _cross_encoder_folder(tmp_path)
+    cache = tmp_path / "data" / "models" / "rerank-onnx"
+
+    refused = SettingsDialog(Settings(), reranker_cache=cache)
+    qtbot.addWidget(refused)
+    refused.show()
+    refused.reranker_edit.setText(str(folder))
+    assert "no ONNX export" in refused.reranker_error.text() and not refused.ok_button.isEnabled()
+
+    made = cross_encoder.export_dir(folder, cache)  # what a source install's first use leaves behind
+    made.mkdir(parents=True)
+    (made / "model.onnx").write_bytes(b"")
+    (made / "docent-rerank.json").write_text("{}", encoding="utf-8")
+    accepted = SettingsDialog(Settings(reranker_path=str(folder)), reranker_cache=cache)
+    qtbot.addWidget(accepted)
+    accepted.show()
+    assert accepted.ok_button.isEnabled() and not accepted.reranker_error.isVisible()
+    assert accepted.settings().reranker_path == str(folder)
