@@ -153,6 +153,63 @@ def test_a_follow_up_repeats_the_earlier_turn_verbatim_so_its_kv_cache_is_reused
 
 
 
+def test_a_follow_up_that_would_overflow_keeps_the_earlier_turn_and_its_best_new_passages(
+        library, tmp_path) -> None:
+    """When the conversation and every new passage do not fit, the follow-up's lower-ranked
+    new passages give way first: the earlier turn stays as the model read it (its KV cache
+    is reused) and the follow-up still quotes its best new passages in full."""
+    from app.config import bundled_chat_model
+    from app.core.answering.prompt import MIN_NEW_SOURCES, QUOTED_ABOVE
+    from app.core.models.llm import LocalModel
+
+    small = LocalModel(bundled_chat_model(), n_ctx=1536)
+    library.use_model(small)
+    folder = tmp_path / "harbour"
+    folder.mkdir()
+    topics = ["timber", "salt", "copper", "wool", "grain", "tea", "coal", "wine"]
+    for t in topics:
+        (folder / f"{t}.txt").write_text(
+            " ".join(f"The harbour ledger for {t} lists shipment {j} of {t} from the northern quay." for j in range(14)),
+            encoding="utf-8")
+    library.indexer.ingest([folder])
+    prompts: list[str] = []
+    generated: list[str] = []
+    real_stream = small.stream
+
+    def spy(prompt, sampling, **kw):  # noqa: ANN001, ANN202
+        prompts.append(prompt)
+        for piece in real_stream(prompt, sampling, **kw):
+            generated.append(piece)
+            yield piece
+
+    small.stream = spy
+    sampling = Sampling(max_tokens=40, temperature=0.0)
+    first = library.answerer.ask("What does the harbour ledger list for timber?", k=2, sampling=sampling,
+                                 use_cache=False)
+    turn_one = prompts[0] + "".join(generated)
+    second = library.answerer.ask("And the ledger's shipments of copper, wool, grain, tea, coal and wine?",
+                                  k=8, history=[(first.question, first.answer)], sampling=sampling,
+                                  use_cache=False)
+    del small.stream
+
+    earlier = {s.hit.chunk.id for s in first.sources}
+    new_found = [h.chunk.id for h in second.retrieved if h.chunk.id not in earlier]
+    new_quoted = [s.hit.chunk.id for s in second.sources if s.hit.chunk.id not in earlier]
+    assert len(new_found) > MIN_NEW_SOURCES, "the follow-up found more new passages than fit"
+    # The earlier turn is the start of the follow-up's prompt: only the new part is read.
+    assert prompts[1].startswith(turn_one)
+    # Its best new passages are quoted in full; the lower-ranked ones gave way.
+    assert MIN_NEW_SOURCES <= len(new_quoted) < len(new_found)
+    assert new_quoted == new_found[: len(new_quoted)]
+    new_part = prompts[1][len(turn_one):]
+    for s in second.sources:
+        if s.hit.chunk.id in new_quoted:
+            assert s.hit.chunk.text.strip()[:80] in new_part
+        else:
+            assert QUOTED_ABOVE in new_part
+    assert small.count_tokens(prompts[1]) <= small.n_ctx - 40
+
+
 def test_a_follow_up_keeps_source_numbers_and_names_passages_already_quoted(indexed) -> None:
     from app.core.answering.prompt import QUOTED_ABOVE
 

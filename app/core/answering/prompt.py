@@ -41,6 +41,9 @@ SYSTEM_PROMPT = (
 
 #: What stands in for a passage already quoted earlier in the conversation.
 QUOTED_ABOVE = "(quoted above)"
+#: The fewest new passages a follow-up quotes while its earlier turns stay as the
+#: model read them; below that, the earlier turns' passages give way instead.
+MIN_NEW_SOURCES = 2
 
 # The whole-document path's steps (map, reduce) carry out a task over parts.
 WHOLE_DOCUMENT_SYSTEM_PROMPT = (
@@ -175,7 +178,9 @@ def fit(
     Earlier turns are repeated as the model saw them (``sent``: per
     (question, answer), the user message and the model's words, for KV-cache
     reuse), and a source they quoted (``given``, by chunk id, under the same
-    number) is only named. What gives way first: the earlier turns' sources
+    number) is only named. What gives way first: the follow-up's lower-ranked
+    new sources, down to its best ``MIN_NEW_SOURCES``, so the earlier turns
+    stay verbatim; if that is not enough, the earlier turns' sources instead
     (every source is then quoted in full), then the oldest turns, then the
     lowest-ranked sources, then the text of the last source left.
     ``excerpts``: what to quote of a passage instead of all of it (by chunk id).
@@ -202,6 +207,17 @@ def fit(
     def size() -> int:
         return model.count_tokens(model.render(build()))
 
+    if size() > budget and any(sent.get(t) is not None for t in turns):
+        # First the follow-up's lower-ranked new passages, down to its best
+        # MIN_NEW_SOURCES: the earlier turns then stay exactly as the model read
+        # them (its KV cache holds them, so it reads only what is new), and
+        # their passages stay quotable under their numbers.
+        ranked = list(srcs)
+        while size() > budget and sum(s.hit.chunk.id not in given for s in srcs) > MIN_NEW_SOURCES:
+            last_new = max(i for i, s in enumerate(srcs) if s.hit.chunk.id not in given)
+            srcs.pop(last_new)
+        if size() > budget:
+            srcs[:] = ranked  # not enough: every new passage back, the earlier turns' sources go
     if size() > budget:
         verbatim[0] = False  # earlier turns without their sources before dropping any
     while size() > budget and turns:
