@@ -10,6 +10,9 @@ Usage:
     python bench/run.py --quick    # a smoke run into a temporary folder;
                                    # the README is left alone
     python bench/run.py --only ingest answer
+    python bench/run.py --reuse search   # take bench/search.json as measured
+                                         # (e.g. the hour-long run at a
+                                         # million chunks, run on its own)
 """
 
 from __future__ import annotations
@@ -407,14 +410,19 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a smoke run; results go to a temporary folder")
     ap.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts (others are kept from "
                     "bench/results.json)")
+    ap.add_argument("--reuse", nargs="+", choices=PARTS, default=[],
+                    help="take these parts from bench/<part>.json, measured by running the script on its own, "
+                    "instead of running them again")
     args = ap.parse_args()
     out_dir = Path(tempfile.mkdtemp(prefix="docent-bench-quick-")) if args.quick else ROOT / "bench"
     results_file = out_dir / "results.json"
     previous: dict[str, Any] = {}
-    if args.only and (ROOT / "bench" / "results.json").is_file():
+    if (args.only or args.reuse) and (ROOT / "bench" / "results.json").is_file():
         previous = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
-    parts = args.only or list(PARTS)
+    parts = [p for p in (args.only or ([] if args.reuse else list(PARTS))) if p not in args.reuse]
     measured: dict[str, Any] = dict(previous.get("parts", {}))
+    for name in args.reuse:
+        measured[name] = json.loads((ROOT / "bench" / f"{name}.json").read_text(encoding="utf-8"))
     for name in parts:
         measured[name] = run_part(name, out_dir / f"{name}.json", args.quick)
     # History that is not re-measured: the search part as it was on SQLite FTS5.
