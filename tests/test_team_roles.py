@@ -7,6 +7,7 @@ server's one writer thread; admins make users and read the whole record."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,12 @@ def test_a_reader_sees_only_their_folders_on_every_route(team: Team) -> None:
     assert lib["read_only"] is True
     everything = team.get("/v1/library", "boss").json()
     assert str(team.docs) in [f["path"] for f in everything["folders"]]
+    # A folder wholly in scope is counted in SQL: the same figures as its file rows give.
+    shown = next(f for f in everything["folders"] if f["path"] == str(team.docs))
+    rows = [f for f in team.lib.catalog.files() if f.path.startswith(str(team.docs) + os.sep)]
+    assert shown["whole"] is True and sum(shown["files"].values()) == len(rows) > 0
+    assert shown["files"] == {s: sum(f.status == s for f in rows) for s in {f.status for f in rows}}
+    assert shown["chunks"] == sum(f.chunks for f in rows if f.status == "indexed") > 0
     # Files: theirs only; another folder does not exist for them.
     files = team.get("/v1/library/files", "rita").json()["files"]
     assert [f["path"] for f in files] == [str(team.notes / "garden.md")]

@@ -73,13 +73,17 @@ def library(service: Service, caller: Caller) -> dict[str, Any]:
     for root in catalog.roots():
         if not _visible(caller, root.path):
             continue
-        files = [f for f in catalog.files(root_id=root.id) if caller.allows(f.path)]
-        counts: dict[str, int] = {}
-        for f in files:
-            counts[f.status] = counts.get(f.status, 0) + 1
-        folders.append({"path": root.path, "added_at": root.added_at, "files": counts,
-                        "chunks": sum(f.chunks or 0 for f in files if f.status == "indexed"),
-                        "whole": caller.allows(root.path)})
+        whole = caller.allows(root.path)
+        if whole:  # the usual case, polled by every client: counted in SQL
+            counts, chunks = catalog.root_counts(root.id)
+        else:  # a key limited to part of the folder: only the files inside its scope
+            files = [f for f in catalog.files(root_id=root.id) if caller.allows(f.path)]
+            counts = {}
+            for f in files:
+                counts[f.status] = counts.get(f.status, 0) + 1
+            chunks = sum(f.chunks or 0 for f in files if f.status == "indexed")
+        folders.append({"path": root.path, "added_at": root.added_at, "files": counts, "chunks": chunks,
+                        "whole": whole})
     keeper = service.keeper
     jobs = [] if keeper is None else [
         j.to_json() for j in keeper.jobs() if caller.role == "admin" or j.user == caller.name]

@@ -829,6 +829,19 @@ class Catalog(SqliteStore):
             counts[r[0]] = r[1]
         return counts
 
+    def root_counts(self, root_id: int) -> tuple[dict[str, int], int]:
+        """One folder's files per status (only statuses present) and its indexed files' chunks,
+        counted by SQLite rather than by reading every file row."""
+        counts: dict[str, int] = {}
+        chunks = 0
+        for status, n, c in self._query(
+            "SELECT status, COUNT(*), SUM(chunks) FROM files WHERE root_id = ? GROUP BY status", (root_id,)
+        ):
+            counts[status] = n
+            if status == "indexed":
+                chunks = int(c or 0)
+        return counts, chunks
+
     def indexed_chunk_count(self) -> int:
         rows = self._query(
             "SELECT COUNT(*) FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.status = 'indexed'"
