@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,26 @@ import pytest
 from app.core.answering import citations as cite
 from app.core.answering.outcome import DECLINE_TEXT
 from app.core.models.llm import Sampling
+
+
+@contextmanager
+def _recorded(model) -> Iterator[tuple[list[str], list[str]]]:  # noqa: ANN001 - a LocalModel
+    """While inside: the prompts ``model`` is given and the pieces it writes, in order."""
+    prompts: list[str] = []
+    written: list[str] = []
+    real_stream = model.stream
+
+    def spy(prompt, sampling, **kw):  # noqa: ANN001, ANN202
+        prompts.append(prompt)
+        for piece in real_stream(prompt, sampling, **kw):
+            written.append(piece)
+            yield piece
+
+    model.stream = spy
+    try:
+        yield prompts, written
+    finally:
+        del model.stream
 
 
 @pytest.fixture()
@@ -124,19 +146,7 @@ def test_citations_are_inferred_when_the_model_writes_no_markers(embedder) -> No
 
 
 def test_a_follow_up_repeats_the_earlier_turn_verbatim_so_its_kv_cache_is_reused(indexed) -> None:
-    model = indexed.model()
-    prompts: list[str] = []
-    generated: list[str] = []
-    real_stream = model.stream
-
-    def spy(prompt, sampling, **kw):  # noqa: ANN001, ANN202
-        prompts.append(prompt)
-        for piece in real_stream(prompt, sampling, **kw):
-            generated.append(piece)
-            yield piece
-
-    model.stream = spy
-    try:
+    with _recorded(indexed.model()) as (prompts, generated):
         first = indexed.answerer.ask("How many storm warnings did the lighthouse keepers record?",
                                      sampling=Sampling(max_tokens=40, temperature=0.0))
         assert not first.declined
@@ -144,13 +154,10 @@ def test_a_follow_up_repeats_the_earlier_turn_verbatim_so_its_kv_cache_is_reused
         indexed.answerer.ask("What else did the lighthouse keepers write in their report?",
                              history=[(first.question, first.answer)],
                              sampling=Sampling(max_tokens=20, temperature=0.0))
-    finally:
-        del model.stream
     # Everything the model read and wrote in the first turn is the start of
     # the second prompt: llama.cpp evaluates only the new sources and question.
     assert prompts[1].startswith(turn_one)
     assert len(prompts[1]) > len(turn_one) + 200
-
 
 
 def test_a_follow_up_that_would_overflow_keeps_the_earlier_turn_and_its_best_new_passages(
@@ -172,25 +179,14 @@ def test_a_follow_up_that_would_overflow_keeps_the_earlier_turn_and_its_best_new
             " ".join(f"The harbour ledger for {t} lists shipment {j} of {t} from the northern quay." for j in range(14)),
             encoding="utf-8")
     library.indexer.ingest([folder])
-    prompts: list[str] = []
-    generated: list[str] = []
-    real_stream = small.stream
-
-    def spy(prompt, sampling, **kw):  # noqa: ANN001, ANN202
-        prompts.append(prompt)
-        for piece in real_stream(prompt, sampling, **kw):
-            generated.append(piece)
-            yield piece
-
-    small.stream = spy
     sampling = Sampling(max_tokens=40, temperature=0.0)
-    first = library.answerer.ask("What does the harbour ledger list for timber?", k=2, sampling=sampling,
-                                 use_cache=False)
-    turn_one = prompts[0] + "".join(generated)
-    second = library.answerer.ask("And the ledger's shipments of copper, wool, grain, tea, coal and wine?",
-                                  k=8, history=[(first.question, first.answer)], sampling=sampling,
-                                  use_cache=False)
-    del small.stream
+    with _recorded(small) as (prompts, generated):
+        first = library.answerer.ask("What does the harbour ledger list for timber?", k=2, sampling=sampling,
+                                     use_cache=False)
+        turn_one = prompts[0] + "".join(generated)
+        second = library.answerer.ask("And the ledger's shipments of copper, wool, grain, tea, coal and wine?",
+                                      k=8, history=[(first.question, first.answer)], sampling=sampling,
+                                      use_cache=False)
 
     earlier = {s.hit.chunk.id for s in first.sources}
     new_found = [h.chunk.id for h in second.retrieved if h.chunk.id not in earlier]
@@ -213,23 +209,12 @@ def test_a_follow_up_that_would_overflow_keeps_the_earlier_turn_and_its_best_new
 def test_a_follow_up_keeps_source_numbers_and_names_passages_already_quoted(indexed) -> None:
     from app.core.answering.prompt import QUOTED_ABOVE
 
-    model = indexed.model()
-    prompts: list[str] = []
-    real_stream = model.stream
-
-    def spy(prompt, sampling, **kw):  # noqa: ANN001, ANN202
-        prompts.append(prompt)
-        yield from real_stream(prompt, sampling, **kw)
-
-    model.stream = spy
-    try:
+    with _recorded(indexed.model()) as (prompts, _written):
         first = indexed.answerer.ask("How many storm warnings did the lighthouse keepers record?",
                                      sampling=Sampling(max_tokens=40, temperature=0.0))
         second = indexed.answerer.ask("And what else did the lighthouse keepers' report say about storms?",
                                       history=[(first.question, first.answer)],
                                       sampling=Sampling(max_tokens=40, temperature=0.0))
-    finally:
-        del model.stream
     before = {s.hit.chunk.id: s.n for s in first.sources}
     after = {s.hit.chunk.id: s.n for s in second.sources}
     again = before.keys() & after.keys()
