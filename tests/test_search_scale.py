@@ -248,3 +248,26 @@ def test_a_library_whose_search_depth_cannot_be_changed_still_opens_and_searches
     assert again.query(np.eye(1, 8, dtype=np.float32)[0], 1)[0][0] == "a"
     assert "search depth" in caplog.text
     again.close()
+
+
+def test_a_briefly_locked_chroma_database_still_gets_the_search_depth(tmp_path: Path, monkeypatch) -> None:
+    """Fault injection: Chroma's SQLite says "database is locked" for a moment after
+    another process let go of it; opening tries again instead of keeping a shallow search."""
+    from app.errors import StoreError
+    from app.core.stores.vectors import SEARCH_EF, VectorStore
+
+    real = VectorStore.set_search_ef
+    calls: list[int] = []
+
+    def busy_once(self, ef: int) -> None:  # noqa: ANN001
+        calls.append(ef)
+        if len(calls) == 1:
+            raise StoreError("The vector store could not change its search depth: database is locked")
+        real(self, ef)
+
+    monkeypatch.setattr(VectorStore, "set_search_ef", busy_once)
+    store = VectorStore(tmp_path / "chroma")
+    try:
+        assert len(calls) == 2 and store.search_ef == SEARCH_EF
+    finally:
+        store.close()

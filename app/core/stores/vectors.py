@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 #: p95 of 2.4, 4.7 and 6.7 ms. Chroma reads it when it loads the index, so a
 #: change reaches a process that has already searched only after a restart.
 SEARCH_EF = 400
+#: Tries at changing the search depth while Chroma's database is briefly locked.
+_BUSY_TRIES = 6
 
 
 def _batches(n: int, size: int) -> Iterator[slice]:
@@ -297,13 +300,23 @@ class VectorStore:
         """Give a collection made before :data:`SEARCH_EF` changed (or by an
         older Docent) the current search depth; it is a search-time setting,
         so nothing is re-indexed."""
-        if self.search_ef != SEARCH_EF:
+        if self.search_ef == SEARCH_EF:
+            return
+        for attempt in range(_BUSY_TRIES):
             try:
                 self.set_search_ef(SEARCH_EF)
+                return
             except StoreError as exc:
+                # Chroma's SQLite answers "database is locked" for a moment
+                # after another process (an older Docent, a just-finished
+                # writer) let go of it: wait a little and try again.
+                if "database is locked" in str(exc) and attempt + 1 < _BUSY_TRIES:
+                    time.sleep(0.1 * (attempt + 1))
+                    continue
                 # A read-only folder or a busy writer: search still works, at
                 # the old depth; the next writable open sets it.
                 log.warning("Kept the vector store's search depth %s: %s", self.search_ef, exc)
+                return
 
     def set_search_ef(self, ef: int) -> None:
         """Keep ``ef`` candidates per HNSW search from now on (stored with the collection)."""
